@@ -1,0 +1,1 @@
+"""Command-line interface: ``genrekit <command>``; one module per command."""

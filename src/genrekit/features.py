@@ -1,0 +1,358 @@
+"""Feature specs and the one audio-to-features path shared by training, evaluation and prediction.
+
+A *spec* is a small frozen dataclass that says everything needed to turn a signal into model input:
+sample rate, mono mix-down, STFT and mel settings, segment length and hop. Specs are saved in every
+model file and cache key (``to_dict``) and rebuilt with :func:`spec_from_dict`, so a model is always
+fed the features it was trained on.
+
+The maths is numpy only and reproduces librosa (``stft``, ``filters.mel`` with Slaney scale and norm,
+``power_to_db``, ``feature.mfcc``) to float32 rounding; tests check that against librosa itself.
+librosa is not imported here because its first call compiles numba code for seconds, which would
+land on every cold ``genrekit predict``. Each track gets one STFT, which is then sliced into segments
+(the notebook called librosa once per one-second segment).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------- primitives
+
+
+@lru_cache(maxsize=16)
+def hann_window(n_fft: int, win_length: int | None = None) -> np.ndarray:
+    """Periodic Hann window of ``win_length`` centred in ``n_fft`` (scipy ``get_window('hann')``)."""
+    win_length = win_length or n_fft
+    n = np.arange(win_length)
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
+    if win_length < n_fft:
+        left = (n_fft - win_length) // 2
+        w = np.pad(w, (left, n_fft - win_length - left))
+    return w.astype(np.float32)
+
+
+def frame_signal(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+    """[n_frames, n_fft] strided view of ``y`` (no copy)."""
+    n_frames = 1 + (len(y) - n_fft) // hop_length
+    return np.lib.stride_tricks.as_strided(
+        y, shape=(n_frames, n_fft), strides=(y.strides[0] * hop_length, y.strides[0]), writeable=False
+    )
+
+
+def power_spectrogram(
+    y: np.ndarray,
+    n_fft: int,
+    hop_length: int,
+    win_length: int | None = None,
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    max_frames_per_batch: int = 4096,
+) -> np.ndarray:
+    """|STFT|**power as [1 + n_fft//2, n_frames] float32, like ``abs(librosa.stft(...))**power``."""
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if center:
+        y = np.pad(y, n_fft // 2, mode=pad_mode)
+    if len(y) < n_fft:
+        y = np.pad(y, (0, n_fft - len(y)))
+    frames = frame_signal(y, n_fft, hop_length)
+    window = hann_window(n_fft, win_length)
+    out = np.empty((n_fft // 2 + 1, frames.shape[0]), dtype=np.float32)
+    for i in range(0, frames.shape[0], max_frames_per_batch):  # bounded temporaries on long inputs
+        spec = np.fft.rfft(frames[i : i + max_frames_per_batch] * window, axis=1)
+        mag = np.abs(spec)
+        out[:, i : i + max_frames_per_batch] = (mag**2 if power == 2.0 else mag**power).T
+    return out
+
+
+def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:
+    """Slaney mel scale (librosa ``htk=False``): linear below 1 kHz, logarithmic above."""
+    f = np.asanyarray(freq, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mels)
+
+
+def mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    m = np.asanyarray(mels, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@lru_cache(maxsize=16)
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """[n_mels, 1 + n_fft//2] Slaney-normalised triangular filters, as ``librosa.filters.mel``."""
+    fmax = sr / 2.0 if fmax is None else fmax
+    fftfreqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+def power_to_db(S: np.ndarray, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0) -> np.ndarray:
+    """10 log10(S / ref) with a floor, as ``librosa.power_to_db``."""
+    log_spec = 10.0 * np.log10(np.maximum(amin, S))
+    log_spec -= 10.0 * np.log10(max(amin, ref))
+    if top_db is not None:
+        log_spec = np.maximum(log_spec, log_spec.max() - top_db)
+    return log_spec.astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=8)
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II rows (``scipy.fft.dct(type=2, norm='ortho')``), first ``n_out`` of them."""
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    d = np.cos(np.pi * k * (2 * n + 1) / (2.0 * n_in)) * np.sqrt(2.0 / n_in)
+    d[0] *= 1.0 / np.sqrt(2.0)
+    return d.astype(np.float32)
+
+
+def mel_power(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, pad_mode: str = "constant",
+              fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """[n_mels, n_frames] mel power spectrogram (``librosa.feature.melspectrogram`` defaults)."""
+    S = power_spectrogram(y, n_fft, hop_length, pad_mode=pad_mode)
+    return mel_filterbank(sr, n_fft, n_mels, fmin, fmax) @ S
+
+
+def mfcc(y: np.ndarray, sr: int, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int = 512,
+         n_mels: int = 128) -> np.ndarray:
+    """[n_mfcc, n_frames] like ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)``."""
+    S_db = power_to_db(mel_power(y, sr, n_fft, hop_length, n_mels))
+    return dct_matrix(n_mfcc, n_mels) @ S_db
+
+
+def segment_starts(n_frames: int, seg_frames: int, hop_frames: int) -> np.ndarray:
+    """First frame of every whole segment; one segment (zero-padded later) when the input is short."""
+    if n_frames <= seg_frames:
+        return np.zeros(1, dtype=np.int64)
+    return np.arange(0, n_frames - seg_frames + 1, hop_frames, dtype=np.int64)
+
+
+def _pad_frames(x: np.ndarray, n: int) -> np.ndarray:
+    """Zero-pad a [.., frames] array to at least ``n`` frames along the last axis."""
+    if x.shape[-1] >= n:
+        return x
+    pad = [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])]
+    return np.pad(x, pad)
+
+
+# --------------------------------------------------------------------------------------------- specs
+
+
+@dataclass
+class Features:
+    """Model input for one track: ``values[i]`` is segment i, spanning ``starts[i]``..``ends[i]`` s."""
+
+    values: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+_SPECS: dict[str, type[FeatureSpec]] = {}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Base of all specs. Subclasses set ``kind`` and implement :meth:`extract`."""
+
+    kind: ClassVar[str] = ""
+    sample_rate: int = 22050
+    mono: bool = True
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.kind:
+            _SPECS[cls.kind] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form stored in model files and cache keys."""
+        return {"kind": self.kind, **asdict(self)}
+
+    def extract(self, y: np.ndarray) -> Features:  # pragma: no cover - abstract
+        """Features of a mono signal already at ``sample_rate``."""
+        raise NotImplementedError
+
+    def extract_file(self, path: str | os.PathLike[str]) -> Features:
+        """Load ``path`` with this spec's sample rate and mix-down, then :meth:`extract`."""
+        from .audio import load_audio
+
+        return self.extract(load_audio(path, self.sample_rate, mono=self.mono))
+
+    @property
+    def segment_hop_samples(self) -> int:
+        """Samples between segment starts; long files are cut into blocks on multiples of it."""
+        raise NotImplementedError
+
+    @property
+    def segment_samples(self) -> int:
+        """Samples one segment spans (the overlap that blockwise processing must carry over)."""
+        raise NotImplementedError
+
+
+def spec_from_dict(d: dict[str, Any]) -> FeatureSpec:
+    """Rebuild a spec saved with :meth:`FeatureSpec.to_dict`."""
+    d = dict(d)
+    kind = d.pop("kind", None)
+    if kind not in _SPECS:
+        raise ValueError(f"unknown feature spec kind {kind!r}; known: {sorted(_SPECS)}")
+    cls = _SPECS[kind]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class MfccStatsSpec(FeatureSpec):
+    """Whole-clip MFCC mean and variance, the ``mfccN_mean`` / ``mfccN_var`` columns of GTZAN's
+    ``features_30_sec.csv`` (librosa defaults: n_fft 2048, hop 512, 128 mels, 20 coefficients)."""
+
+    kind: ClassVar[str] = "mfcc_stats"
+    n_mfcc: int = 20
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+
+    def feature_names(self) -> list[str]:
+        return [f"mfcc{i + 1}_{s}" for i in range(self.n_mfcc) for s in ("mean", "var")]
+
+    def extract(self, y: np.ndarray) -> Features:
+        m = mfcc(y, self.sample_rate, self.n_mfcc, self.n_fft, self.hop_length, self.n_mels)
+        v = np.stack([m.mean(axis=1), m.var(axis=1)], axis=1).reshape(1, -1)
+        return Features(v.astype(np.float32), np.zeros(1), np.array([len(y) / self.sample_rate]))
+
+    @property
+    def segment_hop_samples(self) -> int:
+        return 0  # one vector per clip: not segmentable
+
+    @property
+    def segment_samples(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class _SegmentedSpec(FeatureSpec):
+    """Shared framing of the segment specs: STFT frames grouped into fixed-length segments."""
+
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    segment_seconds: float = 1.0
+    hop_seconds: float = 1.0
+
+    @property
+    def segment_frames(self) -> int:
+        return max(1, int(round(self.segment_seconds * self.sample_rate / self.hop_length)))
+
+    @property
+    def hop_frames(self) -> int:
+        return max(1, int(round(self.hop_seconds * self.sample_rate / self.hop_length)))
+
+    @property
+    def segment_hop_samples(self) -> int:
+        return self.hop_frames * self.hop_length
+
+    @property
+    def segment_samples(self) -> int:
+        return self.segment_frames * self.hop_length
+
+    def _times(self, starts: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        t0 = starts * self.hop_length / self.sample_rate
+        t1 = np.minimum(t0 + self.segment_frames * self.hop_length / self.sample_rate, n_samples / self.sample_rate)
+        return t0, t1
+
+
+@dataclass(frozen=True)
+class MfccSegmentSpec(_SegmentedSpec):
+    """Per-segment MFCC statistics: ``n_mfcc`` means then ``n_mfcc`` standard deviations (26 dims by
+    default, the notebook's FNN input over 1 s segments). One MFCC matrix per track, then slicing."""
+
+    kind: ClassVar[str] = "mfcc_segments"
+    n_mfcc: int = 13
+
+    def extract(self, y: np.ndarray) -> Features:
+        m = mfcc(y, self.sample_rate, self.n_mfcc, self.n_fft, self.hop_length, self.n_mels)
+        m = _pad_frames(m, self.segment_frames)
+        starts = segment_starts(m.shape[1], self.segment_frames, self.hop_frames)
+        windows = np.stack([m[:, s : s + self.segment_frames] for s in starts])  # [n, n_mfcc, frames]
+        v = np.concatenate([windows.mean(axis=2), windows.std(axis=2)], axis=1).astype(np.float32)
+        return Features(v, *self._times(starts, len(y)))
+
+
+@dataclass(frozen=True)
+class LogMelSpec(_SegmentedSpec):
+    """Log-mel segments [n_mels, segment_frames] for the CNN.
+
+    Defaults: 22.05 kHz, 2048-point window (93 ms) with a 512 hop (23 ms), 128 mels, 3 s segments
+    every 1.5 s. Why not the notebook's 1 s / 50 ms: 50 ms hops give 20 frames per second, too coarse
+    for rhythm, and one second holds less than a bar of music; 3 s is what musicnn and most tagging
+    CNNs use. The dB floor is absolute (``top_db=None``) so a segment's values do not depend on the
+    loudest moment elsewhere in the track, which keeps blockwise prediction of long files exact.
+    """
+
+    kind: ClassVar[str] = "logmel_segments"
+    segment_seconds: float = 3.0
+    hop_seconds: float = 1.5
+
+    def extract(self, y: np.ndarray) -> Features:
+        S = power_to_db(mel_power(y, self.sample_rate, self.n_fft, self.hop_length, self.n_mels), top_db=None)
+        S = _pad_frames(S, self.segment_frames)
+        starts = segment_starts(S.shape[1], self.segment_frames, self.hop_frames)
+        v = np.stack([S[:, s : s + self.segment_frames] for s in starts]).astype(np.float32)
+        return Features(v, *self._times(starts, len(y)))
+
+
+@dataclass(frozen=True)
+class MusicnnSpec(_SegmentedSpec):
+    """musicnn's front end: 16 kHz, n_fft 512, hop 256, 96 mels, mel power cast to float16, then
+    log10(10000 x + 1) in float32; patches of 187 frames (~3 s) every 62 frames (~1 s), as
+    ``musicnn.extractor.batch_data`` cuts them. Values are [n_patches, 187, 96] (time, mel)."""
+
+    kind: ClassVar[str] = "musicnn"
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    patch_frames: int = 187
+    patch_hop_frames: int = 62
+    pad_mode: str = "constant"
+    segment_seconds: float = field(default=187 * 256 / 16000, repr=False)
+    hop_seconds: float = field(default=62 * 256 / 16000, repr=False)
+
+    @property
+    def segment_frames(self) -> int:
+        return self.patch_frames
+
+    @property
+    def hop_frames(self) -> int:
+        return self.patch_hop_frames
+
+    def logmel(self, y: np.ndarray) -> np.ndarray:
+        """[n_frames, n_mels] log-compressed mel spectrogram exactly as musicnn computes it."""
+        mel = mel_power(y, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, pad_mode=self.pad_mode)
+        mel = mel.T.astype(np.float16)
+        return np.log10(10000.0 * mel.astype(np.float32) + 1.0)
+
+    def extract(self, y: np.ndarray) -> Features:
+        rep = self.logmel(y)
+        rep = _pad_frames(rep.T, self.patch_frames).T
+        starts = segment_starts(rep.shape[0], self.patch_frames, self.patch_hop_frames)
+        v = np.stack([rep[s : s + self.patch_frames] for s in starts]).astype(np.float32)
+        return Features(v, *self._times(starts, len(y)))

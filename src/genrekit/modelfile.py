@@ -1,0 +1,103 @@
+"""Model files: safetensors tensors plus one JSON metadata blob, written atomically.
+
+safetensors holds only tensors and strings, so loading a model never executes code (no pickle).
+The JSON under the metadata key ``"genrekit"`` carries everything predict needs besides weights:
+``format`` (which loader), the feature spec, label names, normalisation statistics, metrics and
+the training configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFileError
+
+META_KEY = "genrekit"
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp"):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    A crash or Ctrl-C mid-write leaves the old file intact and no half-written one.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Atomically write a text file (metrics JSON, tables)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write ``tensors`` (name -> torch.Tensor) and ``meta`` to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    if "format" not in meta:
+        raise ValueError("model metadata needs a 'format' key")
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    blob = json.dumps(meta, default=_json_default)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: blob})
+    return Path(path)
+
+
+def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Only the JSON metadata (cheap: reads the safetensors header)."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelFileError(f"{p}: no such model file")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except Exception as exc:
+        raise ModelFileError(f"{p}: not a safetensors model file ({type(exc).__name__})") from None
+    if raw is None:
+        raise ModelFileError(f"{p}: safetensors file without genrekit metadata")
+    return json.loads(raw)
+
+
+def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tensors, meta) of a model file written by :func:`save_model_file`."""
+    from safetensors.torch import load_file
+
+    meta = read_model_meta(path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise ModelFileError(f"{path}: cannot read tensors ({type(exc).__name__})") from None
+    return tensors, meta

@@ -1,0 +1,221 @@
+"""FNN and CNN genre classifiers, and TorchGenreModel: a trained net plus everything to use it.
+
+A model file (safetensors, see modelfile.py) holds the weights and, as JSON metadata, the
+architecture config, the feature spec, the labels, the normalisation statistics and the metrics;
+loading rebuilds the net from the config, so no code from the file is ever executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT = "genrekit-torch"
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """An activation module by name (see ACTIVATIONS)."""
+    try:
+        return ACTIVATIONS[name.lower()]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}") from None
+
+
+class FNN(nn.Module):
+    """Feed-forward net on feature vectors; the notebook's is 26 -> 128 -> 32 -> classes, ReLU."""
+
+    def __init__(self, n_inputs: int, n_classes: int, hidden: Sequence[int] = (128, 32),
+                 activation_name: str = "relu", dropout: float = 0.3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = n_inputs
+        for h in hidden:
+            layers += [nn.Linear(prev, h), activation(activation_name), nn.Dropout(dropout)]
+            prev = h
+        layers.append(nn.Linear(prev, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+class CNN(nn.Module):
+    """The notebook's CNN on [n_mels, n_frames] log-mel segments.
+
+    Four conv blocks (5x5 conv 'same', BatchNorm, activation, 2x2 max-pool) with 16/32/64/128
+    channels, then dropout and dense 1024 -> 256 -> 32 -> classes. The flatten size is measured
+    with a dummy forward pass so any segment length / mel count works.
+    """
+
+    def __init__(self, input_shape: Sequence[int], n_classes: int,
+                 channels: Sequence[int] = (16, 32, 64, 128), dense: Sequence[int] = (1024, 256, 32),
+                 activation_name: str = "relu", dropout: float = 0.3, kernel_size: int = 5):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        prev = 1
+        for c in channels:
+            blocks += [nn.Conv2d(prev, c, kernel_size, padding=kernel_size // 2), nn.BatchNorm2d(c),
+                       activation(activation_name), nn.MaxPool2d(2, ceil_mode=True)]
+            prev = c
+        self.features = nn.Sequential(*blocks)
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, 1, *input_shape)).numel()
+        layers: list[nn.Module] = [nn.Flatten(), nn.Dropout(dropout)]
+        prev = flat
+        for d in dense:
+            layers += [nn.Linear(prev, d), activation(activation_name), nn.Dropout(dropout)]
+            prev = d
+        layers.append(nn.Linear(prev, n_classes))
+        self.classifier = nn.Sequential(*layers)
+        self.flatten_size = flat
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        return self.classifier(self.features(x))
+
+
+def default_config(arch: str) -> dict:
+    """Architecture defaults (the notebook's) that the CLI overrides."""
+    if arch == "fnn":
+        return {"arch": "fnn", "hidden": [128, 32], "activation": "relu", "dropout": 0.3}
+    if arch == "cnn":
+        return {"arch": "cnn", "channels": [16, 32, 64, 128], "dense": [1024, 256, 32],
+                "activation": "relu", "dropout": 0.3, "kernel_size": 5}
+    raise ValueError(f"unknown model {arch!r}; choose fnn or cnn")
+
+
+def build_model(config: dict) -> nn.Module:
+    """Net from a JSON-able config holding arch, input_shape, n_classes and the arch's options."""
+    arch = config["arch"]
+    shape = list(config["input_shape"])
+    n_classes = int(config["n_classes"])
+    if arch == "fnn":
+        return FNN(int(np.prod(shape)), n_classes, config.get("hidden", (128, 32)),
+                   config.get("activation", "relu"), float(config.get("dropout", 0.3)))
+    if arch == "cnn":
+        if len(shape) != 2:
+            raise ValueError(f"cnn needs 2-D [mels, frames] inputs, got shape {shape}; use --features mel")
+        return CNN(shape, n_classes, config.get("channels", (16, 32, 64, 128)),
+                   config.get("dense", (1024, 256, 32)), config.get("activation", "relu"),
+                   float(config.get("dropout", 0.3)), int(config.get("kernel_size", 5)))
+    raise ValueError(f"unknown model {arch!r}; choose fnn or cnn")
+
+
+def _base():
+    from genrekit import base
+
+    return base
+
+
+class TorchGenreModel(_base().GenreModel):
+    """A trained FNN/CNN with its spec, labels and normalisation, usable as a GenreModel.
+
+    `spec` is a feature spec object for audio-trained models, or None for models trained on
+    precomputed tables (their metadata keeps a {"kind": "table", "feature_names": ...} dict).
+    Inputs are standardised with the training mean/std before the net sees them.
+    """
+
+    def __init__(self, net: nn.Module, config: dict, labels: Sequence[str], spec_dict: dict | None,
+                 mean: np.ndarray, std: np.ndarray, metrics: dict | None = None, info: dict | None = None):
+        self.net = net.eval()
+        self.config = dict(config)
+        self._labels = list(labels)
+        self.spec_dict = spec_dict
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self._metrics = dict(metrics or {})
+        self._info = dict(info or {})
+        self._spec = None
+        if spec_dict and spec_dict.get("kind") != "table":
+            from genrekit.features import spec_from_dict
+
+            self._spec = spec_from_dict(spec_dict)
+
+    # GenreModel interface -------------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        return self._labels
+
+    @property
+    def spec(self):
+        return self._spec
+
+    @property
+    def metrics(self) -> dict:
+        return self._metrics
+
+    @property
+    def info(self) -> dict:
+        return {"format": FORMAT, "arch": self.config.get("arch"), **self._info}
+
+    def normalise(self, values: np.ndarray) -> np.ndarray:
+        return ((np.asarray(values, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+    @torch.no_grad()
+    def segment_probs(self, values: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Softmax probabilities [n_segments, n_labels] for raw (unnormalised) feature values."""
+        x = self.normalise(values)
+        if len(x) == 0:
+            return np.zeros((0, len(self._labels)), dtype=np.float32)
+        self.net.eval()
+        out = []
+        for i in range(0, len(x), batch_size):
+            out.append(torch.softmax(self.net(torch.from_numpy(x[i:i + batch_size])), dim=1).numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def track_probs(self, values: np.ndarray) -> np.ndarray:
+        """Mean of the segment probabilities: one [n_labels] vector for a whole track."""
+        p = self.segment_probs(values)
+        return p.mean(axis=0) if len(p) else np.full(len(self._labels), 1.0 / len(self._labels), np.float32)
+
+    # Files ------------------------------------------------------------------------------------
+    def meta(self) -> dict:
+        return {"format": FORMAT, "config": self.config, "labels": self._labels, "spec": self.spec_dict,
+                "metrics": self._metrics, "info": self._info}
+
+    def save(self, path: Path) -> Path:
+        from genrekit.modelfile import save_model_file
+
+        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        tensors["norm.mean"] = torch.from_numpy(self.mean.copy())
+        tensors["norm.std"] = torch.from_numpy(self.std.copy())
+        save_model_file(Path(path), tensors, self.meta())
+        return Path(path)
+
+    @classmethod
+    def from_file_data(cls, tensors: dict, meta: dict) -> TorchGenreModel:
+        net = build_model(meta["config"])
+        state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+        net.load_state_dict(state)
+        return cls(net, meta["config"], meta["labels"], meta.get("spec"),
+                   _np(tensors["norm.mean"]), _np(tensors["norm.std"]), meta.get("metrics"), meta.get("info"))
+
+    @classmethod
+    def load(cls, path: Path) -> TorchGenreModel:
+        from genrekit.modelfile import read_model_file
+
+        tensors, meta = read_model_file(Path(path))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a {FORMAT} model file (format {meta.get('format')!r})")
+        return cls.from_file_data(tensors, meta)
+
+
+def _np(t) -> np.ndarray:
+    return t.numpy() if isinstance(t, torch.Tensor) else np.asarray(t)

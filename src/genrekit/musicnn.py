@@ -1,0 +1,417 @@
+"""musicnn (Pons & Serra, ISMIR-LBD 2019) in PyTorch, with its weights read from the PyPI wheel.
+
+musicnn 0.1.0 (ISC licence, https://github.com/jordipons/musicnn) ships TF1 checkpoints of
+CNNs that tag 3-second log-mel patches with 50 tags. Its code needs TensorFlow 1; this module
+re-implements the graph of ``musicnn/models.py::build_musicnn`` and loads the checkpoint with
+:mod:`genrekit.tf_checkpoint`, so no TensorFlow is needed.
+
+Graph details that matter for parity (all from ``models.py``):
+
+* input: [batch, 187 frames, 96 mels], BatchNorm over a single channel first (TF eps 1e-3);
+* timbral branch: zero-pad time by 3 *after* that BN, conv 7x38 and 7x67 ('valid'), ReLU, BN,
+  max over frequency (204 filters each);
+* temporal branch: conv 128x1, 64x1, 32x1 with TF 'same' padding (for an even kernel k TF pads
+  (k-1)//2 before and k//2 after), ReLU, BN, max over frequency (51 filters each);
+* mid-end: three 7-tap 1-D convs over time (64 filters), ReLU then BN, residual on 2 and 3; the
+  front-end (561) and the three mid-end maps are concatenated densely (753 channels);
+* back-end: max and mean over time, *interleaved* per channel by TF's concat+flatten
+  ([c0max, c0mean, c1max, ...]), BN, dense 200 ReLU, BN (= the "penultimate" embedding),
+  dense 50, sigmoid.
+
+The weights are converted once and cached as safetensors in the user cache; see
+:func:`load_backbone` for where they are looked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GenrekitError
+
+MUSICNN_VERSION = "0.1.0"
+WHEEL_NAME = f"musicnn-{MUSICNN_VERSION}-py3-none-any.whl"
+#: Environment variables that point at the weights for offline machines.
+ENV_WHEEL = "GENREKIT_MUSICNN_WHEEL"  # the wheel file, or a folder holding it
+ENV_DIR = "GENREKIT_MUSICNN_DIR"  # a folder holding MSD_musicnn/ (an unpacked musicnn package)
+ENV_NO_DOWNLOAD = "GENREKIT_NO_DOWNLOAD"
+
+MODELS = ("MSD_musicnn", "MTT_musicnn")
+
+# Sample rate and front-end constants of musicnn/configuration.py.
+SR = 16000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+N_FRAMES = 187  # librosa.time_to_frames(3 s) + 1
+
+# Tag names from musicnn/configuration.py (musicnn 0.1.0, ISC licence, (c) Jordi Pons).
+MTT_LABELS = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
+    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
+    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
+    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
+    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
+    "weird", "country", "metal", "female voice", "choral",
+)  # fmt: skip
+MSD_LABELS = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
+    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
+    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic",
+    "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
+    "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock",
+    "60s", "rnb", "indie pop", "sad", "House", "happy",
+)  # fmt: skip
+LABELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
+
+
+class WeightsNotFoundError(GenrekitError):
+    """musicnn's weights are not reachable (no wheel, no installed package, no network)."""
+
+
+def cache_dir() -> Path:
+    """The user cache (``GENREKIT_CACHE_DIR`` or ``~/.cache/genrekit``)."""
+    env = os.environ.get("GENREKIT_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "genrekit"
+
+
+# --------------------------------------------------------------------------------------------
+# the network
+
+
+def _build_module():
+    """Define the torch module lazily so that importing this file does not import torch."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    eps = 1e-3  # TF's BatchNormalization default
+
+    class Musicnn(nn.Module):
+        """musicnn's graph in eval mode; forward(x [B, 187, 96]) -> dict of outputs."""
+
+        def __init__(self, n_classes: int = 50, midend: int = 64, dense: int = 200):
+            super().__init__()
+            self.bn_input = nn.BatchNorm2d(1, eps=eps)
+            self.timbral = nn.ModuleList(
+                [nn.Conv2d(1, 204, (7, 38)), nn.Conv2d(1, 204, (7, 67))]
+            )
+            self.bn_timbral = nn.ModuleList([nn.BatchNorm2d(204, eps=eps) for _ in range(2)])
+            self.temporal = nn.ModuleList([nn.Conv2d(1, 51, (k, 1)) for k in (128, 64, 32)])
+            self.bn_temporal = nn.ModuleList([nn.BatchNorm2d(51, eps=eps) for _ in range(3)])
+            self.mid = nn.ModuleList(
+                [nn.Conv1d(561, midend, 7), nn.Conv1d(midend, midend, 7), nn.Conv1d(midend, midend, 7)]
+            )
+            self.bn_mid = nn.ModuleList([nn.BatchNorm1d(midend, eps=eps) for _ in range(3)])
+            n_feat = 561 + 3 * midend
+            self.bn_pool = nn.BatchNorm1d(2 * n_feat, eps=eps)
+            self.dense = nn.Linear(2 * n_feat, dense)
+            self.bn_dense = nn.BatchNorm1d(dense, eps=eps)
+            self.out = nn.Linear(dense, n_classes)
+
+        def frontend(self, x):
+            x = self.bn_input(x.unsqueeze(1))  # [B, 1, T, F]
+            feats = []
+            xp = F.pad(x, (0, 0, 3, 3))
+            for conv, bn in zip(self.timbral, self.bn_timbral):
+                feats.append(bn(F.relu(conv(xp))).amax(dim=3))  # [B, C, T]
+            for conv, bn in zip(self.temporal, self.bn_temporal):
+                k = conv.kernel_size[0]
+                h = bn(F.relu(conv(F.pad(x, (0, 0, (k - 1) // 2, k // 2)))))
+                feats.append(h.amax(dim=3))
+            return torch.cat(feats, dim=1)  # [B, 561, T]
+
+        def forward(self, x):
+            front = self.frontend(x)
+            h1 = self.bn_mid[0](F.relu(self.mid[0](F.pad(front, (3, 3)))))
+            h2 = self.bn_mid[1](F.relu(self.mid[1](F.pad(h1, (3, 3))))) + h1
+            h3 = self.bn_mid[2](F.relu(self.mid[2](F.pad(h2, (3, 3))))) + h2
+            fmap = torch.cat([front, h1, h2, h3], dim=1)  # [B, 753, T]
+            max_pool = fmap.amax(dim=2)
+            mean_pool = fmap.mean(dim=2)
+            pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # TF interleaving
+            penultimate = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
+            logits = self.out(penultimate)
+            return {
+                "tags": torch.sigmoid(logits),
+                "logits": logits,
+                "penultimate": penultimate,
+                "max_pool": max_pool,
+                "mean_pool": mean_pool,
+            }
+
+    return Musicnn
+
+
+_MODULE_CLASS = None
+
+
+def musicnn_module(n_classes: int = 50):
+    """A fresh (randomly initialised, eval mode) musicnn torch module."""
+    global _MODULE_CLASS
+    if _MODULE_CLASS is None:
+        _MODULE_CLASS = _build_module()
+    return _MODULE_CLASS(n_classes).eval()
+
+
+# --------------------------------------------------------------------------------------------
+# TF checkpoint -> torch state dict
+
+
+def _bn(sd: dict, prefix: str, tf: dict, name: str) -> None:
+    sd[f"{prefix}.weight"] = tf[f"{name}/gamma"]
+    sd[f"{prefix}.bias"] = tf[f"{name}/beta"]
+    sd[f"{prefix}.running_mean"] = tf[f"{name}/moving_mean"]
+    sd[f"{prefix}.running_var"] = tf[f"{name}/moving_variance"]
+
+
+def convert_checkpoint(tf: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Map musicnn's TF variable names/layouts to :func:`musicnn_module`'s state dict.
+
+    TF layer names follow creation order in ``build_musicnn``: conv2d, conv2d_1 (timbral 7x38,
+    7x67), conv2d_2..4 (temporal 128, 64, 32), conv2d_5..7 (mid-end), dense, dense_1; batch norms
+    batch_normalization (input), _1.._2 timbral, _3.._5 temporal, _6.._8 mid-end, _9 pooled, _10
+    penultimate. Kernels are HWIO in TF and OIHW in torch.
+    """
+    sd: dict[str, np.ndarray] = {}
+    _bn(sd, "bn_input", tf, "batch_normalization")
+    for i in range(2):
+        k = tf[f"conv2d{'_' + str(i) if i else ''}/kernel"]
+        sd[f"timbral.{i}.weight"] = k.transpose(3, 2, 0, 1)
+        sd[f"timbral.{i}.bias"] = tf[f"conv2d{'_' + str(i) if i else ''}/bias"]
+        _bn(sd, f"bn_timbral.{i}", tf, f"batch_normalization_{i + 1}")
+    for i in range(3):
+        n = f"conv2d_{i + 2}"
+        sd[f"temporal.{i}.weight"] = tf[f"{n}/kernel"].transpose(3, 2, 0, 1)
+        sd[f"temporal.{i}.bias"] = tf[f"{n}/bias"]
+        _bn(sd, f"bn_temporal.{i}", tf, f"batch_normalization_{i + 3}")
+    for i in range(3):
+        n = f"conv2d_{i + 5}"
+        # [7, C_in, 1, C_out] (kernel spans all channels as the "width") -> Conv1d [C_out, C_in, 7]
+        sd[f"mid.{i}.weight"] = tf[f"{n}/kernel"][:, :, 0, :].transpose(2, 1, 0)
+        sd[f"mid.{i}.bias"] = tf[f"{n}/bias"]
+        _bn(sd, f"bn_mid.{i}", tf, f"batch_normalization_{i + 6}")
+    _bn(sd, "bn_pool", tf, "batch_normalization_9")
+    sd["dense.weight"] = tf["dense/kernel"].T
+    sd["dense.bias"] = tf["dense/bias"]
+    _bn(sd, "bn_dense", tf, "batch_normalization_10")
+    sd["out.weight"] = tf["dense_1/kernel"].T
+    sd["out.bias"] = tf["dense_1/bias"]
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# finding the weights
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where musicnn's checkpoint files are: a folder holding ``<model>/`` or a wheel file."""
+
+    kind: str  # "explicit", "env", "installed", "cache", "download"
+    path: Path
+
+    def read_checkpoint_files(self, model: str) -> tuple[bytes, bytes]:
+        """(index bytes, data bytes) of ``model``'s checkpoint."""
+        names = (f"{model}/.index", f"{model}/.data-00000-of-00001")
+        if self.path.is_dir():
+            base = self.path / "musicnn" if (self.path / "musicnn" / model).is_dir() else self.path
+            try:
+                return tuple((base / n).read_bytes() for n in names)  # type: ignore[return-value]
+            except OSError as exc:
+                raise WeightsNotFoundError(f"{self.path}: no {model} checkpoint ({exc.strerror})") from None
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                return tuple(zf.read(f"musicnn/{n}") for n in names)  # type: ignore[return-value]
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise WeightsNotFoundError(f"{self.path}: not a musicnn wheel with {model} ({exc})") from None
+
+
+def _as_source(kind: str, p: Path, model: str) -> WeightsSource:
+    p = p.expanduser()
+    if p.is_dir() and not any((p / d / model).is_dir() for d in (".", "musicnn")):
+        wheel = p / WHEEL_NAME
+        if wheel.is_file():
+            return WeightsSource(kind, wheel)
+        raise WeightsNotFoundError(f"{p}: holds neither {model}/ nor musicnn/{model}/ nor {WHEEL_NAME}")
+    if not p.exists():
+        raise WeightsNotFoundError(f"{p}: no such file (given as the musicnn weights)")
+    return WeightsSource(kind, p)
+
+
+def _installed_source(model: str) -> WeightsSource | None:
+    """The installed ``musicnn`` distribution, found by metadata (importing it would import TF)."""
+    try:
+        dist = importlib.metadata.distribution("musicnn")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in dist.files or ():
+        if str(f).replace("\\", "/").endswith(f"musicnn/{model}/.index"):
+            folder = Path(str(dist.locate_file(f))).parent.parent
+            if (folder / model / ".data-00000-of-00001").is_file():
+                return WeightsSource("installed", folder)
+    return None
+
+
+def _download_wheel(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), f"musicnn=={MUSICNN_VERSION}"]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WeightsNotFoundError(_offline_message(f"pip download failed ({exc})")) from None
+    wheel = dest / WHEEL_NAME
+    if proc.returncode != 0 or not wheel.is_file():
+        last = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+        raise WeightsNotFoundError(_offline_message(f"pip download failed: {last[0]}"))
+    return wheel
+
+
+def _offline_message(reason: str) -> str:
+    return (
+        f"musicnn weights not found ({reason}); on an offline machine copy {WHEEL_NAME} "
+        f"(from https://pypi.org/project/musicnn/{MUSICNN_VERSION}/) and pass it with --musicnn-weights "
+        f"or {ENV_WHEEL}=PATH, or point {ENV_DIR} at an unpacked musicnn package folder"
+    )
+
+
+def find_weights(
+    model: str = "MSD_musicnn", path: str | os.PathLike | None = None, allow_download: bool | None = None
+) -> WeightsSource:
+    """Locate musicnn's checkpoint, in this order.
+
+    1. ``path`` (a CLI flag): a wheel file, a folder holding the wheel, or an unpacked package;
+    2. ``GENREKIT_MUSICNN_WHEEL`` / ``GENREKIT_MUSICNN_DIR``;
+    3. an installed ``musicnn`` distribution (via importlib.metadata; never imported);
+    4. the wheel cached in ``<cache>/musicnn/``;
+    5. ``pip download --no-deps musicnn==0.1.0`` into that cache folder (unless
+       ``allow_download`` is False or ``GENREKIT_NO_DOWNLOAD=1``).
+
+    Raises :class:`WeightsNotFoundError` saying how to supply the wheel offline.
+    """
+    if model not in MODELS:
+        raise GenrekitError(f"{model}: unknown musicnn model (choose from {', '.join(MODELS)})")
+    if path is not None:
+        return _as_source("explicit", Path(path), model)
+    for var in (ENV_WHEEL, ENV_DIR):
+        val = os.environ.get(var)
+        if val:
+            return _as_source("env", Path(val), model)
+    installed = _installed_source(model)
+    if installed is not None:
+        return installed
+    cached = cache_dir() / "musicnn" / WHEEL_NAME
+    if cached.is_file():
+        return WeightsSource("cache", cached)
+    if allow_download is None:
+        allow_download = os.environ.get(ENV_NO_DOWNLOAD, "") in ("", "0")
+    if not allow_download:
+        raise WeightsNotFoundError(_offline_message("no installed musicnn, no cached wheel, downloads disabled"))
+    return WeightsSource("download", _download_wheel(cached.parent))
+
+
+# --------------------------------------------------------------------------------------------
+# converted-weights cache
+
+
+def converted_path(model: str) -> Path:
+    return cache_dir() / "musicnn" / f"{model}-{MUSICNN_VERSION}.safetensors"
+
+
+def _atomic_save(tensors: dict[str, np.ndarray], meta: dict[str, str], path: Path) -> None:
+    from safetensors.numpy import save
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = save(tensors, metadata=meta)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def convert_weights(model: str, source: WeightsSource) -> dict[str, np.ndarray]:
+    """Read ``model``'s TF checkpoint from ``source`` and return the torch state dict (numpy)."""
+    from .tf_checkpoint import TFCheckpoint
+
+    index, data = source.read_checkpoint_files(model)
+    ckpt = TFCheckpoint.from_bytes(index, data, name=f"{source.path}:{model}")
+    return convert_checkpoint(ckpt.read_all())
+
+
+def backbone_state(
+    model: str = "MSD_musicnn", weights: str | os.PathLike | None = None, allow_download: bool | None = None
+) -> dict[str, np.ndarray]:
+    """The converted state dict: from the safetensors cache, else converted now and cached."""
+    from safetensors.numpy import load
+
+    target = converted_path(model)
+    if weights is None and target.is_file():
+        try:
+            return load(target.read_bytes())
+        except Exception:  # damaged cache file: rebuild it
+            pass
+    source = find_weights(model, weights, allow_download)
+    sd = convert_weights(model, source)
+    digest = hashlib.sha256(b"".join(sd[k].tobytes() for k in sorted(sd))).hexdigest()[:16]
+    meta = {"model": model, "musicnn_version": MUSICNN_VERSION, "source": source.kind, "sha256_16": digest}
+    try:
+        _atomic_save(sd, meta, target)
+    except OSError:
+        pass  # a read-only cache is not fatal; we convert again next time
+    return sd
+
+
+_BACKBONES: dict[str, object] = {}
+
+
+def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None = None):
+    """The musicnn torch module with converted weights (memoised per process)."""
+    import torch
+
+    key = f"{model}:{weights}"
+    if key not in _BACKBONES:
+        net = musicnn_module(len(LABELS[model]))
+        sd = backbone_state(model, weights)
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
+        _BACKBONES[key] = net.eval()
+    return _BACKBONES[key]
+
+
+# --------------------------------------------------------------------------------------------
+# front end helpers
+
+
+def patch_starts(n_frames: int, patch: int = N_FRAMES, hop: int = 62) -> np.ndarray:
+    """First frames of musicnn's patches: ``range(0, n - patch + 1, hop)`` (none if too short)."""
+    return np.arange(0, max(n_frames - patch + 1, 0), hop)
+
+
+def run_patches(net, patches: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate' [n, 200]."""
+    import torch
+
+    outs: dict[str, list[np.ndarray]] = {"tags": [], "penultimate": []}
+    with torch.inference_mode():
+        for i in range(0, len(patches), batch_size):
+            o = net(torch.from_numpy(np.ascontiguousarray(patches[i : i + batch_size], dtype=np.float32)))
+            for k in outs:
+                outs[k].append(o[k].numpy())
+    if not outs["tags"]:
+        return {"tags": np.zeros((0, net.out.out_features), np.float32), "penultimate": np.zeros((0, 200), np.float32)}
+    return {k: np.concatenate(v) for k, v in outs.items()}
+

@@ -1,0 +1,283 @@
+"""Training loop: optimizers and schedulers by name, early stopping on validation macro-F1,
+best-checkpoint restore, seeds / deterministic mode, per-epoch logs and resumable checkpoints.
+
+The checkpoint is a single safetensors file (weights, best weights, optimizer tensors, RNG state)
+whose JSON metadata holds the epoch, history and scheduler state; it is replaced atomically after
+every epoch, so an interrupted run resumes from its last finished epoch with `resume=True`.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrekit.evaluation import classification_metrics
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "radam")
+SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides how a run trains; stored in the model file for the record."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    scheduler: str = "none"
+    step_size: int = 30
+    gamma: float = 0.1
+    patience: int = 20  # epochs without a better val macro-F1 before stopping; 0 = never stop early
+    label_smoothing: float = 0.0
+    input_noise: float = 0.0  # std of Gaussian noise added to (standardised) training inputs
+    seed: int = 0
+    deterministic: bool = False
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]
+    best_epoch: int
+    best_val_macro_f1: float
+    seconds: float
+    stopped_early: bool
+    config: dict = field(default_factory=dict)
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0, momentum: float = 0.9):
+    """A torch optimizer by (case-insensitive) name; SGD and RMSprop get `momentum`."""
+    n = name.lower()
+    if n == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if n == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    table = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax,
+             "adagrad": torch.optim.Adagrad, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam}
+    if n not in table:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    return table[n](params, lr=lr, weight_decay=weight_decay)
+
+
+def make_scheduler(name: str, optimizer, epochs: int, step_size: int = 30, gamma: float = 0.1):
+    """An LR scheduler stepped once per epoch ('plateau' watches validation macro-F1)."""
+    n = (name or "none").lower()
+    if n == "none":
+        return None
+    if n == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    if n == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    if n == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=5)
+    if n == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.97 if gamma == 0.1 else gamma)
+    raise ValueError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; deterministic=True also forces deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.use_deterministic_algorithms(False)
+
+
+@torch.no_grad()
+def predict_probs(net: nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Softmax probabilities in eval mode, batched to bound memory."""
+    net.eval()
+    out = [torch.softmax(net(x[i:i + batch_size]), dim=1) for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+# Checkpoint (de)serialisation -------------------------------------------------------------------
+
+def _flatten_optimizer(state: dict) -> tuple[dict, dict]:
+    tensors, scalars = {}, {}
+    for idx, st in state["state"].items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"opt.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
+    state: dict = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, idx, k = key.split(".", 2)
+            state.setdefault(int(idx), {})[k] = v
+    for key, v in meta["scalars"].items():
+        idx, k = key.split(".", 1)
+        state.setdefault(int(idx), {})[k] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: Path, net, best_state, optimizer, scheduler, generator, meta: dict) -> None:
+    """One safetensors file, written to a temp name then os.replace'd (atomic on POSIX)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"net.{k}": v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
+    tensors.update({f"best.{k}": v.detach().cpu().contiguous().clone() for k, v in best_state.items()})
+    opt_t, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    tensors.update(opt_t)
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.generator"] = generator.get_state()
+    full = dict(meta, optimizer=opt_meta, scheduler=scheduler.state_dict() if scheduler else None)
+    tmp = Path(str(path) + ".tmp")
+    save_file(tensors, str(tmp), metadata={"genrekit_checkpoint": json.dumps(full)})
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["genrekit_checkpoint"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return tensors, meta
+
+
+# The loop ----------------------------------------------------------------------------------------
+
+def write_history(history: list[dict], out_dir: Path) -> None:
+    """history.json and history.csv (one row per epoch)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    if history:
+        with open(out_dir / "history.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(history[0].keys()))
+            w.writeheader()
+            w.writerows(history)
+
+
+def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+          labels: list[str], config: TrainConfig, out_dir: Path | None = None, resume: bool = False,
+          log: Callable[[str], None] | None = print) -> TrainResult:
+    """Train `net` in place; on return it holds the weights of the best validation macro-F1 epoch.
+
+    Inputs must already be normalised float32 arrays. With out_dir, writes history.{csv,json} and
+    a checkpoint after every epoch, and training_curve.png at the end; resume=True continues from
+    out_dir's checkpoint (same config expected) instead of starting over.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed, config.deterministic)
+    xt = torch.as_tensor(np.ascontiguousarray(x_train, dtype=np.float32))
+    yt = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
+    xv = torch.as_tensor(np.ascontiguousarray(x_val, dtype=np.float32))
+    yv = np.asarray(y_val, dtype=np.int64)
+    optimizer = make_optimizer(config.optimizer, net.parameters(), config.lr, config.weight_decay, config.momentum)
+    scheduler = make_scheduler(config.scheduler, optimizer, config.epochs, config.step_size, config.gamma)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    gen = torch.Generator().manual_seed(config.seed)
+
+    history: list[dict] = []
+    best_f1, best_epoch, bad_epochs, start_epoch, elapsed = -1.0, 0, 0, 1, 0.0
+    best_state = copy.deepcopy(net.state_dict())
+    ckpt = Path(out_dir) / CHECKPOINT if out_dir else None
+    if resume and ckpt is not None and ckpt.exists():
+        tensors, meta = load_checkpoint(ckpt)
+        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+        if scheduler is not None and meta.get("scheduler"):
+            scheduler.load_state_dict(meta["scheduler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        gen.set_state(tensors["rng.generator"])
+        history = meta["history"]
+        best_f1, best_epoch, bad_epochs = meta["best_f1"], meta["best_epoch"], meta["bad_epochs"]
+        start_epoch, elapsed = meta["epoch"] + 1, meta["seconds"]
+        if log:
+            log(f"resuming from epoch {meta['epoch']} (best val macro-F1 {best_f1:.4f} at epoch {best_epoch})")
+    stopped_early = bool(history) and config.patience > 0 and bad_epochs >= config.patience
+
+    n = len(xt)
+    for epoch in range(start_epoch, config.epochs + 1):
+        if stopped_early:
+            break
+        t0 = time.perf_counter()
+        net.train()
+        perm = torch.randperm(n, generator=gen)
+        total_loss, correct = 0.0, 0
+        for i in range(0, n, config.batch_size):
+            idx = perm[i:i + config.batch_size]
+            if len(idx) < 2 and any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
+                continue  # BatchNorm cannot train on a batch of one
+            xb, yb = xt[idx], yt[idx]
+            if config.input_noise > 0:
+                xb = xb + config.input_noise * torch.randn(xb.shape, generator=gen)
+            optimizer.zero_grad(set_to_none=True)
+            logits = net(xb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+        probs = predict_probs(net, xv)
+        val_loss = float(nn.functional.cross_entropy(torch.from_numpy(np.log(np.clip(probs, 1e-12, 1))),
+                                                     torch.from_numpy(yv), reduction="mean")) if len(yv) else 0.0
+        m = classification_metrics(yv, probs.argmax(1), labels)
+        lr_now = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(m["macro_f1"])
+            else:
+                scheduler.step()
+        improved = m["macro_f1"] > best_f1
+        if improved:
+            best_f1, best_epoch, bad_epochs = m["macro_f1"], epoch, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            bad_epochs += 1
+        elapsed += time.perf_counter() - t0
+        row = {"epoch": epoch, "train_loss": total_loss / max(1, n), "train_accuracy": correct / max(1, n),
+               "val_loss": val_loss, "val_accuracy": m["accuracy"], "val_macro_f1": m["macro_f1"],
+               "lr": lr_now, "seconds": round(elapsed, 3)}
+        history.append(row)
+        if log:
+            log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}  "
+                f"val_loss {val_loss:.4f}  val_acc {m['accuracy']:.3f}  val_f1 {m['macro_f1']:.3f}"
+                + ("  *" if improved else ""))
+        stopped_early = config.patience > 0 and bad_epochs >= config.patience
+        if out_dir is not None:
+            write_history(history, Path(out_dir))
+            save_checkpoint(ckpt, net, best_state, optimizer, scheduler, gen,
+                            {"epoch": epoch, "history": history, "best_f1": best_f1, "best_epoch": best_epoch,
+                             "bad_epochs": bad_epochs, "seconds": elapsed, "config": asdict(config)})
+    net.load_state_dict(best_state)
+    net.eval()
+    if out_dir is not None and history:
+        from genrekit.plots import plot_training_curve
+
+        plot_training_curve(history, Path(out_dir) / "training_curve.png",
+                            title=f"best val macro-F1 {best_f1:.3f} at epoch {best_epoch}")
+    return TrainResult(history, best_epoch, best_f1, elapsed, stopped_early, asdict(config))
