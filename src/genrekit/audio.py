@@ -62,7 +62,11 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         out = soxr.resample(y, orig_sr, target_sr, quality="HQ")
     else:  # soxr wants [n, channels]
         out = soxr.resample(y.T, orig_sr, target_sr, quality="HQ").T
-    return np.ascontiguousarray(out, dtype=np.float32)
+    # librosa.resample fixes the length to ceil(n * ratio) (zero-padding soxr's floor): same here
+    n = int(np.ceil(y.shape[-1] * target_sr / orig_sr))
+    if out.shape[-1] < n:
+        out = np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, n - out.shape[-1])])
+    return np.ascontiguousarray(out[..., :n], dtype=np.float32)
 
 
 def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
@@ -190,7 +194,8 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
                 dur = c.duration / 1_000_000
             if dur is None:  # streams without a header duration: count the samples
                 n, sr = 0, s.rate
-                for chunk, sr in _av_frames(p):
+                for chunk, _sr in _av_frames(p):
+                    sr = _sr
                     n += chunk.shape[1]
                 dur = n / sr
             return AudioInfo(int(s.rate), int(s.channels), float(dur))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .errors import ModelFileError
-from .features import FeatureSpec, Features
+from .features import Features, FeatureSpec
 
 #: Model-file ``format`` -> module that registers its loader on import (lazy, to keep start-up cheap).
 FORMAT_MODULES: dict[str, str] = {

@@ -131,9 +131,9 @@ def mel_power(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, 
 
 
 def mfcc(y: np.ndarray, sr: int, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int = 512,
-         n_mels: int = 128) -> np.ndarray:
+         n_mels: int = 128, pad_mode: str = "constant") -> np.ndarray:
     """[n_mfcc, n_frames] like ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)``."""
-    S_db = power_to_db(mel_power(y, sr, n_fft, hop_length, n_mels))
+    S_db = power_to_db(mel_power(y, sr, n_fft, hop_length, n_mels, pad_mode=pad_mode))
     return dct_matrix(n_mfcc, n_mels) @ S_db
 
 
@@ -229,12 +229,15 @@ class MfccStatsSpec(FeatureSpec):
     n_fft: int = 2048
     hop_length: int = 512
     n_mels: int = 128
+    #: The table was made with librosa < 0.10, whose STFT padded with reflection: "reflect" matches
+    #: it to 1e-5 of a column's spread, "constant" (librosa >= 0.10) only to 3e-2 (tests show both).
+    pad_mode: str = "reflect"
 
     def feature_names(self) -> list[str]:
         return [f"mfcc{i + 1}_{s}" for i in range(self.n_mfcc) for s in ("mean", "var")]
 
     def extract(self, y: np.ndarray) -> Features:
-        m = mfcc(y, self.sample_rate, self.n_mfcc, self.n_fft, self.hop_length, self.n_mels)
+        m = mfcc(y, self.sample_rate, self.n_mfcc, self.n_fft, self.hop_length, self.n_mels, self.pad_mode)
         v = np.stack([m.mean(axis=1), m.var(axis=1)], axis=1).reshape(1, -1)
         return Features(v.astype(np.float32), np.zeros(1), np.array([len(y) / self.sample_rate]))
 
@@ -256,6 +259,7 @@ class _SegmentedSpec(FeatureSpec):
     n_mels: int = 128
     segment_seconds: float = 1.0
     hop_seconds: float = 1.0
+    pad_mode: str = "constant"
 
     @property
     def segment_frames(self) -> int:
@@ -288,7 +292,7 @@ class MfccSegmentSpec(_SegmentedSpec):
     n_mfcc: int = 13
 
     def extract(self, y: np.ndarray) -> Features:
-        m = mfcc(y, self.sample_rate, self.n_mfcc, self.n_fft, self.hop_length, self.n_mels)
+        m = mfcc(y, self.sample_rate, self.n_mfcc, self.n_fft, self.hop_length, self.n_mels, self.pad_mode)
         m = _pad_frames(m, self.segment_frames)
         starts = segment_starts(m.shape[1], self.segment_frames, self.hop_frames)
         windows = np.stack([m[:, s : s + self.segment_frames] for s in starts])  # [n, n_mfcc, frames]
@@ -312,7 +316,8 @@ class LogMelSpec(_SegmentedSpec):
     hop_seconds: float = 1.5
 
     def extract(self, y: np.ndarray) -> Features:
-        S = power_to_db(mel_power(y, self.sample_rate, self.n_fft, self.hop_length, self.n_mels), top_db=None)
+        mel = mel_power(y, self.sample_rate, self.n_fft, self.hop_length, self.n_mels, pad_mode=self.pad_mode)
+        S = power_to_db(mel, top_db=None)
         S = _pad_frames(S, self.segment_frames)
         starts = segment_starts(S.shape[1], self.segment_frames, self.hop_frames)
         v = np.stack([S[:, s : s + self.segment_frames] for s in starts]).astype(np.float32)
@@ -322,8 +327,10 @@ class LogMelSpec(_SegmentedSpec):
 @dataclass(frozen=True)
 class MusicnnSpec(_SegmentedSpec):
     """musicnn's front end: 16 kHz, n_fft 512, hop 256, 96 mels, mel power cast to float16, then
-    log10(10000 x + 1) in float32; patches of 187 frames (~3 s) every 62 frames (~1 s), as
-    ``musicnn.extractor.batch_data`` cuts them. Values are [n_patches, 187, 96] (time, mel)."""
+    log10(10000 x + 1) in float32; patches of 187 frames (~3 s) every 61 frames (~1 s), as
+    ``musicnn.extractor.batch_data`` cuts them (musicnn converts 1 s with
+    ``librosa.time_to_frames(1, sr=16000, n_fft=512, hop_length=256)`` = floor((16000-256)/256) =
+    61, not 62; the stored taggrams match 61 only). Values are [n_patches, 187, 96] (time, mel)."""
 
     kind: ClassVar[str] = "musicnn"
     sample_rate: int = 16000
@@ -331,10 +338,10 @@ class MusicnnSpec(_SegmentedSpec):
     hop_length: int = 256
     n_mels: int = 96
     patch_frames: int = 187
-    patch_hop_frames: int = 62
+    patch_hop_frames: int = 61
     pad_mode: str = "constant"
     segment_seconds: float = field(default=187 * 256 / 16000, repr=False)
-    hop_seconds: float = field(default=62 * 256 / 16000, repr=False)
+    hop_seconds: float = field(default=61 * 256 / 16000, repr=False)
 
     @property
     def segment_frames(self) -> int:

@@ -1,0 +1,129 @@
+"""Feature maths against librosa itself (the reference), and the GTZAN MFCC table reproduced."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrekit import features as F
+from genrekit.audio import load_audio
+
+from .conftest import tone
+
+librosa = pytest.importorskip("librosa")
+
+
+@pytest.fixture(scope="module")
+def clip(gtzan_clips: Path) -> np.ndarray:
+    return load_audio(gtzan_clips / "jazz" / "jazz.00004.wav", 22050)
+
+
+@pytest.mark.parametrize("n_fft,hop,pad", [(2048, 512, "constant"), (512, 256, "reflect"), (1024, 441, "constant")])
+def test_power_spectrogram_matches_librosa(clip: np.ndarray, n_fft: int, hop: int, pad: str) -> None:
+    ours = F.power_spectrogram(clip, n_fft, hop, pad_mode=pad)
+    ref = np.abs(librosa.stft(clip, n_fft=n_fft, hop_length=hop, pad_mode=pad)) ** 2
+    assert ours.shape == ref.shape
+    assert np.max(np.abs(ours - ref)) <= 1e-5 * ref.max()
+
+
+@pytest.mark.parametrize("sr,n_fft,n_mels", [(22050, 2048, 128), (16000, 512, 96), (44100, 1024, 40)])
+def test_mel_filterbank_matches_librosa(sr: int, n_fft: int, n_mels: int) -> None:
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+    np.testing.assert_allclose(F.mel_filterbank(sr, n_fft, n_mels), ref, rtol=1e-5, atol=1e-8)
+
+
+def test_mfcc_matches_librosa(clip: np.ndarray) -> None:
+    ref = librosa.feature.mfcc(y=clip, sr=22050, n_mfcc=20)
+    ours = F.mfcc(clip, 22050, 20)
+    assert ours.shape == ref.shape
+    assert np.max(np.abs(ours - ref)) < 1e-3  # coefficients span hundreds
+
+
+def test_power_to_db_matches_librosa() -> None:
+    S = np.abs(np.random.default_rng(1).standard_normal((64, 50))).astype(np.float32) ** 2
+    np.testing.assert_allclose(F.power_to_db(S), librosa.power_to_db(S), atol=1e-4)
+    np.testing.assert_allclose(F.power_to_db(S, top_db=None), librosa.power_to_db(S, top_db=None), atol=1e-4)
+
+
+def test_logmel_segments_are_slices_of_one_librosa_spectrogram(clip: np.ndarray) -> None:
+    spec = F.LogMelSpec()
+    feats = spec.extract(clip)
+    mel = librosa.feature.melspectrogram(y=clip, sr=22050, n_fft=2048, hop_length=512, n_mels=128)
+    ref = librosa.power_to_db(mel, top_db=None)
+    assert feats.values.shape[1:] == (128, spec.segment_frames)
+    for i in (0, len(feats) // 2, len(feats) - 1):
+        s = i * spec.hop_frames
+        np.testing.assert_allclose(feats.values[i], ref[:, s : s + spec.segment_frames], rtol=1e-4, atol=2e-3)
+    assert feats.starts[1] == pytest.approx(spec.hop_frames * 512 / 22050)
+    assert np.all(feats.ends <= len(clip) / 22050 + 1e-9)
+
+
+def test_mfcc_segments_are_mean_and_std_per_segment(clip: np.ndarray) -> None:
+    spec = F.MfccSegmentSpec()
+    feats = spec.extract(clip)
+    m = librosa.feature.mfcc(y=clip, sr=22050, n_mfcc=13)
+    assert feats.values.shape == (len(feats), 26)
+    s = 3 * spec.hop_frames
+    w = m[:, s : s + spec.segment_frames]
+    np.testing.assert_allclose(feats.values[3], np.concatenate([w.mean(1), w.std(1)]), atol=2e-3)
+
+
+def test_musicnn_front_end_matches_librosa_recipe() -> None:
+    y = tone(5.0, 16000)
+    spec = F.MusicnnSpec()
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96).T
+    ref = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+    ours = spec.logmel(y)
+    assert ours.shape == ref.shape
+    assert np.max(np.abs(ours - ref)) < 2e-3  # float16 rounding of nearly equal inputs may flip a step
+
+
+def test_short_input_gives_one_padded_segment() -> None:
+    feats = F.LogMelSpec().extract(tone(1.0))
+    assert feats.values.shape[0] == 1
+    assert feats.ends[0] == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("spec", [F.MfccStatsSpec(), F.MfccSegmentSpec(n_mfcc=20), F.LogMelSpec(n_mels=64), F.MusicnnSpec()])
+def test_spec_round_trip(spec: F.FeatureSpec) -> None:
+    d = spec.to_dict()
+    assert F.spec_from_dict(d) == spec
+    assert d["sample_rate"] == spec.sample_rate and "mono" in d
+
+
+def test_unknown_spec_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown feature spec"):
+        F.spec_from_dict({"kind": "nope"})
+
+
+def test_mfcc_stats_reproduce_features_30_sec_csv(shared_data: Path) -> None:
+    """Every mfcc mean/var of all 147 shared clips within 1% of that column's std over the table."""
+    table = shared_data / "gtzan-features" / "features_30_sec.csv"
+    rows = {r["filename"].rsplit(".", 1)[0]: r for r in csv.DictReader(table.open())}
+    spec = F.MfccStatsSpec()
+    names = spec.feature_names()
+    col_sd = np.array([[float(r[n]) for n in names] for r in rows.values()]).std(axis=0)
+    clips = sorted((shared_data / "gtzan-clips").glob("*/*.*"))
+    assert len(clips) == 147
+    worst = 0.0
+    for path in clips:
+        ours = spec.extract(load_audio(path, spec.sample_rate)).values[0]
+        ref = np.array([float(rows[path.stem][n]) for n in names])
+        worst = max(worst, float(np.max(np.abs(ours - ref) / col_sd)))
+    assert worst <= 0.01, f"worst deviation {worst:.4f} of a column's std"
+
+
+def test_constant_padding_is_what_breaks_the_csv_match(shared_data: Path) -> None:
+    """Evidence for the ``pad_mode='reflect'`` default: librosa>=0.10's padding misses by > 1%."""
+    table = shared_data / "gtzan-features" / "features_30_sec.csv"
+    rows = {r["filename"].rsplit(".", 1)[0]: r for r in csv.DictReader(table.open())}
+    names = F.MfccStatsSpec().feature_names()
+    col_sd = np.array([[float(r[n]) for n in names] for r in rows.values()]).std(axis=0)
+    path = shared_data / "gtzan-clips" / "jazz" / "jazz.00007.wav"
+    y = load_audio(path, 22050)
+    ref = np.array([float(rows[path.stem][n]) for n in names])
+    dev = {p: np.max(np.abs(F.MfccStatsSpec(pad_mode=p).extract(y).values[0] - ref) / col_sd) for p in ("reflect", "constant")}
+    assert dev["reflect"] < 1e-3 < 0.01 < dev["constant"]
