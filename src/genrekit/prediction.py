@@ -1,0 +1,351 @@
+"""Predict the genre of files, URLs and signals: the one path used by the CLI, demo, manifest
+evaluation and the web service.
+
+A :class:`Classifier` wraps one loaded :class:`~genrekit.base.GenreModel` (load once, predict
+many). Every input is cut into the model's segments (``model.spec``); each segment gets
+probabilities, and the track gets probabilities of its own.
+
+Long inputs are decoded and classified in blocks (``audio.iter_audio_blocks``) so memory stays
+bounded whatever the length (a 2-hour file stays well under 1 GB). Block boundaries fall on
+multiples of the segment hop and each block carries the tail of the previous one (at least one
+segment plus one STFT window), so every segment is computed once, on exactly the samples a
+whole-file extraction would use, away from the zero-padded block edges.
+
+Track probabilities: when the input fits in one block the model's own ``track_probs`` is used
+(whatever pooling the model defines); across several blocks it is the mean of the segment
+probabilities, which equals ``track_probs`` for every model that keeps the base-class mean
+pooling. ``Prediction.to_dict()`` is the JSON-lines record format of ``genrekit predict``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import audio_info, check_signal, iter_audio_blocks, load_audio, resample
+from .base import GenreModel, load_model
+from .errors import AudioError, GenrekitError
+from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
+
+_DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
+
+
+def _probs_dict(labels: list[str], p: np.ndarray) -> dict[str, float]:
+    return {lab: round(float(v), _DIGITS) for lab, v in zip(labels, p, strict=True)}
+
+
+@dataclass
+class Segment:
+    """One analysed stretch of the input (seconds from the start) and its genre."""
+
+    start_s: float
+    end_s: float
+    genre: str
+    confidence: float
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Prediction:
+    """The genre of one input, its per-segment timeline and (for models that have them) tags."""
+
+    input: str
+    genre: str
+    confidence: float
+    probabilities: dict[str, float]
+    duration_s: float
+    segments: list[Segment] = field(default_factory=list)
+    tags: list[dict] | None = None
+    model: str = ""
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable genres, best first."""
+        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only: this dict is one line of ``--format jsonl``."""
+        return {
+            "input": self.input,
+            "genre": self.genre,
+            "confidence": self.confidence,
+            "probabilities": dict(self.probabilities),
+            "duration_s": self.duration_s,
+            "segments": [s.to_dict() for s in self.segments],
+            "tags": None if self.tags is None else [dict(t) for t in self.tags],
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prediction:
+        segs = [Segment(**s) for s in d.get("segments") or []]
+        return cls(d["input"], d["genre"], d["confidence"], dict(d["probabilities"]), d["duration_s"],
+                   segs, d.get("tags"), d.get("model", ""))
+
+
+class _Decoding:
+    """Wrap a block iterator so decoder failures surface as one-line AudioErrors naming the input."""
+
+    def __init__(self, it: Iterator[np.ndarray], name: str) -> None:
+        self.it = it
+        self.name = name
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            try:
+                block = next(self.it)
+            except StopIteration:
+                return
+            except AudioError as exc:
+                raise AudioError(self.name, exc.reason) from None
+            except (MemoryError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                raise AudioError(self.name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+            yield block
+
+
+class Classifier:
+    """A loaded genre model plus the options of how inputs are read and reported.
+
+    Options: ``block_seconds`` (decode/classify long inputs in blocks of about this length),
+    ``min_seconds`` (shorter inputs are refused), ``top_tags`` (how many zero-shot tags to report
+    for models that have them; 0 for none), and the URL caps ``max_bytes``, ``max_duration_s``,
+    ``timeout_s``.
+    """
+
+    def __init__(
+        self,
+        model: GenreModel,
+        *,
+        name: str | None = None,
+        block_seconds: float = 600.0,
+        min_seconds: float = 1.0,
+        top_tags: int = 5,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.model = model
+        self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
+        self.block_seconds = float(block_seconds)
+        self.min_seconds = float(min_seconds)
+        self.top_tags = int(top_tags)
+        self.max_bytes = max_bytes
+        self.max_duration_s = max_duration_s
+        self.timeout_s = timeout_s
+
+    # ------------------------------------------------------------------------------------ set-up
+
+    @classmethod
+    def load(cls, model: GenreModel | str | os.PathLike[str] | None = None, **options: Any) -> Classifier:
+        """``model``: None / ``"default"`` (pretrained default), a model file or folder, or an
+        already loaded GenreModel."""
+        if isinstance(model, GenreModel):
+            return cls(model, **options)
+        m = load_model(model)
+        if "name" not in options:
+            options["name"] = str(m.info.get("name") or ("default" if model in (None, "default") else model))
+        return cls(m, **options)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.model.spec.sample_rate)
+
+    def card(self) -> dict[str, Any]:
+        """The model's card plus how this classifier reads inputs."""
+        return {
+            "name": self.name,
+            **self.model.card(),
+            "prediction": {
+                "block_seconds": self.block_seconds,
+                "min_seconds": self.min_seconds,
+                "segment_seconds": self.model.spec.segment_samples / self.sample_rate,
+                "segment_hop_seconds": self.model.spec.segment_hop_samples / self.sample_rate,
+                "max_url_bytes": self.max_bytes,
+                "max_url_duration_s": self.max_duration_s,
+            },
+        }
+
+    # ----------------------------------------------------------------------------------- predict
+
+    def predict(self, source: str | os.PathLike[str], *, name: str | None = None) -> Prediction:
+        """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted)."""
+        if isinstance(source, str) and is_url(source):
+            with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
+                path = download_audio(source, tmp, max_bytes=self.max_bytes,
+                                      max_duration_s=self.max_duration_s, timeout_s=self.timeout_s)
+                return self._predict_path(path, name or source)
+        return self._predict_path(Path(source), name or str(source))
+
+    def predict_signal(self, y: np.ndarray, sample_rate: int, name: str = "signal") -> Prediction:
+        """Genre of a signal in memory: [n] or [channels, n] float at ``sample_rate``."""
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 2:
+            y = y.mean(axis=0, dtype=np.float32)
+        if y.ndim != 1:
+            raise AudioError(name, f"signal must be [n] or [channels, n], got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise AudioError(name, "audio holds NaN or infinite samples")
+        y = resample(y, int(sample_rate), self.sample_rate)
+        check_signal(y, self.sample_rate, name, self.min_seconds)
+        n = self._block_samples()
+        blocks = (y[i : i + n] for i in range(0, len(y), n)) if n else iter([y])
+        return self._classify(blocks, name)
+
+    def predict_many(self, sources: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Prediction | GenrekitError]]:
+        """Predict each source in turn; a bad one yields its error and the batch goes on."""
+        for src in sources:
+            try:
+                yield str(src), self.predict(src)
+            except GenrekitError as exc:
+                yield str(src), exc
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _block_samples(self) -> int:
+        """Block length in samples: a whole number of segment hops (0 = not segmentable)."""
+        hop = int(self.model.spec.segment_hop_samples)
+        if hop <= 0:
+            return 0
+        return max(1, int(self.block_seconds * self.sample_rate) // hop) * hop
+
+    def _predict_path(self, path: Path, name: str) -> Prediction:
+        sr = self.sample_rate
+        n_block = self._block_samples()
+        try:
+            info = audio_info(path)
+        except AudioError as exc:
+            raise AudioError(name, exc.reason) from None
+        if n_block == 0 or info.duration_s * sr <= n_block:
+            try:
+                y = load_audio(path, sr, mono=True)
+            except AudioError as exc:
+                raise AudioError(name, exc.reason) from None
+            except (MemoryError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                raise AudioError(name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+            check_signal(y, sr, name, self.min_seconds)
+            return self._classify(iter([y]), name)
+        # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
+        blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr, mono=True)
+        return self._classify(iter(_Decoding(blocks, name)), name)
+
+    def _classify(self, blocks: Iterator[np.ndarray], name: str) -> Prediction:
+        model, spec, sr = self.model, self.model.spec, self.sample_rate
+        hop = int(spec.segment_hop_samples)
+        seg = int(spec.segment_samples)
+        margin = int(getattr(spec, "n_fft", 0))
+        carry = math.ceil((seg + margin) / hop) * hop if hop > 0 else 0
+        mean_pooling = type(model).track_probs is GenreModel.track_probs
+
+        buf: np.ndarray | None = None
+        buf_start = 0  # absolute sample index of buf[0]
+        total = 0
+        peak = 0.0
+        last_start = -1
+        probs_parts: list[np.ndarray] = []
+        starts_parts: list[np.ndarray] = []
+        ends_parts: list[np.ndarray] = []
+        tag_sum: dict[str, float] | None = None
+        tag_n = 0
+        track: np.ndarray | None = None
+        tags: dict[str, float] | None = None
+        n_buffers = 0
+
+        nxt = next(blocks, None)
+        if nxt is None:
+            raise AudioError(name, "file holds no audio samples")
+        while nxt is not None:
+            block = nxt
+            nxt = next(blocks, None)
+            last = nxt is None
+            total += len(block)
+            if len(block):
+                peak = max(peak, float(np.max(np.abs(block))))
+            buf = block if buf is None else np.concatenate([buf, block])
+            if hop <= 0 and not last:  # unsegmentable spec: the model needs the whole signal
+                continue
+            if last and n_buffers == 0:
+                check_signal(buf, sr, name, self.min_seconds)
+            n_buffers += 1
+            feats = model.features(buf)
+            abs_start = buf_start + np.rint(np.asarray(feats.starts) * sr).astype(np.int64)
+            keep = abs_start > last_start
+            if not last:
+                keep &= abs_start + seg + margin <= buf_start + len(buf)
+            if keep.any():
+                vals = feats.values[keep]
+                p = np.asarray(model.segment_probs(vals), dtype=np.float64)
+                probs_parts.append(p)
+                starts_parts.append(abs_start[keep] / sr)
+                dur = (np.asarray(feats.ends) - np.asarray(feats.starts))[keep]
+                ends_parts.append(abs_start[keep] / sr + dur)
+                last_start = int(abs_start[keep][-1])
+                if last and n_buffers == 1:  # whole input in one piece: the model's own pooling
+                    track = p.mean(axis=0) if mean_pooling else np.asarray(model.track_probs(feats.values), np.float64)
+                    tags = model.tag_probs(feats.values) if self.top_tags > 0 else None
+                elif self.top_tags > 0:
+                    t = model.tag_probs(vals)
+                    if t is not None:
+                        tag_sum = dict.fromkeys(t, 0.0) if tag_sum is None else tag_sum
+                        for k, v in t.items():
+                            tag_sum[k] += float(v) * len(vals)
+                        tag_n += len(vals)
+            if not last:
+                cut = max(0, (len(buf) - carry) // hop * hop)
+                buf = buf[cut:].copy()
+                buf_start += cut
+
+        if peak < 1e-4:
+            raise AudioError(name, "audio is silent")
+        duration = total / sr
+        if total < self.min_seconds * sr:
+            raise AudioError(name, f"too short: {duration:.2f} s of audio, at least {self.min_seconds:g} s needed")
+        probs = np.concatenate(probs_parts)
+        starts = np.concatenate(starts_parts)
+        ends = np.minimum(np.concatenate(ends_parts), duration)
+        if track is None:
+            track = probs.mean(axis=0)
+        if tags is None and tag_sum is not None and tag_n:
+            tags = {k: v / tag_n for k, v in tag_sum.items()}
+        return self._make(name, track, probs, starts, ends, duration, tags)
+
+    def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              duration: float, tags: dict[str, float] | None) -> Prediction:
+        labels = self.labels
+        best = int(np.argmax(track))
+        seg_best = probs.argmax(axis=1)
+        segments = [
+            Segment(round(float(s), 3), round(float(e), 3), labels[int(b)], round(float(p[int(b)]), _DIGITS),
+                    _probs_dict(labels, p))
+            for s, e, b, p in zip(starts, ends, seg_best, probs, strict=True)
+        ]
+        tag_list = None
+        if tags is not None and self.top_tags > 0:
+            top = sorted(tags.items(), key=lambda kv: -kv[1])[: self.top_tags]
+            tag_list = [{"tag": k, "probability": round(float(v), _DIGITS)} for k, v in top]
+        return Prediction(
+            input=name,
+            genre=labels[best],
+            confidence=round(float(track[best]), _DIGITS),
+            probabilities=_probs_dict(labels, track),
+            duration_s=round(float(duration), 3),
+            segments=segments,
+            tags=tag_list,
+            model=self.name,
+        )
