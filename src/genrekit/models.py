@@ -14,6 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from genrekit.base import GenreModel, register_loader
+from genrekit.errors import ModelFileError
+from genrekit.features import spec_from_dict
+
 FORMAT = "genrekit-torch"
 
 ACTIVATIONS = {
@@ -91,6 +95,26 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class Ensemble(nn.Module):
+    """K independently initialised copies of a net trained side by side on the same batches.
+
+    forward() returns log of the mean member probability, so softmax(forward(x)) is the
+    ensemble's averaged probability; training uses member_logits() so each member keeps its
+    own loss (averaging seeds is the cheapest variance reduction for small tabular data).
+    """
+
+    def __init__(self, members: Sequence[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(self.member_logits(x), dim=-1)
+        return torch.logsumexp(logp, dim=0) - float(np.log(len(self.members)))
+
+
 def default_config(arch: str) -> dict:
     """Architecture defaults (the notebook's) that the CLI overrides."""
     if arch == "fnn":
@@ -103,6 +127,9 @@ def default_config(arch: str) -> dict:
 
 def build_model(config: dict) -> nn.Module:
     """Net from a JSON-able config holding arch, input_shape, n_classes and the arch's options."""
+    k = int(config.get("ensemble", 1) or 1)
+    if k > 1:
+        return Ensemble([build_model(dict(config, ensemble=1)) for _ in range(k)])
     arch = config["arch"]
     shape = list(config["input_shape"])
     n_classes = int(config["n_classes"])
@@ -118,52 +145,32 @@ def build_model(config: dict) -> nn.Module:
     raise ValueError(f"unknown model {arch!r}; choose fnn or cnn")
 
 
-def _base():
-    from genrekit import base
-
-    return base
-
-
-class TorchGenreModel(_base().GenreModel):
+class TorchGenreModel(GenreModel):
     """A trained FNN/CNN with its spec, labels and normalisation, usable as a GenreModel.
 
-    `spec` is a feature spec object for audio-trained models, or None for models trained on
-    precomputed tables (their metadata keeps a {"kind": "table", "feature_names": ...} dict).
-    Inputs are standardised with the training mean/std before the net sees them.
+    `spec` is a FeatureSpec for models whose inputs can be computed from audio, or None for
+    models trained on precomputed tables without an extractor (their metadata keeps a
+    {"kind": "table", "feature_names": ...} dict in `spec_dict`). Inputs are standardised with
+    the training mean/std before the net sees them.
     """
+
+    format = FORMAT
 
     def __init__(self, net: nn.Module, config: dict, labels: Sequence[str], spec_dict: dict | None,
                  mean: np.ndarray, std: np.ndarray, metrics: dict | None = None, info: dict | None = None):
+        spec = None
+        if spec_dict and spec_dict.get("kind") != "table":
+            spec = spec_from_dict(spec_dict)
+        super().__init__(list(labels), spec, metrics, info)
         self.net = net.eval()
         self.config = dict(config)
-        self._labels = list(labels)
         self.spec_dict = spec_dict
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
-        self._metrics = dict(metrics or {})
-        self._info = dict(info or {})
-        self._spec = None
-        if spec_dict and spec_dict.get("kind") != "table":
-            from genrekit.features import spec_from_dict
 
-            self._spec = spec_from_dict(spec_dict)
-
-    # GenreModel interface -------------------------------------------------------------------
-    @property
-    def labels(self) -> list[str]:
-        return self._labels
-
-    @property
-    def spec(self):
-        return self._spec
-
-    @property
-    def metrics(self) -> dict:
-        return self._metrics
-
-    @property
-    def info(self) -> dict:
-        return {"format": FORMAT, "arch": self.config.get("arch"), **self._info}
+    def card(self) -> dict:
+        return {"format": self.format, "arch": self.config.get("arch"), "labels": self.labels,
+                "feature_spec": self.spec_dict, "metrics": self.metrics, **self.info}
 
     def normalise(self, values: np.ndarray) -> np.ndarray:
         return ((np.asarray(values, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
@@ -173,7 +180,7 @@ class TorchGenreModel(_base().GenreModel):
         """Softmax probabilities [n_segments, n_labels] for raw (unnormalised) feature values."""
         x = self.normalise(values)
         if len(x) == 0:
-            return np.zeros((0, len(self._labels)), dtype=np.float32)
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
         self.net.eval()
         out = []
         for i in range(0, len(x), batch_size):
@@ -183,12 +190,12 @@ class TorchGenreModel(_base().GenreModel):
     def track_probs(self, values: np.ndarray) -> np.ndarray:
         """Mean of the segment probabilities: one [n_labels] vector for a whole track."""
         p = self.segment_probs(values)
-        return p.mean(axis=0) if len(p) else np.full(len(self._labels), 1.0 / len(self._labels), np.float32)
+        return p.mean(axis=0) if len(p) else np.full(len(self.labels), 1.0 / len(self.labels), np.float32)
 
     # Files ------------------------------------------------------------------------------------
     def meta(self) -> dict:
-        return {"format": FORMAT, "config": self.config, "labels": self._labels, "spec": self.spec_dict,
-                "metrics": self._metrics, "info": self._info}
+        return {"format": FORMAT, "config": self.config, "labels": self.labels, "spec": self.spec_dict,
+                "metrics": self.metrics, "info": self.info}
 
     def save(self, path: Path) -> Path:
         from genrekit.modelfile import save_model_file
@@ -213,9 +220,12 @@ class TorchGenreModel(_base().GenreModel):
 
         tensors, meta = read_model_file(Path(path))
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} model file (format {meta.get('format')!r})")
+            raise ModelFileError(f"{path}: not a {FORMAT} model file (format {meta.get('format')!r})")
         return cls.from_file_data(tensors, meta)
 
 
 def _np(t) -> np.ndarray:
     return t.numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+register_loader(FORMAT, lambda tensors, meta, path: TorchGenreModel.from_file_data(tensors, meta))

@@ -236,8 +236,13 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
             if config.input_noise > 0:
                 xb = xb + config.input_noise * torch.randn(xb.shape, generator=gen)
             optimizer.zero_grad(set_to_none=True)
-            logits = net(xb)
-            loss = loss_fn(logits, yb)
+            if hasattr(net, "member_logits"):  # ensemble: every member gets its own loss
+                member = net.member_logits(xb)
+                loss = torch.stack([loss_fn(m, yb) for m in member]).mean()
+                logits = torch.log_softmax(member, -1).exp().mean(0)
+            else:
+                logits = net(xb)
+                loss = loss_fn(logits, yb)
             loss.backward()
             optimizer.step()
             total_loss += float(loss.detach()) * len(idx)
@@ -281,3 +286,82 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
         plot_training_curve(history, Path(out_dir) / "training_curve.png",
                             title=f"best val macro-F1 {best_f1:.3f} at epoch {best_epoch}")
     return TrainResult(history, best_epoch, best_f1, elapsed, stopped_early, asdict(config))
+
+
+# One full run on a DataBundle ----------------------------------------------------------------------
+
+def normalisation_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean/std for vectors; per-mel-band (over segments and frames) for 2-D inputs,
+    which keeps the CNN's time axis shift-invariant. std is floored to avoid division by ~0."""
+    x = np.asarray(x, dtype=np.float64)
+    axes = (0,) if x.ndim == 2 else (0,) + tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)[0]
+    std = x.std(axis=axes, keepdims=True)[0]
+    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+
+
+def evaluate_split(model, split, labels: list[str]) -> dict:
+    """Segment- (row-) and, when rows group into tracks, track-level metrics of a GenreModel."""
+    from genrekit.evaluation import aggregate_tracks, classification_metrics
+
+    probs = model.segment_probs(split.X) if len(split) else np.zeros((0, len(labels)), np.float32)
+    out = {"segment": classification_metrics(split.y, probs.argmax(1), labels)}
+    if len(split) and split.n_tracks < len(split):
+        tp, ty, _ = aggregate_tracks(probs, split.y, split.groups)
+        out["track"] = classification_metrics(ty, tp.argmax(1), labels)
+    return out
+
+
+def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, resume: bool = False,
+        log: Callable[[str], None] | None = print, plots: bool = True):
+    """Train a model_config net on bundle's train split (selecting on val), score val and test.
+
+    Returns (TorchGenreModel, metrics). With out_dir, writes model.safetensors, metrics.json,
+    {val,test}[_track]_metrics.json + confusion PNGs, history.{csv,json} and training_curve.png.
+    metrics.json has val/test (the data's row unit), and val_track/test_track when rows are
+    segments of tracks (or are tracks themselves).
+    """
+    from genrekit.evaluation import summary, write_metrics
+    from genrekit.modelfile import write_json_atomic
+    from genrekit.models import TorchGenreModel, build_model
+
+    tr, va, te = bundle.splits["train"], bundle.splits["val"], bundle.splits["test"]
+    if len(tr) == 0 or len(va) == 0:
+        from genrekit.datasets import DatasetError
+
+        raise DatasetError(f"need train and validation rows, got train {len(tr)}, val {len(va)}")
+    mean, std = normalisation_stats(tr.X)
+    norm = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
+    cfg = dict(model_config, input_shape=list(tr.X.shape[1:]), n_classes=len(bundle.labels))
+    seed_everything(config.seed, config.deterministic)
+    net = build_model(cfg)
+    result = train(net, norm(tr.X), tr.y, norm(va.X), va.y, bundle.labels, config,
+                   out_dir=out_dir, resume=resume, log=log)
+    info = {"training": asdict(config), "data": {"kind": bundle.kind, "unit": bundle.unit,
+            "rows": {k: len(s) for k, s in bundle.splits.items()},
+            "tracks": {k: s.n_tracks for k, s in bundle.splits.items()}},
+            "best_epoch": result.best_epoch, "train_seconds": round(result.seconds, 2)}
+    model = TorchGenreModel(net, cfg, bundle.labels, bundle.spec, mean, std, {}, info)
+    metrics: dict = {"unit": bundle.unit, "best_epoch": result.best_epoch,
+                     "best_val_macro_f1": result.best_val_macro_f1, "epochs_run": len(result.history),
+                     "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2)}
+    full: dict = {}
+    for name, split in (("val", va), ("test", te)):
+        if len(split) == 0:
+            continue
+        ev = evaluate_split(model, split, bundle.labels)
+        metrics[name] = summary(ev["segment"])
+        full[name] = ev["segment"]
+        if "track" in ev:
+            metrics[f"{name}_track"] = summary(ev["track"])
+            full[f"{name}_track"] = ev["track"]
+        elif bundle.unit == "track":
+            metrics[f"{name}_track"] = summary(ev["segment"])
+    model.metrics.update(metrics)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        for name, m in full.items():
+            write_metrics(m, out_dir, f"{name}_metrics", plot=plots)
+        write_json_atomic(out_dir / "metrics.json", metrics)
+        model.save(out_dir / "model.safetensors")
+    return model, metrics

@@ -1,0 +1,164 @@
+"""`genrekit train`: train an FNN or CNN on a labelled music folder or a precomputed table.
+
+    genrekit train --model fnn --data ../shared/data/seed-mfcc --out runs/fnn
+    genrekit train --model cnn --data MUSIC/ --splits SPLITS/ --out runs/cnn
+
+Writes OUT/model.safetensors, OUT/metrics.json (val/test and val_track/test_track), per-split
+metrics JSON + confusion PNGs, history.{csv,json}, training_curve.png and data_summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FEATURE_KINDS = ("mfcc", "mel", "mfcc_stats")
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by train / compare / sweep: where the data is and how to featurise it."""
+    p.add_argument("--data", required=True, help="audio folder <genre>/<files>, features .csv, notebook "
+                   "arrays folder (train/X.npy) or musicnn taggram .npz / folder")
+    p.add_argument("--splits", help="folder with {train,valid,test}_filtered.txt split lists")
+    p.add_argument("--features", choices=FEATURE_KINDS,
+                   help="audio folders: mfcc (13 mean+std per segment), mel (log-mel segments), "
+                        "mfcc_stats (whole clip); default mfcc for fnn, mel for cnn")
+    p.add_argument("--segment-seconds", type=float, help="segment length (default: the spec's)")
+    p.add_argument("--hop-seconds", type=float, help="hop between segments (default: the spec's)")
+    p.add_argument("--n-mels", type=int, help="mel bands (default: the spec's)")
+    p.add_argument("--columns", choices=("mfcc", "all"), default="mfcc",
+                   help="CSV tables: the 40 MFCC mean/var columns (default; also computable from audio) or all")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="without split lists (default 0.15)")
+    p.add_argument("--test-fraction", type=float, default=0.15, help="without split lists (default 0.15)")
+    p.add_argument("--max-per-label", type=int, help="use at most N files per genre (quick runs)")
+    p.add_argument("--workers", type=int, default=0, help="feature extraction processes (0 = auto)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines or progress bars")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """Model and optimisation options (defaults: the tuned FNN recipe, see docs/results.md)."""
+    from genrekit.models import ACTIVATIONS
+    from genrekit.training import OPTIMIZERS, SCHEDULERS
+
+    p.add_argument("--hidden", help="fnn hidden sizes, comma separated (default 256,64)")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    p.add_argument("--dropout", type=float, help="default 0.5 fnn, 0.3 cnn")
+    p.add_argument("--ensemble", type=int, default=1, help="train K nets side by side and average them")
+    p.add_argument("--epochs", type=int, help="default 150 fnn, 30 cnn")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-3)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD / RMSprop momentum")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="none")
+    p.add_argument("--step-size", type=int, default=30, help="StepLR period in epochs")
+    p.add_argument("--gamma", type=float, default=0.1, help="StepLR factor")
+    p.add_argument("--patience", type=int, help="early stopping patience in epochs, 0 = off (default 40 fnn, 10 cnn)")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--input-noise", type=float, help="Gaussian noise std on standardised fnn inputs (default 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deterministic", action="store_true", help="deterministic torch kernels")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train an FNN or CNN genre classifier",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("fnn", "cnn"), required=True)
+    add_data_args(p)
+    add_train_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.set_defaults(func=run)
+
+
+def make_spec(args, arch: str):
+    """Feature spec for audio folders from --features and the spec overrides."""
+    from genrekit.features import LogMelSpec, MfccSegmentSpec, MfccStatsSpec
+
+    kind = args.features or ("mel" if arch == "cnn" else "mfcc")
+    cls = {"mfcc": MfccSegmentSpec, "mel": LogMelSpec, "mfcc_stats": MfccStatsSpec}[kind]
+    kw = {}
+    if kind != "mfcc_stats":
+        if args.segment_seconds:
+            kw["segment_seconds"] = args.segment_seconds
+        if args.hop_seconds:
+            kw["hop_seconds"] = args.hop_seconds
+    if args.n_mels:
+        kw["n_mels"] = args.n_mels
+    return cls(**kw)
+
+
+def load_bundle(args, arch: str, log=print):
+    """The DataBundle for --data, with a printed summary of skipped/missing files."""
+    from genrekit.datasets import detect_kind, load_data
+
+    spec = make_spec(args, arch) if detect_kind(args.data) == "audio" else None
+    bundle = load_data(args.data, args.splits, spec, columns=args.columns, seed=args.seed,
+                       val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                       workers=args.workers, use_cache=not args.no_cache, progress=not args.quiet,
+                       max_per_label=args.max_per_label)
+    report_bundle(bundle, log)
+    return bundle
+
+
+def report_bundle(bundle, log=print) -> None:
+    rows = ", ".join(f"{k} {len(s)} rows/{s.n_tracks} tracks" for k, s in bundle.splits.items())
+    log(f"data: {bundle.kind}, {len(bundle.labels)} labels, {rows}")
+    for note in bundle.notes:
+        log(f"note: {note}")
+    if bundle.skipped:
+        print(f"skipped {len(bundle.skipped)} unreadable or missing inputs:", file=sys.stderr)
+        for s in bundle.skipped[:20]:
+            print(f"  {s['path']}: {s['reason']}", file=sys.stderr)
+        if len(bundle.skipped) > 20:
+            print(f"  ... and {len(bundle.skipped) - 20} more (see data_summary.json)", file=sys.stderr)
+
+
+def model_config(args, arch: str) -> dict:
+    from genrekit.models import default_config
+
+    cfg = default_config(arch)
+    cfg["activation"] = args.activation
+    if arch == "fnn":
+        cfg["hidden"] = [int(h) for h in args.hidden.split(",")] if args.hidden else [256, 64]
+        cfg["dropout"] = 0.5 if args.dropout is None else args.dropout
+    elif args.dropout is not None:
+        cfg["dropout"] = args.dropout
+    if args.ensemble > 1:
+        cfg["ensemble"] = args.ensemble
+    return cfg
+
+
+def train_config(args, arch: str):
+    from genrekit.training import TrainConfig
+
+    fnn = arch == "fnn"
+    return TrainConfig(
+        epochs=args.epochs or (150 if fnn else 30), batch_size=args.batch_size, optimizer=args.optimizer,
+        lr=args.lr, weight_decay=args.weight_decay, momentum=args.momentum, scheduler=args.scheduler,
+        step_size=args.step_size, gamma=args.gamma,
+        patience=(40 if fnn else 10) if args.patience is None else args.patience,
+        label_smoothing=args.label_smoothing,
+        input_noise=(0.2 if fnn else 0.0) if args.input_noise is None else args.input_noise,
+        seed=args.seed, deterministic=args.deterministic, threads=args.threads)
+
+
+def run(args) -> int:
+    from genrekit.modelfile import write_json_atomic
+    from genrekit.training import fit
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = (lambda *_: None) if args.quiet else print
+    bundle = load_bundle(args, args.model, print)
+    write_json_atomic(out / "data_summary.json", bundle.summary())
+    _, metrics = fit(bundle, model_config(args, args.model), train_config(args, args.model), out,
+                     resume=args.resume, log=log)
+    for k in ("val", "test", "val_track", "test_track"):
+        if k in metrics:
+            print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")
+    print(f"best epoch {metrics['best_epoch']}; wrote {out / 'model.safetensors'} and {out / 'metrics.json'}")
+    return 0
