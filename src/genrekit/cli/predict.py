@@ -1,0 +1,217 @@
+"""``genrekit predict``: the genre of files, folders and URLs, as a table, JSON lines or CSV.
+
+The model is loaded once for the whole batch. A bad input prints one line on stderr
+(``genrekit: error: <input>: <reason>``) and the batch goes on; the exit code is 1 when any input
+failed. Rows are printed as soon as each input is done, so long batches show progress on stdout
+too; the tqdm bar goes to stderr and only when stderr is a terminal (or with ``--progress``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+FORMATS = ("table", "jsonl", "csv")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "predict",
+        help="tell the genre of audio files, folders or URLs",
+        description="Tell the genre of audio files, folders (searched recursively) or http(s) URLs "
+        "(anything yt-dlp can fetch). Uses the pretrained default model unless --model is given.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio file, folder or http(s) URL")
+    p.add_argument("--model", default=None, metavar="PATH|default",
+                   help="model file or folder from `genrekit train`, or 'default' (the default)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("--segments", action="store_true",
+                   help="also show each segment's genre (table: indented lines; csv: one row per segment)")
+    p.add_argument("--timeline", metavar="DIR", type=Path, default=None,
+                   help="write a timeline PNG per input into DIR")
+    p.add_argument("--top-tags", type=int, default=3, metavar="K",
+                   help="report the K most probable tags for models that have them (default 3; 0: none)")
+    p.add_argument("--max-duration", type=float, default=180.0, metavar="MIN",
+                   help="refuse URLs whose audio is longer than MIN minutes (default 180)")
+    p.add_argument("--max-size", type=float, default=200.0, metavar="MB",
+                   help="refuse URL downloads larger than MB megabytes (default 200)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout for URLs (s)")
+    p.add_argument("--block-seconds", type=float, default=600.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
+    p.add_argument("--no-progress", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+    return p
+
+
+def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
+    """(input, error) pairs: folders become their audio files (sorted, recursive); URLs and files
+    pass through (missing files fail later with their own message)."""
+    from ..audio import is_audio_path
+    from ..urls import is_url
+
+    for raw in inputs:
+        if is_url(raw):
+            yield raw, None
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and is_audio_path(f))
+            if not files:
+                yield raw, "folder holds no audio files"
+            for f in files:
+                yield str(f), None
+        else:
+            yield raw, None
+
+
+def _top3(pred: Any) -> str:
+    return ", ".join(f"{g} {p:.2f}" for g, p in pred.top(3))
+
+
+def _fmt_duration(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class _Writer:
+    """Writes one prediction at a time in the chosen format."""
+
+    def __init__(self, fmt: str, out: TextIO, labels: list[str], segments: bool, emit) -> None:
+        self.fmt, self.out, self.labels, self.segments, self.emit = fmt, out, labels, segments, emit
+        self.started = False
+        self.input_width = 40
+
+    def header(self, inputs: list[str]) -> None:
+        if self.fmt == "table":
+            self.input_width = max(5, min(60, max((len(i) for i in inputs), default=5)))
+            self.emit(f"{'input':<{self.input_width}}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3")
+        elif self.fmt == "csv":
+            if self.segments:
+                cols = ["input", "start_s", "end_s", "genre", "confidence"]
+            else:
+                cols = ["input", "genre", "confidence", "duration_s"]
+            self.emit(_csv_line(cols + [f"p_{lab}" for lab in self.labels] + ([] if self.segments else ["tags", "model"])))
+
+    def write(self, pred: Any) -> None:
+        if self.fmt == "jsonl":
+            self.emit(json.dumps(pred.to_dict(), ensure_ascii=False))
+        elif self.fmt == "csv":
+            if self.segments:
+                for s in pred.segments:
+                    self.emit(_csv_line([pred.input, f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.genre, f"{s.confidence:.4f}"]
+                                        + [f"{s.probabilities[lab]:.4f}" for lab in self.labels]))
+            else:
+                tags = ";".join(f"{t['tag']}:{t['probability']:.3f}" for t in pred.tags or [])
+                self.emit(_csv_line([pred.input, pred.genre, f"{pred.confidence:.4f}", f"{pred.duration_s:.2f}"]
+                                    + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels] + [tags, pred.model]))
+        else:
+            name = pred.input
+            w = self.input_width
+            if len(name) > w:
+                name = "..." + name[-(w - 3):]
+            line = f"{name:<{w}}  {pred.genre:<12} {pred.confidence:>5.2f}  {_fmt_duration(pred.duration_s):>8}  {_top3(pred)}"
+            if pred.tags:
+                line += "  | tags: " + ", ".join(t["tag"] for t in pred.tags)
+            self.emit(line)
+            if self.segments:
+                for s in pred.segments:
+                    self.emit(f"    {_fmt_duration(s.start_s):>8} - {_fmt_duration(s.end_s):>8}  {s.genre:<12} {s.confidence:.2f}")
+
+
+def _csv_line(values: list[Any]) -> str:
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue()
+
+
+def _unique_png(directory: Path, name: str, used: set[str]) -> Path:
+    from ..timeline import safe_stem
+
+    stem = safe_stem(name)
+    cand, i = stem, 2
+    while cand in used:
+        cand, i = f"{stem}-{i}", i + 1
+    used.add(cand)
+    return directory / f"{cand}.png"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import GenrekitError
+    from ..prediction import Classifier
+
+    classifier = Classifier.load(
+        args.model,
+        top_tags=max(0, args.top_tags),
+        max_bytes=int(args.max_size * 1e6) if args.max_size and args.max_size > 0 else None,
+        max_duration_s=args.max_duration * 60 if args.max_duration and args.max_duration > 0 else None,
+        timeout_s=args.timeout,
+        block_seconds=args.block_seconds,
+    )
+    items = list(expand_inputs(args.inputs))
+    show_bar = (args.progress or sys.stderr.isatty()) and not args.no_progress and len(items) > 0
+    bar = None
+    if show_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), unit="input", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def emit(line: str) -> None:
+        if bar is not None:
+            bar.write(line, file=sys.stdout)
+        else:
+            print(line, file=sys.stdout, flush=True)
+
+    def error(line: str) -> None:
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    writer = _Writer(args.format, sys.stdout, classifier.labels, args.segments, emit)
+    writer.header([i for i, _ in items])
+    failed = 0
+    used: set[str] = set()
+    if args.timeline is not None:
+        args.timeline.mkdir(parents=True, exist_ok=True)
+    try:
+        for src, problem in items:
+            if bar is not None:
+                bar.set_postfix_str(os.path.basename(src.rstrip("/"))[:30], refresh=False)
+            try:
+                if problem is not None:
+                    raise GenrekitError(f"{src}: {problem}")
+                pred = classifier.predict(src)
+            except GenrekitError as exc:
+                failed += 1
+                error(f"genrekit: error: {exc}")
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as exc:  # a bug should not kill a long batch, nor print a traceback
+                if os.environ.get("GENREKIT_DEBUG"):
+                    raise
+                failed += 1
+                error(f"genrekit: error: {src}: unexpected {type(exc).__name__}: {str(exc)[:150]}")
+            else:
+                writer.write(pred)
+                if args.timeline is not None:
+                    from ..timeline import plot_timeline
+
+                    png = plot_timeline(pred, _unique_png(args.timeline, src, used))
+                    if args.format == "table":
+                        emit(f"    timeline: {png}")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if failed and len(items) > 1:
+        error(f"genrekit: {failed} of {len(items)} inputs failed")
+    return 1 if failed else 0
