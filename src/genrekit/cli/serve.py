@@ -1,0 +1,84 @@
+"""``genrekit serve``: the web page and HTTP API (FastAPI + uvicorn).
+
+FastAPI, uvicorn and the model are imported in :func:`run` only, so ``genrekit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+MB = 1024 * 1024
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "serve",
+        help="web page and HTTP API: drop a song or paste a link, see its genre over time",
+        description="Serve the genrekit page at / and the API at /api (docs at /docs). "
+        "Every limit answers a JSON error the page shows.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default="default", help="'default' or a model file/folder from genrekit train")
+    g = p.add_argument_group("limits")
+    g.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload or download (413)")
+    g.add_argument("--max-duration", type=float, default=1200.0, metavar="SECONDS",
+                   help="longest audio accepted (422)")
+    g.add_argument("--max-in-flight", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
+                   help="requests processed at once")
+    g.add_argument("--max-queue", type=int, default=32, help="requests that may wait for a slot; more get 429")
+    g.add_argument("--queue-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long a request waits for a slot before 429")
+    g.add_argument("--request-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="longest a request may take once it has a slot (504)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="torch threads per process (0: cores / max-in-flight, at least 1)")
+    u = p.add_argument_group("URLs")
+    u.add_argument("--allow-urls", action="store_true",
+                   help='accept {"url": ...} requests (off by default: the server would fetch for anyone)')
+    u.add_argument("--allow-host", action="append", default=[], metavar="IP_OR_CIDR",
+                   help="let URLs reach this loopback/private/link-local network (repeatable), e.g. 127.0.0.1")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=run)
+    return p
+
+
+def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept lazy)
+    from ..errors import GenrekitError
+    from ..serve.limits import ServeLimits
+
+    try:
+        return ServeLimits(
+            max_upload_bytes=int(args.max_upload_mb * MB),
+            max_duration_s=float(args.max_duration),
+            max_in_flight=int(args.max_in_flight),
+            max_queue=int(args.max_queue),
+            queue_timeout_s=float(args.queue_timeout),
+            request_timeout_s=float(args.request_timeout),
+            allow_urls=bool(args.allow_urls),
+            allowed_networks=tuple(args.allow_host),
+        )
+    except ValueError as exc:
+        raise GenrekitError(f"serve: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = limits_from_args(args)
+    import torch
+    import uvicorn
+
+    from ..prediction import Classifier
+    from ..serve.app import create_app
+
+    threads = args.threads or max(1, (os.cpu_count() or 1) // limits.max_in_flight)
+    torch.set_num_threads(threads)
+    classifier = Classifier.load(args.model)
+    app = create_app(classifier, limits)
+    if args.allow_host and not args.allow_urls:
+        print("genrekit serve: --allow-host has no effect without --allow-urls")
+    print(f"genrekit serve: model {classifier.name!r}, http://{args.host}:{args.port}/ "
+          f"(API docs at /docs; {limits.max_in_flight} in flight, {threads} torch threads each)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0

@@ -1,0 +1,394 @@
+"""FastAPI app: ``POST /api/predict`` (upload or ``{"url": ...}``), ``GET /api/model``,
+``GET /api/config``, ``GET /healthz``, the page at ``/`` and OpenAPI docs at ``/docs``.
+
+Why it is built this way:
+
+- Inference is CPU-bound and runs in a worker thread, so the event loop keeps answering health
+  checks, the page and queued clients while a song is analysed.
+- A slot (``max_in_flight``) is taken *before* the body is read, so at most that many uploads sit
+  on disk and at most that many predictions compete for the CPU; up to ``max_queue`` others wait
+  ``queue_timeout_s`` for a slot, the rest get 429 at once.
+- A timed-out request answers 504 at once, but its worker thread cannot be killed: the slot and the
+  temporary folder stay owned by the thread until it returns, so the in-flight bound holds even then.
+- Uploads are streamed into a private temporary folder that is removed when the request ends (or
+  when its abandoned worker finishes); the body is counted while it arrives, so neither a missing
+  nor a false Content-Length gets past ``max_upload_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from ..errors import AudioError, GenrekitError
+from .limits import ServeLimits
+from .urlguard import AddressRefused, check_redirects
+
+STATIC = Path(__file__).with_name("static")
+#: Non-file form fields and the JSON body are tiny; anything bigger is not a legitimate request.
+SMALL_BODY = 64 * 1024
+#: Multipart framing (boundaries, part headers) on top of the file itself.
+MULTIPART_OVERHEAD = 16 * 1024
+
+
+class Problem(Exception):
+    """An answer other than 200: status code, one-line detail, optional headers."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+
+
+def _load_classifier(ref: Any) -> Any:
+    """A Classifier (or anything with ``predict``/``card``) as is, else ``Classifier.load(ref)``."""
+    if hasattr(ref, "predict") and hasattr(ref, "card"):
+        return ref
+    from ..prediction import Classifier
+
+    return Classifier.load(ref)
+
+
+def _safe_name(filename: str | None) -> tuple[str, str]:
+    """(display name, file suffix) of a client-supplied file name: no folders, no odd characters."""
+    base = os.path.basename((filename or "").replace("\\", "/")).strip() or "upload"
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base)[:200] or "upload"
+    suffix = Path(base).suffix.lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
+        suffix = ""
+    return base, suffix
+
+
+class _Slots:
+    """Bounded in-flight work with a bounded wait; released from any thread.
+
+    asyncio's Semaphore cannot be released from a worker thread, and the release of an abandoned
+    (timed-out) request must happen when its thread ends, so releases go through the loop.
+    """
+
+    def __init__(self, size: int, max_queue: int) -> None:
+        self.size = size
+        self.max_queue = max_queue
+        self.busy = 0
+        self.waiting = 0
+        self._sem: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._loop is not loop:  # a new loop (tests start several)
+            self._sem = asyncio.Semaphore(self.size)
+            self._loop = loop
+            self.busy = 0
+            self.waiting = 0
+        return self._sem
+
+    async def acquire(self, timeout_s: float) -> Callable[[], None]:
+        """Wait for a slot; returns a thread-safe, idempotent release function. Raises 429."""
+        sem = self._bind()
+        loop = self._loop
+        assert loop is not None
+        if sem.locked() and self.waiting >= self.max_queue:
+            raise Problem(429, f"server busy: {self.busy} requests running and {self.waiting} waiting; "
+                               "try again shortly", {"Retry-After": "5"})
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(sem.acquire(), timeout=timeout_s if timeout_s > 0 else 0.001)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise Problem(429, f"server busy: no free slot within {timeout_s:g} s; try again shortly",
+                          {"Retry-After": "5"}) from None
+        finally:
+            self.waiting -= 1
+        self.busy += 1
+        done = threading.Event()
+
+        def _release_on_loop() -> None:
+            self.busy -= 1
+            sem.release()
+
+        def release() -> None:
+            if done.is_set():
+                return
+            done.set()
+            try:
+                if _in_loop(loop):
+                    _release_on_loop()
+                else:
+                    loop.call_soon_threadsafe(_release_on_loop)
+            except RuntimeError:  # loop closed: nothing left to release
+                pass
+
+        return release
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class _Job:
+    """What one request owns: a temp folder and a slot, freed once by whoever finishes last."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="genrekit-serve-"))
+        self._release = release
+        self._lock = threading.Lock()
+        self._owners = 1  # the request handler; +1 while a worker thread runs
+
+    def hand_to_worker(self) -> None:
+        with self._lock:
+            self._owners += 1
+
+    def done(self) -> None:
+        with self._lock:
+            self._owners -= 1
+            last = self._owners == 0
+        if last:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self._release()
+
+
+async def _limited(stream: AsyncIterator[bytes], limit: int, what: str) -> AsyncIterator[bytes]:
+    n = 0
+    async for chunk in stream:
+        n += len(chunk)
+        if n > limit:
+            raise Problem(413, what)
+        yield chunk
+
+
+def _url_error_status(reason: str) -> int:
+    if reason.startswith("too large"):
+        return 413
+    return 422
+
+
+def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None) -> FastAPI:
+    """Build the app around a loaded Classifier (tests inject one) or a model reference
+    (``None``/``"default"``/path, loaded now so the first request does not pay for it)."""
+    limits = limits or ServeLimits()
+    classifier = _load_classifier(classifier_or_ref)
+    slots = _Slots(limits.max_in_flight, limits.max_queue)
+    networks = limits.networks()
+    started = time.time()
+    mb = limits.max_upload_bytes / (1024 * 1024)
+
+    app = FastAPI(
+        title="genrekit",
+        summary="Tell what genre a song is, and how the genre moves through it.",
+        version=_version(),
+    )
+    app.state.classifier = classifier
+    app.state.limits = limits
+    app.state.slots = slots
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:  # still logged by uvicorn
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"},
+                            status_code=500)
+
+    # ---------------------------------------------------------------- work done in a worker thread
+
+    def check_duration(path: Path, name: str) -> None:
+        from ..audio import audio_info
+
+        try:
+            info = audio_info(path)
+        except AudioError as exc:  # name the upload, not our temp file
+            raise AudioError(name, exc.reason) from None
+        if info.duration_s > limits.max_duration_s:
+            raise Problem(422, f"{name}: audio is {info.duration_s:.0f} s long; "
+                               f"the limit is {limits.max_duration_s:g} s")
+
+    def predict_file(job: _Job, path: Path, name: str) -> dict[str, Any]:
+        try:
+            check_duration(path, name)
+            return classifier.predict(path, name=name).to_dict()
+        finally:
+            job.done()
+
+    def predict_url(job: _Job, url: str, deadline: float) -> dict[str, Any]:
+        from ..urls import UrlError, download_audio
+
+        try:
+            try:
+                target = check_redirects(url, networks, timeout_s=max(1.0, min(10.0, deadline - time.monotonic())))
+            except AddressRefused as exc:
+                raise Problem(403, f"{url}: {exc}") from None
+            try:
+                path = download_audio(
+                    target, job.dir, max_bytes=limits.max_upload_bytes, max_duration_s=limits.max_duration_s,
+                    timeout_s=max(1.0, deadline - time.monotonic()),
+                )
+            except UrlError as exc:
+                raise Problem(_url_error_status(exc.reason), f"{url}: {exc.reason}") from None
+            check_duration(path, url)
+            return classifier.predict(path, name=url).to_dict()
+        finally:
+            job.done()
+
+    async def run_job(job: _Job, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        job.hand_to_worker()
+        # abandon_on_cancel: on timeout we answer at once; the thread finishes and frees the job
+        return await anyio.to_thread.run_sync(fn, job, *args, abandon_on_cancel=True)
+
+    # ---------------------------------------------------------------------------- request bodies
+
+    async def read_upload(request: Request, job: _Job) -> tuple[Path, str]:
+        too_big = f"upload too large: the limit is {mb:g} MB"
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
+            raise Problem(413, too_big)
+        stream = _limited(request.stream(), limits.max_upload_bytes + MULTIPART_OVERHEAD, too_big)
+        parser = MultiPartParser(request.headers, stream, max_files=1, max_fields=8, max_part_size=SMALL_BODY)
+        try:
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise Problem(400, f"bad multipart upload: {exc.message}") from None
+        try:
+            upload = form.get("file")
+            if upload is None:
+                upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
+            if not isinstance(upload, UploadFile):
+                raise Problem(422, "no file in the upload: send it as multipart field 'file'")
+            if upload.size is not None and upload.size > limits.max_upload_bytes:
+                raise Problem(413, too_big)
+            name, suffix = _safe_name(upload.filename)
+            path = job.dir / f"upload{suffix}"
+            with open(path, "wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    out.write(chunk)
+            if path.stat().st_size == 0:
+                raise Problem(400, f"{name}: empty file")
+            return path, name
+        finally:
+            await form.close()
+
+    async def read_url(request: Request) -> str:
+        body = b""
+        async for chunk in _limited(request.stream(), SMALL_BODY, "JSON body too large"):
+            body += chunk
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            raise Problem(422, "body is not valid JSON; send {\"url\": \"https://...\"}") from None
+        url = data.get("url") if isinstance(data, dict) else None
+        if not isinstance(url, str) or not url.strip():
+            raise Problem(422, "JSON body must be {\"url\": \"https://...\"}")
+        url = url.strip()
+        if not limits.allow_urls:
+            raise Problem(403, "URL fetching is disabled on this server (start it with --allow-urls)")
+        return url
+
+    # ------------------------------------------------------------------------------------ routes
+
+    predict_body = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"],
+                               "properties": {"file": {"type": "string", "format": "binary"}}}},
+                "application/json": {
+                    "schema": {"type": "object", "required": ["url"],
+                               "properties": {"url": {"type": "string", "format": "uri"}}}},
+            },
+        },
+        "responses": {str(c): {"description": d} for c, d in [
+            (400, "not decodable audio / bad upload"), (403, "URL fetching disabled or address refused"),
+            (413, "upload too large"), (422, "audio too long or bad request"), (429, "server busy"),
+            (504, "request timed out")]},
+    }
+
+    @app.post("/api/predict", openapi_extra=predict_body, summary="Genre of an uploaded file or a URL")
+    async def api_predict(request: Request) -> JSONResponse:
+        """The same JSON object as one line of ``genrekit predict --format jsonl``."""
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("multipart/form-data", "application/json"):
+            raise Problem(415 if ctype else 422,
+                          "send multipart/form-data with a 'file' field, or JSON {\"url\": ...}")
+        release = await slots.acquire(limits.queue_timeout_s)
+        job = _Job(release)
+        t0 = time.monotonic()
+        deadline = t0 + limits.request_timeout_s
+        try:
+            with anyio.fail_after(limits.request_timeout_s):
+                if ctype == "application/json":
+                    url = await read_url(request)
+                    result = await run_job(job, predict_url, url, deadline)
+                else:
+                    path, name = await read_upload(request, job)
+                    result = await run_job(job, predict_file, path, name)
+        except TimeoutError:
+            raise Problem(504, f"request timed out after {limits.request_timeout_s:g} s") from None
+        except AudioError as exc:
+            raise Problem(400, str(exc)) from None
+        except GenrekitError as exc:
+            raise Problem(422, str(exc)) from None
+        finally:
+            job.done()
+        result = dict(result)
+        return JSONResponse(result, headers={"X-Elapsed-S": f"{time.monotonic() - t0:.3f}"})
+
+    @app.get("/api/model", summary="The loaded model's card")
+    async def api_model() -> dict[str, Any]:
+        """Labels, feature spec, metrics and provenance of the model answering ``/api/predict``."""
+        return _jsonable(classifier.card())
+
+    @app.get("/api/config", summary="Limits the page shows next to the upload box")
+    async def api_config() -> dict[str, Any]:
+        return limits.public()
+
+    @app.get("/healthz", summary="Liveness and load")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "in_flight": slots.busy, "waiting": slots.waiting,
+                "uptime_s": round(time.time() - started, 1)}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _jsonable(x: Any) -> Any:
+    """Card values may hold numpy scalars/arrays or tuples; JSON wants plain types."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    return x

@@ -1,0 +1,67 @@
+"""Limits of the web service, kept in one plain dataclass so the CLI, tests and benchmarks set them
+the same way and the page can show them (``GET /api/config``)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """Every bound the service enforces; each one, when hit, answers a 4xx/504 JSON ``detail``.
+
+    - ``max_upload_bytes``: request body of an upload (413 when over, checked while bytes arrive,
+      so a client that lies about or omits Content-Length is cut off too).
+    - ``max_duration_s``: audio length of an upload or a downloaded URL (422).
+    - ``max_in_flight``: requests decoding/downloading/predicting at once; inference is CPU-bound, so
+      more than the core count only adds latency.
+    - ``max_queue`` and ``queue_timeout_s``: how many more requests may wait for a slot and for how
+      long; beyond either the answer is 429 with ``Retry-After``.
+    - ``request_timeout_s``: whole request, from the slot being granted to the answer (504).
+    - ``allow_urls``: ``{"url": ...}`` requests are refused (403) unless set.
+    - ``allowed_networks``: address ranges a URL may resolve to even though they are loopback,
+      private, link-local, multicast or reserved (e.g. ``"127.0.0.1"``, ``"10.0.0.0/8"``).
+    """
+
+    max_upload_bytes: int = 50 * MB
+    max_duration_s: float = 20 * 60.0
+    max_in_flight: int = 2
+    max_queue: int = 32
+    queue_timeout_s: float = 30.0
+    request_timeout_s: float = 120.0
+    allow_urls: bool = False
+    allowed_networks: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes <= 0 or self.max_duration_s <= 0:
+            raise ValueError("max_upload_bytes and max_duration_s must be positive")
+        if self.max_in_flight < 1 or self.max_queue < 0:
+            raise ValueError("max_in_flight must be >= 1 and max_queue >= 0")
+        if self.queue_timeout_s < 0 or self.request_timeout_s <= 0:
+            raise ValueError("queue_timeout_s must be >= 0 and request_timeout_s > 0")
+        for net in self.allowed_networks:
+            parse_network(net)  # fail at start-up, not on the first URL
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [parse_network(n) for n in self.allowed_networks]
+
+    def public(self) -> dict[str, Any]:
+        """What the page may know (shown next to the upload box); no network allow-list."""
+        d = asdict(self)
+        d.pop("allowed_networks")
+        return d
+
+
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``"127.0.0.1"`` or ``"10.0.0.0/8"`` or ``"::1"`` as a network; ``"localhost"`` means loopback."""
+    t = text.strip()
+    if t.lower() == "localhost":
+        t = "127.0.0.0/8"
+    try:
+        return ipaddress.ip_network(t, strict=False)
+    except ValueError:
+        raise ValueError(f"not an IP address or network: {text!r}") from None
