@@ -19,6 +19,7 @@ pooling. ``Prediction.to_dict()`` is the JSON-lines record format of ``genrekit 
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import tempfile
@@ -246,26 +247,39 @@ class Classifier:
         return self._classify(iter(_Decoding(blocks, name)), name)
 
     def _classify(self, blocks: Iterator[np.ndarray], name: str) -> Prediction:
+        """Features, segment and track probabilities of a signal given as consecutive blocks.
+
+        Two routes. Models with a per-segment embedding (``taggram`` plus ``*_from_taggram``, like
+        the musicnn default, whose segment probabilities look at neighbouring patches and whose
+        track probabilities pool statistics of all patches) get their embeddings collected block
+        by block ([n, 50] floats: tiny even for hours), then segment and track probabilities are
+        computed once on the whole track's embeddings, exactly as for a short file. Other models
+        score each segment on its own; their track probabilities are the model's ``track_probs``
+        for single-block inputs and the mean of the segment probabilities otherwise.
+        """
         model, spec, sr = self.model, self.model.spec, self.sample_rate
         hop = int(spec.segment_hop_samples)
         seg = int(spec.segment_samples)
         margin = int(getattr(spec, "n_fft", 0))
         carry = math.ceil((seg + margin) / hop) * hop if hop > 0 else 0
+        embed = all(hasattr(model, a) for a in ("taggram", "segment_probs_from_taggram", "track_probs_from_taggram"))
         mean_pooling = type(model).track_probs is GenreModel.track_probs
+        want_tags = self.top_tags > 0
+        tag_kwargs = {"top_k": None} if want_tags and "top_k" in inspect.signature(model.tag_probs).parameters else {}
 
         buf: np.ndarray | None = None
         buf_start = 0  # absolute sample index of buf[0]
         total = 0
         peak = 0.0
         last_start = -1
-        probs_parts: list[np.ndarray] = []
+        parts: list[np.ndarray] = []  # per kept segment: probabilities, or embeddings on the embed route
         starts_parts: list[np.ndarray] = []
         ends_parts: list[np.ndarray] = []
         tag_sum: dict[str, float] | None = None
         tag_n = 0
         track: np.ndarray | None = None
-        tags: dict[str, float] | None = None
         n_buffers = 0
+        prev_vals: np.ndarray | None = None  # alive until the next block's values exist (id-keyed memos)
 
         nxt = next(blocks, None)
         if nxt is None:
@@ -283,29 +297,34 @@ class Classifier:
             if last and n_buffers == 0:
                 check_signal(buf, sr, name, self.min_seconds)
             n_buffers += 1
+            single = last and n_buffers == 1
             feats = model.features(buf)
             abs_start = buf_start + np.rint(np.asarray(feats.starts) * sr).astype(np.int64)
             keep = abs_start > last_start
             if not last:
                 keep &= abs_start + seg + margin <= buf_start + len(buf)
             if keep.any():
-                vals = feats.values[keep]
-                p = np.asarray(model.segment_probs(vals), dtype=np.float64)
-                probs_parts.append(p)
+                vals = feats.values if keep.all() else feats.values[keep]
+                if embed:
+                    parts.append(np.asarray(model.taggram(vals), dtype=np.float32))
+                else:
+                    p = np.asarray(model.segment_probs(vals), dtype=np.float64)
+                    parts.append(p)
+                    if single:
+                        track = p.mean(axis=0) if mean_pooling else np.asarray(model.track_probs(vals), np.float64)
+                if want_tags:
+                    t = model.tag_probs(vals, **tag_kwargs)
+                    if t is not None:
+                        tag_sum = dict.fromkeys(t, 0.0) if tag_sum is None else tag_sum
+                        for k, v in t.items():
+                            tag_sum[k] = tag_sum.get(k, 0.0) + float(v) * len(vals)
+                        tag_n += len(vals)
                 starts_parts.append(abs_start[keep] / sr)
                 dur = (np.asarray(feats.ends) - np.asarray(feats.starts))[keep]
                 ends_parts.append(abs_start[keep] / sr + dur)
                 last_start = int(abs_start[keep][-1])
-                if last and n_buffers == 1:  # whole input in one piece: the model's own pooling
-                    track = p.mean(axis=0) if mean_pooling else np.asarray(model.track_probs(feats.values), np.float64)
-                    tags = model.tag_probs(feats.values) if self.top_tags > 0 else None
-                elif self.top_tags > 0:
-                    t = model.tag_probs(vals)
-                    if t is not None:
-                        tag_sum = dict.fromkeys(t, 0.0) if tag_sum is None else tag_sum
-                        for k, v in t.items():
-                            tag_sum[k] += float(v) * len(vals)
-                        tag_n += len(vals)
+                prev_vals = vals  # noqa: F841 - see its declaration
+            del feats
             if not last:
                 cut = max(0, (len(buf) - carry) // hop * hop)
                 buf = buf[cut:].copy()
@@ -316,13 +335,17 @@ class Classifier:
         duration = total / sr
         if total < self.min_seconds * sr:
             raise AudioError(name, f"too short: {duration:.2f} s of audio, at least {self.min_seconds:g} s needed")
-        probs = np.concatenate(probs_parts)
         starts = np.concatenate(starts_parts)
         ends = np.minimum(np.concatenate(ends_parts), duration)
-        if track is None:
-            track = probs.mean(axis=0)
-        if tags is None and tag_sum is not None and tag_n:
-            tags = {k: v / tag_n for k, v in tag_sum.items()}
+        if embed:
+            emb = np.concatenate(parts)
+            probs = np.asarray(model.segment_probs_from_taggram(emb), dtype=np.float64)
+            track = np.asarray(model.track_probs_from_taggram(emb), dtype=np.float64)
+        else:
+            probs = np.concatenate(parts)
+            if track is None:
+                track = probs.mean(axis=0)
+        tags = {k: v / tag_n for k, v in tag_sum.items()} if tag_sum is not None and tag_n else None
         return self._make(name, track, probs, starts, ends, duration, tags)
 
     def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,

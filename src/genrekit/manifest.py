@@ -1,0 +1,216 @@
+"""``genrekit evaluate --manifest songs.csv``: score a model on your own labelled songs.
+
+The manifest is a CSV with a header and the columns ``input,genre`` (``source,label`` are accepted
+too). ``input`` is a file path (relative paths are relative to the CSV's folder) or an http(s)
+URL. Every song goes through the same :class:`~genrekit.prediction.Classifier` path as
+``genrekit predict``. Per song we record the track genre, whether it is right, the share of its
+segments whose genre is the true one (segment accuracy) and a timeline PNG; overall, track
+accuracy, macro-F1 and the confusion matrix (JSON and PNG). Songs that fail (missing file, dead
+URL) are listed in the report and do not stop the run.
+
+Outputs in ``out_dir``: ``metrics.json`` (``test_track.accuracy``, ``test_track.macro_f1``,
+``per_song``, ...), ``confusion.json``, ``confusion.png``, ``report.md``, ``timelines/*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import GenrekitError
+from .modelfile import write_json_atomic, write_text_atomic
+
+_INPUT_COLS = ("input", "source", "path", "file", "url")
+_GENRE_COLS = ("genre", "label")
+
+
+class ManifestError(GenrekitError):
+    """A manifest that cannot be read (missing, no header, missing columns)."""
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """(input, genre) rows; relative paths resolved against the CSV's folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise ManifestError(f"{p}: no such manifest file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{p}: cannot read manifest ({type(exc).__name__})") from None
+    reader = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
+    icol = next((fields[c] for c in _INPUT_COLS if c in fields), None)
+    gcol = next((fields[c] for c in _GENRE_COLS if c in fields), None)
+    if icol is None or gcol is None:
+        raise ManifestError(f"{p}: the manifest needs a header with the columns input,genre "
+                            f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})")
+    from .urls import is_url
+
+    rows = []
+    for r in reader:
+        src = (r.get(icol) or "").strip()
+        genre = (r.get(gcol) or "").strip()
+        if not src:
+            continue
+        if not is_url(src):
+            sp = Path(src).expanduser()
+            src = str(sp if sp.is_absolute() else (p.parent / sp))
+        rows.append((src, genre))
+    if not rows:
+        raise ManifestError(f"{p}: the manifest lists no songs")
+    return rows
+
+
+def _metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:
+    try:
+        from .evaluation import classification_metrics
+    except ImportError:  # pragma: no cover - evaluation ships with the package
+        classification_metrics = None
+    if classification_metrics is not None:
+        return classification_metrics(np.asarray(y_true), np.asarray(y_pred), labels)
+    n = len(labels)  # pragma: no cover
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    tp = np.diag(cm).astype(float)
+    prec = np.divide(tp, cm.sum(0), out=np.zeros(n), where=cm.sum(0) > 0)
+    rec = np.divide(tp, cm.sum(1), out=np.zeros(n), where=cm.sum(1) > 0)
+    f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros(n), where=prec + rec > 0)
+    present = (cm.sum(0) > 0) | (cm.sum(1) > 0)
+    return {"n": int(cm.sum()), "accuracy": float(tp.sum() / max(1, cm.sum())),
+            "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+            "labels": labels, "confusion_matrix": cm.tolist()}
+
+
+def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                      *, echo: bool = True, timelines: bool = True) -> dict[str, Any]:
+    """Evaluate ``model`` (a model reference, a GenreModel or a Classifier) on the manifest's songs.
+
+    Returns the metrics dict that is also written to ``out_dir/metrics.json``.
+    """
+    from .base import GenreModel
+    from .prediction import Classifier
+
+    rows = read_manifest(manifest_csv)
+    if isinstance(model, Classifier):
+        clf = model
+    elif isinstance(model, GenreModel):
+        clf = Classifier(model)
+    else:
+        clf = Classifier.load(model)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tl_dir = out / "timelines"
+
+    def say(msg: str) -> None:
+        if echo:
+            print(msg, file=sys.stderr, flush=True)
+
+    per_song: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for i, (src, genre) in enumerate(rows, 1):
+        try:
+            pred = clf.predict(src)
+        except GenrekitError as exc:
+            failed.append({"input": src, "genre": genre, "error": str(exc)})
+            say(f"[{i}/{len(rows)}] genrekit: error: {exc}")
+            continue
+        seg_acc = float(np.mean([s.genre == genre for s in pred.segments])) if pred.segments else 0.0
+        entry: dict[str, Any] = {
+            "input": src,
+            "genre": genre,
+            "predicted": pred.genre,
+            "confidence": pred.confidence,
+            "correct": pred.genre == genre,
+            "segment_accuracy": seg_acc,
+            "n_segments": len(pred.segments),
+            "duration_s": pred.duration_s,
+            "probabilities": pred.probabilities,
+        }
+        if genre not in clf.labels:
+            entry["note"] = f"true genre {genre!r} is not one of the model's labels"
+        if timelines:
+            from .timeline import plot_timeline, safe_stem
+
+            stem, k = safe_stem(src), 2
+            base = stem
+            while stem in used:
+                stem, k = f"{base}-{k}", k + 1
+            used.add(stem)
+            entry["timeline"] = str(plot_timeline(pred, tl_dir / f"{stem}.png").relative_to(out))
+        per_song.append(entry)
+        say(f"[{i}/{len(rows)}] {src}: {genre} -> {pred.genre} ({pred.confidence:.2f}), "
+            f"segments right {seg_acc:.0%}")
+
+    labels = list(clf.labels)
+    for e in per_song:  # true genres the model does not know still count (as errors)
+        if e["genre"] not in labels:
+            labels.append(e["genre"])
+    idx = {g: i for i, g in enumerate(labels)}
+    y_true = [idx[e["genre"]] for e in per_song]
+    y_pred = [idx[e["predicted"]] for e in per_song]
+    track = _metrics(y_true, y_pred, labels) if per_song else {
+        "n": 0, "accuracy": 0.0, "macro_f1": 0.0, "labels": labels,
+        "confusion_matrix": np.zeros((len(labels), len(labels)), int).tolist()}
+    n_seg = sum(e["n_segments"] for e in per_song)
+    seg_right = sum(e["segment_accuracy"] * e["n_segments"] for e in per_song)
+    metrics: dict[str, Any] = {
+        "manifest": str(manifest_csv),
+        "model": clf.name,
+        "n_songs": len(rows),
+        "n_scored": len(per_song),
+        "n_failed": len(failed),
+        "test_track": track,
+        "test_segment": {
+            "accuracy": seg_right / n_seg if n_seg else 0.0,
+            "mean_song_segment_accuracy": float(np.mean([e["segment_accuracy"] for e in per_song])) if per_song else 0.0,
+            "n": n_seg,
+        },
+        "per_song": per_song,
+        "failed": failed,
+    }
+    write_json_atomic(out / "metrics.json", metrics)
+    write_json_atomic(out / "confusion.json", {"labels": labels, "matrix": track["confusion_matrix"]})
+    if per_song:
+        from .plots import plot_confusion
+
+        plot_confusion(np.asarray(track["confusion_matrix"]), labels, out / "confusion.png",
+                       title=f"{Path(manifest_csv).name}: accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f}")
+    write_text_atomic(out / "report.md", _report(metrics, out))
+    say(f"track accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f} on {len(per_song)} songs"
+        + (f" ({len(failed)} failed)" if failed else "") + f"; report: {out / 'report.md'}")
+    return metrics
+
+
+def _report(m: dict[str, Any], out: Path) -> str:
+    t = m["test_track"]
+    lines = [
+        f"# Manifest evaluation: {Path(m['manifest']).name}",
+        "",
+        f"Model: `{m['model']}`. Songs: {m['n_songs']} listed, {m['n_scored']} scored, {m['n_failed']} failed.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| track accuracy | {t['accuracy']:.3f} |",
+        f"| track macro-F1 | {t['macro_f1']:.3f} |",
+        f"| segment accuracy (all segments) | {m['test_segment']['accuracy']:.3f} |",
+        f"| segment accuracy (mean per song) | {m['test_segment']['mean_song_segment_accuracy']:.3f} |",
+        "",
+    ]
+    if (out / "confusion.png").exists():
+        lines += ["![confusion matrix](confusion.png)", ""]
+    lines += ["## Songs", "", "| input | true | predicted | conf. | segments right | timeline |", "|---|---|---|---|---|---|"]
+    for e in m["per_song"]:
+        mark = "" if e["correct"] else " ✗"
+        tl = f"[png]({e['timeline']})" if e.get("timeline") else ""
+        lines.append(f"| {e['input']} | {e['genre']} | {e['predicted']}{mark} | {e['confidence']:.2f} | "
+                     f"{e['segment_accuracy']:.0%} | {tl} |")
+    if m["failed"]:
+        lines += ["", "## Failed", ""]
+        lines += [f"- {f['error']}" for f in m["failed"]]
+    return "\n".join(lines) + "\n"
