@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
@@ -190,7 +190,6 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     slots = _Slots(limits.max_in_flight, limits.max_queue)
     networks = limits.networks()
     started = time.time()
-    mb = limits.max_upload_bytes / (1024 * 1024)
 
     app = FastAPI(
         title="genrekit",
@@ -258,7 +257,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     # ---------------------------------------------------------------------------- request bodies
 
     async def read_upload(request: Request, job: _Job) -> tuple[Path, str]:
-        too_big = f"upload too large: the limit is {mb:g} MB"
+        too_big = f"upload too large: the limit is {_human_bytes(limits.max_upload_bytes)}"
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
             raise Problem(413, too_big)
@@ -373,6 +372,10 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _human_bytes(n: int) -> str:
+    return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 1024:.3g} kB"
 
 
 def _version() -> str:
