@@ -37,3 +37,83 @@ class ToyModel(GenreModel):
     def tag_probs(self, values: np.ndarray) -> dict[str, float]:
         m = float(np.clip(values.mean() / 100.0 + 0.5, 0, 1))
         return {"loud": m, "quiet": 1 - m}
+
+
+# ------------------------------------------------------------------------- helpers for the tests
+
+
+def default_model_available() -> bool:
+    """True when the pretrained default (musicnn backbone + committed head) can be loaded."""
+    import importlib.util
+
+    if importlib.util.find_spec("genrekit.default_model") is None:
+        return False
+    try:
+        from genrekit.default_model import HEAD_PATH
+
+        if not HEAD_PATH.is_file():
+            return False
+        from genrekit.musicnn import find_weights
+
+        find_weights("MSD_musicnn", None, False)
+    except Exception:
+        return False
+    return True
+
+
+class LocalServer:
+    """http.server on 127.0.0.1 in a thread, serving files from a folder (never the internet).
+
+    Extra routes: ``/nolength/<file>`` streams a file without Content-Length (like many plain
+    media servers), ``/page`` answers an HTML page with status 200.
+    """
+
+    def __init__(self, root) -> None:
+        import functools
+        import http.server
+        import threading
+        from pathlib import Path
+
+        root = Path(root)
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *a):  # keep test output clean
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server naming
+                if self.path.startswith("/nolength/"):
+                    f = root / self.path[len("/nolength/"):]
+                    if not f.is_file():
+                        self.send_error(404)
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Type", "audio/wav")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    data = f.read_bytes()
+                    try:
+                        for i in range(0, len(data), 65536):
+                            self.wfile.write(data[i : i + 65536])
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
+                if self.path == "/page":
+                    body = b"<!DOCTYPE html><html><head><title>A song</title></head><body><p>hello</p></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                super().do_GET()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -132,6 +133,28 @@ def _csv_line(values: list[Any]) -> str:
     return buf.getvalue()
 
 
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C libraries (libmpg123, FFmpeg) that print warnings straight to file descriptor 2
+    while a file is decoded, so a bad input costs exactly one line of our own on stderr."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # captured / replaced stderr: nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def _unique_png(directory: Path, name: str, used: set[str]) -> Path:
     from ..timeline import safe_stem
 
@@ -188,7 +211,11 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if problem is not None:
                     raise GenrekitError(f"{src}: {problem}")
-                pred = classifier.predict(src)
+                if os.environ.get("GENREKIT_DEBUG"):
+                    pred = classifier.predict(src)
+                else:
+                    with quiet_native_stderr():
+                        pred = classifier.predict(src)
             except GenrekitError as exc:
                 failed += 1
                 error(f"genrekit: error: {exc}")

@@ -1,0 +1,212 @@
+"""Classifier: typed results, blockwise == whole-signal, bad inputs, timelines, manifest, demo."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrekit.errors import AudioError, GenrekitError
+from genrekit.prediction import Classifier, Prediction, Segment
+
+from .conftest import tone
+from .predict_toy import ToyModel, default_model_available
+
+needs_default = pytest.mark.skipif(not default_model_available(), reason="default model (head or musicnn weights) not available")
+
+
+@pytest.fixture(scope="module")
+def toy() -> Classifier:
+    return Classifier(ToyModel())
+
+
+@pytest.fixture(scope="module")
+def default_clf() -> Classifier:
+    if not default_model_available():
+        pytest.skip("default model not available")
+    return Classifier.load(None)
+
+
+@pytest.fixture(scope="module")
+def clip(gtzan_clips):
+    return sorted((gtzan_clips / "rock").glob("*.wav"))[0]
+
+
+def _seg_probs(p: Prediction) -> np.ndarray:
+    return np.array([list(s.probabilities.values()) for s in p.segments])
+
+
+def test_prediction_types_and_json(toy, clip):
+    p = toy.predict(clip)
+    assert isinstance(p, Prediction)
+    assert p.input == str(clip)
+    assert p.genre in toy.labels and p.model == "toy"
+    assert math.isclose(sum(p.probabilities.values()), 1.0, abs_tol=1e-4)
+    assert p.confidence == max(p.probabilities.values())
+    assert 29 < p.duration_s < 31
+    assert len(p.segments) > 20 and all(isinstance(s, Segment) for s in p.segments)
+    s0, s1 = p.segments[0], p.segments[1]
+    assert s0.start_s == 0.0 and s1.start_s > s0.start_s and s0.end_s > s0.start_s
+    assert p.segments[-1].end_s <= p.duration_s + 1e-6
+    assert p.tags and {"tag", "probability"} <= set(p.tags[0])
+    d = p.to_dict()
+    line = json.dumps(d)  # plain JSON types only
+    assert Prediction.from_dict(json.loads(line)).to_dict() == d
+    assert set(d) == {"input", "genre", "confidence", "probabilities", "duration_s", "segments", "tags", "model"}
+    assert p.top(3)[0] == (p.genre, p.confidence)
+    card = toy.card()
+    assert card["name"] == "toy" and card["labels"] == toy.labels and "prediction" in card
+
+
+def test_blockwise_signal_equals_whole(toy):
+    """Blocks on multiples of the segment hop with carried overlap give exactly the whole-signal
+    segments (LogMelSpec has an absolute dB floor, so nothing depends on other blocks)."""
+    sr = 11025
+    rng = np.random.default_rng(1)
+    y = np.concatenate([tone(20, sr, 220), rng.standard_normal(sr * 25).astype(np.float32) * 0.3, tone(17.3, sr, 330)])
+    whole = Classifier(toy.model, block_seconds=1000).predict_signal(y, sr, "x")
+    blocks = Classifier(toy.model, block_seconds=7).predict_signal(y, sr, "x")
+    assert [s.start_s for s in whole.segments] == [s.start_s for s in blocks.segments]
+    assert [s.end_s for s in whole.segments] == [s.end_s for s in blocks.segments]
+    np.testing.assert_allclose(_seg_probs(whole), _seg_probs(blocks), atol=1e-6)
+    assert whole.probabilities == blocks.probabilities and whole.duration_s == blocks.duration_s
+    assert whole.tags == blocks.tags
+
+
+def test_blockwise_file_equals_whole(toy, tmp_path):
+    sr = 11025  # the toy spec's rate: no resampler, so the streamed blocks equal a whole load
+    rng = np.random.default_rng(2)
+    y = np.concatenate([tone(15, sr, 200), rng.standard_normal(sr * 20).astype(np.float32) * 0.2])
+    f = tmp_path / "long.wav"
+    sf.write(f, y, sr, subtype="FLOAT")
+    whole = Classifier(toy.model, block_seconds=1000).predict(f)
+    blocks = Classifier(toy.model, block_seconds=6).predict(f)
+    assert len(whole.segments) == len(blocks.segments) == 34
+    np.testing.assert_allclose(_seg_probs(whole), _seg_probs(blocks), atol=1e-5)
+    assert whole.genre == blocks.genre
+
+
+def test_predict_signal_stereo_and_resampling(toy):
+    y = tone(4, 44100, 330, channels=2)
+    p = toy.predict_signal(y, 44100, "stereo")
+    assert p.input == "stereo" and 3.9 < p.duration_s < 4.1
+    with pytest.raises(AudioError, match="too short"):
+        toy.predict_signal(tone(0.5, 44100), 44100, "short")
+    with pytest.raises(AudioError, match="silent"):
+        toy.predict_signal(np.zeros(44100 * 3, np.float32), 44100, "quiet")
+
+
+def _bad_inputs(tmp_path, clip):
+    """name -> path of each kind of unusable input (shared with the CLI tests)."""
+    out = {}
+    (tmp_path / "empty.wav").write_bytes(b"")
+    out["empty"] = tmp_path / "empty.wav"
+    (tmp_path / "notes.mp3").write_text("these are my notes, not audio\n" * 20)
+    out["non-audio"] = tmp_path / "notes.mp3"
+    y, sr = sf.read(clip, dtype="float32")
+    sf.write(tmp_path / "full.flac", y, sr)
+    data = (tmp_path / "full.flac").read_bytes()
+    (tmp_path / "truncated.flac").write_bytes(data[: len(data) // 2])
+    out["truncated"] = tmp_path / "truncated.flac"
+    (tmp_path / "cut.wav").write_bytes(clip.read_bytes()[:3000])  # header + a few ms
+    out["truncated-wav"] = tmp_path / "cut.wav"
+    sf.write(tmp_path / "silence.wav", np.zeros(sr * 5, np.float32), sr)
+    out["silence"] = tmp_path / "silence.wav"
+    sf.write(tmp_path / "short.wav", y[: sr // 2], sr)
+    out["short"] = tmp_path / "short.wav"
+    out["missing"] = tmp_path / "missing.wav"
+    (tmp_path / "full.flac").unlink()
+    return out
+
+
+@pytest.mark.parametrize("kind,reason", [
+    ("empty", "empty file"), ("non-audio", "not a readable audio file"), ("truncated", "truncated"),
+    ("truncated-wav", "too short"), ("silence", "silent"), ("short", "too short"), ("missing", "no such file"),
+])
+def test_bad_inputs_raise_one_line(toy, clip, tmp_path, kind, reason):
+    path = _bad_inputs(tmp_path, clip)[kind]
+    with pytest.raises(AudioError) as ei:
+        toy.predict(path)
+    msg = str(ei.value)
+    assert msg.startswith(str(path) + ": ") and reason in msg and "\n" not in msg
+
+
+def test_predict_many_continues(toy, clip, tmp_path):
+    bad = _bad_inputs(tmp_path, clip)
+    out = list(toy.predict_many([clip, bad["empty"], bad["missing"], clip]))
+    assert [type(r).__name__ for _, r in out] == ["Prediction", "AudioError", "AudioError", "Prediction"]
+    assert all(isinstance(r, (Prediction, GenrekitError)) for _, r in out)
+    assert out[1][0] == str(bad["empty"])
+
+
+def test_timeline_png(toy, clip, tmp_path):
+    from genrekit.timeline import plot_timeline, safe_stem
+
+    p = toy.predict(clip)
+    png = plot_timeline(p, tmp_path / "t" / "tl.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My_Song"
+    assert safe_stem("/x/rock.00001.wav") == "rock.00001"
+
+
+def test_manifest_evaluation(toy, gtzan_clips, tmp_path):
+    from genrekit.manifest import evaluate_manifest
+
+    clips = {g: sorted((gtzan_clips / g).glob("*.wav"))[0] for g in ("blues", "classical", "rock")}
+    man = tmp_path / "songs.csv"
+    lines = ["input,genre"] + [f"{p},{g}" for g, p in clips.items()] + ["missing.wav,jazz"]
+    man.write_text("\n".join(lines) + "\n")
+    m = evaluate_manifest(toy.model, man, tmp_path / "out", echo=False)
+    assert m["n_scored"] == 3 and m["n_failed"] == 1
+    assert str(tmp_path / "missing.wav") in m["failed"][0]["error"]  # relative to the CSV's folder
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert 0 <= saved["test_track"]["accuracy"] <= 1 and 0 <= saved["test_track"]["macro_f1"] <= 1
+    assert len(saved["per_song"]) == 3 and all(0 <= s["segment_accuracy"] <= 1 for s in saved["per_song"])
+    acc = np.mean([s["correct"] for s in saved["per_song"]])
+    assert saved["test_track"]["accuracy"] == pytest.approx(acc)
+    for name in ("confusion.png", "confusion.json", "report.md"):
+        assert (tmp_path / "out" / name).is_file()
+    assert len(list((tmp_path / "out" / "timelines").glob("*.png"))) == 3
+    bad = tmp_path / "noheader.csv"
+    bad.write_text(f"{clips['rock']},rock\n")
+    with pytest.raises(GenrekitError, match="header"):
+        evaluate_manifest(toy.model, bad, tmp_path / "out2", echo=False)
+
+
+# ------------------------------------------------------------------------------ default model
+
+
+@needs_default
+def test_default_model_prediction(default_clf, clip):
+    p = default_clf.predict(clip)
+    assert p.genre in default_clf.labels and len(default_clf.labels) == 10
+    assert p.tags and len(p.tags) == default_clf.top_tags
+    assert len(p.segments) >= 25
+    assert p.model
+
+
+@needs_default
+def test_default_model_blockwise_matches_whole(default_clf, clip):
+    """Taggram route: patches computed per block, head applied once on the whole taggram."""
+    whole = default_clf.predict(clip)
+    blocks = Classifier(default_clf.model, block_seconds=8).predict(clip)
+    assert len(whole.segments) == len(blocks.segments)
+    np.testing.assert_allclose(_seg_probs(whole), _seg_probs(blocks), atol=2e-3)
+    for g in whole.probabilities:
+        assert abs(whole.probabilities[g] - blocks.probabilities[g]) < 2e-3
+    assert whole.genre == blocks.genre
+
+
+@needs_default
+def test_demo_command(tmp_path, capsys):
+    from genrekit.cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "timeline PNG:" in out and '"genre"' in out
+    assert (tmp_path / "demo.png").is_file() and (tmp_path / "demo.wav").is_file()
+    rec = json.loads((tmp_path / "demo.json").read_text())
+    assert rec["genre"] in rec["probabilities"]
