@@ -108,7 +108,11 @@ class LocalServer:
                     return
                 super().do_GET()
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):  # clients hanging up early (size caps)
+                pass
+
+        self.server = Server(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
