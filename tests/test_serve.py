@@ -66,7 +66,7 @@ class ToyModel(GenreModel):
             if self.delay_s:
                 time.sleep(self.delay_s)
             z = (values - values.mean(axis=1, keepdims=True)) / (values.std(axis=1, keepdims=True) + 1e-6)
-            z = z @ self.w
+            z = z @ self.w / 3.0  # peaked, yet segments disagree now and then
             e = np.exp(z - z.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
         finally:

@@ -206,7 +206,8 @@
     const step = [5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].find((s) => t1 / s <= 8) || 7200;
     for (let t = 0; t <= t1 + 1e-9; t += step) {
       el("line", { x1: x(t), x2: x(t), y1: y(0), y2: y(0) + 4 }, axis);
-      el("text", { x: x(t), y: H - 6, "text-anchor": t === 0 ? "start" : "middle" }, axis).textContent = clock(t);
+      const anchor = t === 0 ? "start" : (x(t) > W - m.r - 16 ? "end" : "middle");
+      el("text", { x: x(t), y: H - 6, "text-anchor": anchor }, axis).textContent = clock(t);
     }
 
     const marks = el("g", { class: "marks" }, svg);
