@@ -258,7 +258,7 @@ def test_audio_too_long_422(tmpdirs: Path):
 def test_busy_gets_429_when_queue_is_full(tmpdirs: Path):
     gate = threading.Event()
     model = ToyModel(gate=gate)
-    client, _ = make_client(model, max_in_flight=1, max_queue=0, queue_timeout_s=5)
+    client, _ = make_client(model, max_in_flight=1, max_queue=0, queue_timeout_s=5, max_upload_bytes=200_000)
     data = wav_bytes(2.0)
     with client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(post_file, client, data)
@@ -268,6 +268,7 @@ def test_busy_gets_429_when_queue_is_full(tmpdirs: Path):
         assert r.status_code == 429 and time.monotonic() - t0 < 2  # no queue: refused at once
         assert "busy" in r.json()["detail"] and r.headers["retry-after"]
         assert client.get("/healthz").json()["in_flight"] == 1  # the loop still answers
+        assert post_file(client, wav_bytes(6.0)).status_code == 413  # size is judged before queueing
         gate.set()
         assert first.result(10).status_code == 200
 
@@ -494,3 +495,44 @@ def test_cli_flags_build_limits_and_stay_light():
     code = ("import sys, genrekit.cli.main as m; m.build_parser(); "
             "assert 'fastapi' not in sys.modules and 'uvicorn' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_cli_serve_starts_and_answers(tmp_path: Path):
+    """``genrekit serve`` end to end in a subprocess: the default model behind the real CLI."""
+    import httpx
+
+    from genrekit.serve.runner import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "genrekit.cli.main", "serve", "--port", str(port), "--max-upload-mb", "3",
+           "--max-in-flight", "1", "--threads", "1", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read() if proc.stderr else ""
+                pytest.skip(f"genrekit serve did not start (default model unavailable?): {err.strip()[-300:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() - t0 < 90, "server did not start in 90 s"
+            time.sleep(0.2)
+        base = f"http://127.0.0.1:{port}"
+        card = httpx.get(base + "/api/model", timeout=10).json()
+        assert card["labels"] and "feature_spec" in card
+        assert httpx.get(base + "/api/config", timeout=10).json()["max_upload_bytes"] == 3 * 1024 * 1024
+        r = httpx.post(base + "/api/predict", files={"file": ("big.wav", b"\0" * (4 * 1024 * 1024), "audio/wav")},
+                       timeout=30)
+        assert r.status_code == 413
+        r = httpx.post(base + "/api/predict", json={"url": "https://example.com/a.mp3"}, timeout=30)
+        assert r.status_code == 403
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -258,9 +258,6 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     async def read_upload(request: Request, job: _Job) -> tuple[Path, str]:
         too_big = f"upload too large: the limit is {_human_bytes(limits.max_upload_bytes)}"
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
-            raise Problem(413, too_big)
         stream = _limited(request.stream(), limits.max_upload_bytes + MULTIPART_OVERHEAD, too_big)
         parser = MultiPartParser(request.headers, stream, max_files=1, max_fields=8, max_part_size=SMALL_BODY)
         try:
@@ -329,6 +326,10 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         if ctype not in ("multipart/form-data", "application/json"):
             raise Problem(415 if ctype else 422,
                           "send multipart/form-data with a 'file' field, or JSON {\"url\": ...}")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
+            # refused before queueing: a too-big upload never waits for, or takes, a slot
+            raise Problem(413, f"upload too large: the limit is {_human_bytes(limits.max_upload_bytes)}")
         release = await slots.acquire(limits.queue_timeout_s)
         job = _Job(release)
         t0 = time.monotonic()
