@@ -173,7 +173,8 @@ class TorchGenreModel(GenreModel):
                 "feature_spec": self.spec_dict, "metrics": self.metrics, **self.info}
 
     def normalise(self, values: np.ndarray) -> np.ndarray:
-        return ((np.asarray(values, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+        """log of variance-like columns (config "log_columns"), then the training mean/std."""
+        return standardise(values, self.mean, self.std, self.config.get("log_columns"))
 
     @torch.no_grad()
     def segment_probs(self, values: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -222,6 +223,20 @@ class TorchGenreModel(GenreModel):
         if meta.get("format") != FORMAT:
             raise ModelFileError(f"{path}: not a {FORMAT} model file (format {meta.get('format')!r})")
         return cls.from_file_data(tensors, meta)
+
+
+def log_columns(x: np.ndarray, columns) -> np.ndarray:
+    """x with log(x + 1e-8) applied to the given feature columns (heavy-tailed variances)."""
+    x = np.asarray(x, dtype=np.float32)
+    if columns:
+        x = x.copy()
+        idx = np.asarray(columns, dtype=np.int64)
+        x[:, idx] = np.log(np.maximum(x[:, idx], 0.0) + 1e-8)
+    return x
+
+
+def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray, columns=None) -> np.ndarray:
+    return ((log_columns(x, columns) - mean) / std).astype(np.float32)
 
 
 def _np(t) -> np.ndarray:

@@ -181,7 +181,7 @@ def write_history(history: list[dict], out_dir: Path) -> None:
 
 def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
           labels: list[str], config: TrainConfig, out_dir: Path | None = None, resume: bool = False,
-          log: Callable[[str], None] | None = print) -> TrainResult:
+          log: Callable[[str], None] | None = print, keep_last: bool = False) -> TrainResult:
     """Train `net` in place; on return it holds the weights of the best validation macro-F1 epoch.
 
     Inputs must already be normalised float32 arrays. With out_dir, writes history.{csv,json} and
@@ -268,17 +268,18 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
                "val_loss": val_loss, "val_accuracy": m["accuracy"], "val_macro_f1": m["macro_f1"],
                "lr": lr_now, "seconds": round(elapsed, 3)}
         history.append(row)
-        if log:
-            log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}  "
-                f"val_loss {val_loss:.4f}  val_acc {m['accuracy']:.3f}  val_f1 {m['macro_f1']:.3f}"
-                + ("  *" if improved else ""))
         stopped_early = config.patience > 0 and bad_epochs >= config.patience
         if out_dir is not None:
             write_history(history, Path(out_dir))
             save_checkpoint(ckpt, net, best_state, optimizer, scheduler, gen,
                             {"epoch": epoch, "history": history, "best_f1": best_f1, "best_epoch": best_epoch,
                              "bad_epochs": bad_epochs, "seconds": elapsed, "config": asdict(config)})
-    net.load_state_dict(best_state)
+        if log:
+            log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}  "
+                f"val_loss {val_loss:.4f}  val_acc {m['accuracy']:.3f}  val_f1 {m['macro_f1']:.3f}"
+                + ("  *" if improved else ""))
+    if not keep_last:
+        net.load_state_dict(best_state)
     net.eval()
     if out_dir is not None and history:
         from genrekit.plots import plot_training_curve
@@ -312,8 +313,18 @@ def evaluate_split(model, split, labels: list[str]) -> dict:
     return out
 
 
+def variance_columns(spec: dict) -> list[int]:
+    """Indices of `*_var` features (per-clip variances span orders of magnitude: log them)."""
+    names = spec.get("feature_names")
+    if names is None and spec.get("kind") == "mfcc_stats":
+        from genrekit.features import spec_from_dict
+
+        names = spec_from_dict(spec).feature_names()
+    return [i for i, n in enumerate(names or []) if n.endswith("_var")]
+
+
 def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, resume: bool = False,
-        log: Callable[[str], None] | None = print, plots: bool = True):
+        log: Callable[[str], None] | None = print, plots: bool = True, refit: bool = False):
     """Train a model_config net on bundle's train split (selecting on val), score val and test.
 
     Returns (TorchGenreModel, metrics). With out_dir, writes model.safetensors, metrics.json,
@@ -323,16 +334,18 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
     """
     from genrekit.evaluation import summary, write_metrics
     from genrekit.modelfile import write_json_atomic
-    from genrekit.models import TorchGenreModel, build_model
+    from genrekit.models import TorchGenreModel, build_model, log_columns, standardise
 
     tr, va, te = bundle.splits["train"], bundle.splits["val"], bundle.splits["test"]
     if len(tr) == 0 or len(va) == 0:
         from genrekit.datasets import DatasetError
 
         raise DatasetError(f"need train and validation rows, got train {len(tr)}, val {len(va)}")
-    mean, std = normalisation_stats(tr.X)
-    norm = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
     cfg = dict(model_config, input_shape=list(tr.X.shape[1:]), n_classes=len(bundle.labels))
+    if cfg.pop("log_var", True) and tr.X.ndim == 2:
+        cfg["log_columns"] = variance_columns(bundle.spec)
+    mean, std = normalisation_stats(log_columns(tr.X, cfg.get("log_columns")))
+    norm = lambda x: standardise(x, mean, std, cfg.get("log_columns"))  # noqa: E731
     seed_everything(config.seed, config.deterministic)
     net = build_model(cfg)
     result = train(net, norm(tr.X), tr.y, norm(va.X), va.y, bundle.labels, config,
@@ -341,6 +354,21 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
             "rows": {k: len(s) for k, s in bundle.splits.items()},
             "tracks": {k: s.n_tracks for k, s in bundle.splits.items()}},
             "best_epoch": result.best_epoch, "train_seconds": round(result.seconds, 2)}
+    selection_val = None
+    if refit:
+        # settings and epoch count were chosen on val; now learn from train+val with them
+        selection_val = evaluate_split(
+            TorchGenreModel(net, cfg, bundle.labels, bundle.spec, mean, std), va, bundle.labels)
+        refit_cfg = TrainConfig.from_dict(dict(asdict(config), epochs=max(1, result.best_epoch), patience=0))
+        x_all = np.concatenate([tr.X, va.X])
+        y_all = np.concatenate([tr.y, va.y])
+        seed_everything(config.seed, config.deterministic)
+        net = build_model(cfg)
+        if log:
+            log(f"refit on train+val ({len(y_all)} rows) for {refit_cfg.epochs} epochs")
+        r2 = train(net, norm(x_all), y_all, norm(va.X[:1]), va.y[:1], bundle.labels, refit_cfg,
+                   out_dir=None, log=None, keep_last=True)
+        info["refit"] = {"epochs": refit_cfg.epochs, "rows": int(len(y_all)), "seconds": round(r2.seconds, 2)}
     model = TorchGenreModel(net, cfg, bundle.labels, bundle.spec, mean, std, {}, info)
     metrics: dict = {"unit": bundle.unit, "best_epoch": result.best_epoch,
                      "best_val_macro_f1": result.best_val_macro_f1, "epochs_run": len(result.history),
@@ -349,7 +377,7 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
     for name, split in (("val", va), ("test", te)):
         if len(split) == 0:
             continue
-        ev = evaluate_split(model, split, bundle.labels)
+        ev = selection_val if (name == "val" and selection_val) else evaluate_split(model, split, bundle.labels)
         metrics[name] = summary(ev["segment"])
         full[name] = ev["segment"]
         if "track" in ev:
@@ -357,6 +385,8 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
             full[f"{name}_track"] = ev["track"]
         elif bundle.unit == "track":
             metrics[f"{name}_track"] = summary(ev["segment"])
+    if refit:
+        metrics["refit"] = info["refit"]
     model.metrics.update(metrics)
     if out_dir is not None:
         out_dir = Path(out_dir)

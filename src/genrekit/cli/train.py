@@ -58,9 +58,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, help="early stopping patience in epochs, 0 = off (default 40 fnn, 10 cnn)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--input-noise", type=float, help="Gaussian noise std on standardised fnn inputs (default 0.2)")
+    p.add_argument("--refit", action="store_true",
+                   help="after choosing the epoch count on val, retrain on train+val for that many epochs")
+    p.add_argument("--no-log-var", action="store_true", help="do not log-transform *_var table columns")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="deterministic torch kernels")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto: 1 for fnn, whose small matmuls lose to threading overhead)")
 
 
 def add_parser(subparsers) -> None:
@@ -129,6 +132,7 @@ def model_config(args, arch: str) -> dict:
         cfg["dropout"] = args.dropout
     if args.ensemble > 1:
         cfg["ensemble"] = args.ensemble
+    cfg["log_var"] = not args.no_log_var
     return cfg
 
 
@@ -143,7 +147,8 @@ def train_config(args, arch: str):
         patience=(40 if fnn else 10) if args.patience is None else args.patience,
         label_smoothing=args.label_smoothing,
         input_noise=(0.2 if fnn else 0.0) if args.input_noise is None else args.input_noise,
-        seed=args.seed, deterministic=args.deterministic, threads=args.threads)
+        seed=args.seed, deterministic=args.deterministic,
+        threads=args.threads or (1 if fnn else 0))
 
 
 def run(args) -> int:
@@ -156,7 +161,7 @@ def run(args) -> int:
     bundle = load_bundle(args, args.model, print)
     write_json_atomic(out / "data_summary.json", bundle.summary())
     _, metrics = fit(bundle, model_config(args, args.model), train_config(args, args.model), out,
-                     resume=args.resume, log=log)
+                     resume=args.resume, log=log, refit=args.refit)
     for k in ("val", "test", "val_track", "test_track"):
         if k in metrics:
             print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")

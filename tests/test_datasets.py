@@ -1,0 +1,148 @@
+"""Datasets: split lists, stratified track splits without leakage, tables, arrays, taggrams, and
+audio folders whose unreadable files are skipped and listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrekit.datasets import (
+    DatasetError,
+    detect_kind,
+    load_audio_folder,
+    load_data,
+    load_features_csv,
+    load_notebook_arrays,
+    load_taggrams,
+    read_split_lists,
+    stratified_group_split,
+    track_key,
+)
+from genrekit.features import MfccSegmentSpec
+
+from .conftest import tone
+
+
+def _no_leak(bundle) -> None:
+    seen: dict[str, str] = {}
+    for name, split in bundle.splits.items():
+        for g in set(split.groups.tolist()):
+            assert g not in seen, f"track {g} in {seen[g]} and {name}"
+            seen[g] = name
+
+
+def test_track_key_matches_lists_to_files() -> None:
+    assert track_key("blues/blues.00009.wav") == track_key("/x/gtzan/blues/blues.00009.au") == "blues/blues.00009"
+
+
+def test_stratified_group_split_keeps_tracks_whole() -> None:
+    groups = np.repeat([f"t{i}" for i in range(60)], 5)
+    y = np.repeat(np.arange(60) % 3, 5)
+    masks = stratified_group_split(groups, y, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=4)
+    assert sum(m.sum() for m in masks.values()) == len(groups)
+    sets = {k: set(groups[m]) for k, m in masks.items()}
+    assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+    for k in ("val", "test"):
+        assert sorted(np.bincount(y[masks[k]] , minlength=3) // 5) == [3, 3, 3]
+    again = stratified_group_split(groups, y, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=4)
+    assert all((again[k] == masks[k]).all() for k in masks)
+
+
+def test_gtzan_split_lists(shared_data: Path) -> None:
+    lists = read_split_lists(shared_data / "gtzan-splits")
+    assert {k: len(v) for k, v in lists.items()} == {"train": 443, "val": 197, "test": 290}
+    assert not set(lists["train"]) & set(lists["test"])
+
+
+def test_features_csv_with_split_lists(shared_data: Path) -> None:
+    b = load_features_csv(shared_data / "gtzan-features" / "features_30_sec.csv", shared_data / "gtzan-splits")
+    assert {k: len(s) for k, s in b.splits.items()} == {"train": 443, "val": 197, "test": 290}
+    assert b.unit == "track" and len(b.labels) == 10 and b.splits["train"].X.shape[1] == 40
+    assert b.spec["kind"] == "mfcc_stats"  # the 40 MFCC columns are what MfccStatsSpec computes
+    _no_leak(b)
+    allc = load_features_csv(shared_data / "gtzan-features" / "features_30_sec.csv", columns="all", seed=1)
+    assert allc.splits["train"].X.shape[1] == 57 and allc.spec["kind"] == "table"
+    assert sum(len(s) for s in allc.splits.values()) == 1000
+    _no_leak(allc)
+
+
+def test_notebook_arrays(shared_data: Path) -> None:
+    b = load_notebook_arrays(shared_data / "seed-mfcc")
+    assert {k: len(s) for k, s in b.splits.items()} == {"train": 3200, "val": 800, "test": 1376}
+    assert b.labels == ["blues", "classical", "hiphop", "rock_metal_hardrock"] and not b.grouped
+    assert detect_kind(shared_data / "seed-mfcc") == "arrays"
+
+
+def test_taggrams_group_by_track(shared_data: Path) -> None:
+    b = load_taggrams(shared_data / "gtzan-musicnn")
+    assert b.labels[0] == "blues" and b.labels[-1] == "rock" and b.grouped
+    assert b.splits["test"].n_tracks == 290
+    assert b.splits["train"].n_tracks + b.splits["val"].n_tracks == 443
+    _no_leak(b)
+    one = load_data(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz", val_fraction=0.0, test_fraction=1.0)
+    assert len(one.splits["test"]) == len(b.splits["test"])
+
+
+def _write_folder(root: Path) -> None:
+    for gi, genre in enumerate(("bass", "treble")):
+        d = root / genre
+        d.mkdir(parents=True)
+        for i in range(4):
+            sf.write(d / f"{genre}.{i:05d}.wav", tone(2.5, freq=110 * (1 + 6 * gi) + 7 * i), 22050)
+    (root / "bass" / "broken.wav").write_bytes(b"RIFF garbage, not audio")
+    (root / "treble" / "empty.flac").write_bytes(b"")
+    (root / "treble" / "notes.txt").write_text("not audio, not listed")
+
+
+def test_audio_folder_skips_bad_files_and_does_not_leak(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "music")
+    b = load_audio_folder(tmp_path / "music", MfccSegmentSpec(), seed=0, val_fraction=0.25, test_fraction=0.25,
+                          workers=2, progress=False)
+    bad = sorted(Path(s["path"]).name for s in b.skipped)
+    assert bad == ["broken.wav", "empty.flac"]
+    assert all(s["reason"] for s in b.skipped)
+    assert b.labels == ["bass", "treble"] and b.unit == "segment" and b.grouped
+    assert {k: s.n_tracks for k, s in b.splits.items()} == {"train": 4, "val": 2, "test": 2}
+    assert b.splits["train"].X.shape[1:] == (26,)
+    _no_leak(b)
+
+
+def test_audio_folder_with_lists_reports_missing(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "music")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train_filtered.txt").write_text("bass/bass.00000.wav\nbass/bass.00001.wav\ntreble/treble.00000.wav\n"
+                                              "treble/treble.00001.wav\nbass/gone.00042.wav\n")
+    (lists / "valid_filtered.txt").write_text("bass/bass.00002.wav\ntreble/treble.00002.wav\n")
+    (lists / "test_filtered.txt").write_text("bass/bass.00003.wav\ntreble/treble.00003.wav\nbass/broken.wav\n")
+    b = load_audio_folder(tmp_path / "music", MfccSegmentSpec(), splits_dir=lists, workers=1, progress=False)
+    assert {k: s.n_tracks for k, s in b.splits.items()} == {"train": 4, "val": 2, "test": 2}
+    assert [Path(s["path"]).name for s in b.skipped] == ["broken.wav"]
+    assert any("1 of 5 tracks in the train list" in n for n in b.notes)
+    _no_leak(b)
+
+
+def test_shared_clips_follow_fault_filtered_lists(shared_data: Path) -> None:
+    from genrekit.features import MfccStatsSpec
+
+    lists = read_split_lists(shared_data / "gtzan-splits")
+    clips = shared_data / "gtzan-clips"
+    b = load_audio_folder(clips, MfccStatsSpec(), splits_dir=shared_data / "gtzan-splits", max_per_label=3,
+                          workers=2, progress=False)
+    _no_leak(b)
+    for name, split in b.splits.items():
+        assert set(split.groups.tolist()) <= set(lists[name])
+
+
+def test_bad_data_paths(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError):
+        detect_kind(tmp_path / "nope")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(DatasetError):
+        detect_kind(tmp_path / "x.txt")
+    with pytest.raises(DatasetError, match="no audio files"):
+        (tmp_path / "empty" / "genre").mkdir(parents=True)
+        load_audio_folder(tmp_path / "empty", MfccSegmentSpec(), progress=False)
