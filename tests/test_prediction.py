@@ -184,7 +184,7 @@ def test_default_model_prediction(default_clf, clip):
     p = default_clf.predict(clip)
     assert p.genre in default_clf.labels and len(default_clf.labels) == 10
     assert p.tags and len(p.tags) == default_clf.top_tags
-    assert len(p.segments) >= 25
+    assert len(p.segments) >= 8  # ~3 s patches over 30 s
     assert p.model
 
 

@@ -93,6 +93,17 @@ class Prediction:
                    segs, d.get("tags"), d.get("model", ""))
 
 
+def _add_tags(acc: dict[str, float] | None, n: int, tags: dict[str, float] | None,
+              weight: int) -> tuple[dict[str, float] | None, int]:
+    """Accumulate segment-count-weighted tag probabilities (their mean over blocks is exact)."""
+    if tags is None:
+        return acc, n
+    acc = {} if acc is None else acc
+    for k, v in tags.items():
+        acc[k] = acc.get(k, 0.0) + float(v) * weight
+    return acc, n + weight
+
+
 class _Decoding:
     """Wrap a block iterator so decoder failures surface as one-line AudioErrors naming the input."""
 
@@ -124,12 +135,15 @@ class Classifier:
     ``timeout_s``.
     """
 
+    #: patches per backbone call on the embedding route (bounds activation memory)
+    embed_batch = 8
+
     def __init__(
         self,
         model: GenreModel,
         *,
         name: str | None = None,
-        block_seconds: float = 600.0,
+        block_seconds: float = 300.0,
         min_seconds: float = 1.0,
         top_tags: int = 5,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
@@ -306,19 +320,20 @@ class Classifier:
             if keep.any():
                 vals = feats.values if keep.all() else feats.values[keep]
                 if embed:
-                    parts.append(np.asarray(model.taggram(vals), dtype=np.float32))
+                    # a few patches per forward pass: the backbone's activations, not the input
+                    # length, set peak memory (32 patches ~ 500 MB, 8 patches ~ 150 MB)
+                    for i in range(0, len(vals), self.embed_batch):
+                        chunk = vals[i : i + self.embed_batch]
+                        parts.append(np.asarray(model.taggram(chunk), dtype=np.float32))
+                        if want_tags:  # right after taggram(chunk): the model's memo answers it
+                            tag_sum, tag_n = _add_tags(tag_sum, tag_n, model.tag_probs(chunk, **tag_kwargs), len(chunk))
                 else:
                     p = np.asarray(model.segment_probs(vals), dtype=np.float64)
                     parts.append(p)
                     if single:
                         track = p.mean(axis=0) if mean_pooling else np.asarray(model.track_probs(vals), np.float64)
-                if want_tags:
-                    t = model.tag_probs(vals, **tag_kwargs)
-                    if t is not None:
-                        tag_sum = dict.fromkeys(t, 0.0) if tag_sum is None else tag_sum
-                        for k, v in t.items():
-                            tag_sum[k] = tag_sum.get(k, 0.0) + float(v) * len(vals)
-                        tag_n += len(vals)
+                if want_tags and not embed:
+                    tag_sum, tag_n = _add_tags(tag_sum, tag_n, model.tag_probs(vals, **tag_kwargs), len(vals))
                 starts_parts.append(abs_start[keep] / sr)
                 dur = (np.asarray(feats.ends) - np.asarray(feats.starts))[keep]
                 ends_parts.append(abs_start[keep] / sr + dur)

@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--max-size", type=float, default=200.0, metavar="MB",
                    help="refuse URL downloads larger than MB megabytes (default 200)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout for URLs (s)")
-    p.add_argument("--block-seconds", type=float, default=600.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--block-seconds", type=float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     p.add_argument("--no-progress", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
