@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .test_serve import http_server  # noqa: F401  (fixture: local HTTP server with clips)
 
 CHROMIUM = os.environ.get("GENREKIT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,9 +80,18 @@ def test_page_upload_shows_genre_and_timeline(browser, server, gtzan_clips: Path
     assert page.is_disabled("#url-input")  # URL fetching is off on this server, and the page says so
     assert "model:" in page.text_content("#model-name")
 
+    # record every show/hide of the progress box: it must appear while the request runs
+    page.evaluate("""() => {
+        window.__progress = [];
+        const box = document.getElementById('progress');
+        new MutationObserver(() => window.__progress.push([box.hidden, document.getElementById('status').textContent]))
+            .observe(box, {attributes: true, attributeFilter: ['hidden']});
+    }""")
     page.set_input_files("#file-input", str(clip))
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
     assert page.is_hidden("#progress") and page.is_hidden("#error")
+    log = page.evaluate("window.__progress")
+    assert log[0][0] is False and clip.name in log[0][1] and log[-1][0] is True, log
 
     assert page.text_content("#genre").strip() == expected["genre"]
     assert page.text_content("#input-name") == clip.name
@@ -128,3 +138,33 @@ def test_page_drop_and_error(browser, server, tmp_path: Path):
     assert page.is_hidden("#result")
     page.screenshot(path=str(_artifacts() / "serve-page-error.png"), full_page=True)
     page.close()
+
+
+def test_page_url_field(browser, http_server: str):  # noqa: F811  (the imported fixture)
+    """With ``allow_urls`` (and 127.0.0.1 allowed on purpose) the URL field fetches and shows the
+    result; an address outside the allowed network shows the 403 detail."""
+    from genrekit.prediction import Classifier
+    from genrekit.serve import ServeLimits, create_app
+    from genrekit.serve.runner import running_server
+
+    from .test_serve import ToyModel
+
+    app = create_app(Classifier.load(ToyModel()),
+                     ServeLimits(allow_urls=True, allowed_networks=("127.0.0.1",), max_in_flight=1))
+    with running_server(app) as base:
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
+        page.goto(base + "/")
+        page.wait_for_function("document.getElementById('limits').textContent.length > 0")
+        assert page.is_enabled("#url-input")
+        page.fill("#url-input", http_server + "/clip.wav")
+        page.click("#url-button")
+        page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+        assert page.text_content("#input-name") == http_server + "/clip.wav"
+        assert page.locator("#timeline .seg-mark").count() >= 1
+
+        page.fill("#url-input", "http://10.0.0.1/song.mp3")
+        page.click("#url-button")
+        page.wait_for_selector("#error:not([hidden])", timeout=60_000)
+        text = page.text_content("#error")
+        assert "(403)" in text and "private" in text
+        page.close()
