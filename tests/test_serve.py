@@ -131,7 +131,7 @@ def test_health_model_config_docs_page():
         assert client.get("/docs").status_code == 200
         page = client.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-        assert 'id="timeline"' in page.text and "/static/app.js" in page.text
+        assert 'id="timeline"' in page.text and "static/app.js" in page.text
         assert "https://" not in page.text.replace("https://example.com", "")  # nothing from a CDN
         js = client.get("/static/app.js")
         assert js.status_code == 200 and "seg-mark" in js.text

@@ -35,13 +35,13 @@
   const mb = (n) => (n / (1024 * 1024)).toFixed(n >= 10 * 1024 * 1024 ? 0 : 1) + " MB";
 
   // ------------------------------------------------------------------------------ start-up
-  fetch("/api/model").then((r) => r.json()).then((card) => {
+  fetch("api/model").then((r) => r.json()).then((card) => {
     labels = card.labels || [];
     $("model-name").textContent = "model: " + (card.name || card.format || "?") +
       (labels.length ? " · " + labels.length + " genres" : "");
   }).catch(() => { $("model-name").textContent = "model: unavailable"; });
 
-  fetch("/api/config").then((r) => r.json()).then((c) => {
+  fetch("api/config").then((r) => r.json()).then((c) => {
     config = c;
     const mins = c.max_duration_s >= 120 ? Math.round(c.max_duration_s / 60) + " min" : c.max_duration_s + " s";
     $("limits").textContent = "Up to " + mb(c.max_upload_bytes) + " and " + mins + " of audio." +
@@ -120,7 +120,7 @@
     const form = new FormData();
     form.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/predict");
+    xhr.open("POST", "api/predict");
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) setStatus("Uploading " + file.name + "… " + Math.round(100 * e.loaded / e.total) + "%", e.loaded / e.total);
     };
@@ -133,7 +133,7 @@
   function analyseUrl(url) {
     if (busy) return;
     begin("Fetching and analysing " + url + "…");
-    fetch("/api/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url: url }) })
+    fetch("api/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url: url }) })
       .then((r) => r.text().then((t) => handle(r.status, t)))
       .catch(() => fail(0, "The connection failed. Is the server still running?"));
   }
@@ -161,6 +161,7 @@
     $("result").hidden = false;  // visible before drawing so the SVG has a width
     drawTimeline(res);
     drawTags(res.tags);
+    if ($("result").scrollIntoView) $("result").scrollIntoView({ behavior: "smooth", block: "nearest" });
     const json = JSON.stringify(res, null, 2);
     $("raw-json").textContent = json;
     $("download").href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
