@@ -134,7 +134,6 @@ def test_cnn_learns_mel_segments_of_shared_clips(gtzan_clips: Path) -> None:
     from genrekit.datasets import load_audio_folder
     from genrekit.features import LogMelSpec
 
-    torch.set_num_threads(2)
     spec = LogMelSpec(n_mels=32, segment_seconds=3.0, hop_seconds=3.0)
     bundle = load_audio_folder(gtzan_clips, spec, max_per_label=2, val_fraction=0.0, test_fraction=0.0,
                                workers=1, progress=False)

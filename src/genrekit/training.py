@@ -104,8 +104,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    else:
-        torch.use_deterministic_algorithms(False)
+    elif torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(False)  # (this call imports torch._dynamo: ~2 s; skip it)
 
 
 @torch.no_grad()

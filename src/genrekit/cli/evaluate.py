@@ -52,11 +52,13 @@ def load_for_model(model, data, splits=None, workers=0, use_cache=True, progress
                      workers=workers, use_cache=use_cache, progress=progress, **frac)
 
 
-def evaluate_model_on(model, split, data_labels: list[str]) -> dict:
+def evaluate_model_on(model, split, data_labels: list[str], taggrams: bool = False) -> dict:
     """Metrics of any GenreModel on a Split, in the model's label order.
 
     Probabilities are computed track by track with model.segment_probs / model.track_probs, so
     models whose track decision is not a plain mean of segments (the musicnn head) score right.
+    With taggrams=True, a model that reads audio but offers *_from_taggram methods (the default
+    musicnn model) is fed the precomputed taggrams directly.
     """
     from genrekit.errors import GenrekitError
     from genrekit.evaluation import classification_metrics
@@ -69,13 +71,16 @@ def evaluate_model_on(model, split, data_labels: list[str]) -> dict:
     groups = split.groups
     ids, first = np.unique(groups, return_index=True)
     order = np.argsort(first)
+    seg_fn, track_fn = model.segment_probs, model.track_probs
+    if taggrams and hasattr(model, "track_probs_from_taggram"):
+        seg_fn, track_fn = model.segment_probs_from_taggram, model.track_probs_from_taggram
     seg_probs = np.zeros((len(y), len(labels)), np.float32)
     track_p, track_y = [], []
     for tid in ids[order]:
         rows = np.flatnonzero(groups == tid)
         values = split.X[rows]
-        seg_probs[rows] = model.segment_probs(values)
-        track_p.append(model.track_probs(values))
+        seg_probs[rows] = seg_fn(values)
+        track_p.append(track_fn(values))
         track_y.append(y[rows[0]])
     out = {"segment": classification_metrics(y, seg_probs.argmax(1), labels)}
     if len(ids) < len(y):
@@ -112,7 +117,7 @@ def run(args) -> int:
         split = bundle.splits[args.split]
     if len(split) == 0:
         raise GenrekitError(f"{args.data}: the {args.split} split is empty")
-    ev = evaluate_model_on(model, split, bundle.labels)
+    ev = evaluate_model_on(model, split, bundle.labels, taggrams=bundle.kind == "taggram")
     metrics = {"model": str(args.model), "data": str(args.data), "split": args.split, "unit": bundle.unit,
                "test": summary(ev["segment"])}
     write_metrics(ev["segment"], out, "test_metrics")

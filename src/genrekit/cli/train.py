@@ -14,6 +14,11 @@ import sys
 from pathlib import Path
 
 FEATURE_KINDS = ("mfcc", "mel", "mfcc_stats")
+# Copies of models.ACTIVATIONS / training.OPTIMIZERS / SCHEDULERS (a test keeps them equal): building
+# the parser must not import torch, or `genrekit --help` takes seconds.
+ACTIVATIONS = ("elu", "gelu", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softplus", "tanh")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "radam")
+SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -39,11 +44,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """Model and optimisation options (defaults: the tuned FNN recipe, see docs/results.md)."""
-    from genrekit.models import ACTIVATIONS
-    from genrekit.training import OPTIMIZERS, SCHEDULERS
-
     p.add_argument("--hidden", help="fnn hidden sizes, comma separated (default 256,64)")
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     p.add_argument("--dropout", type=float, help="default 0.5 fnn, 0.3 cnn")
     p.add_argument("--ensemble", type=int, default=1, help="train K nets side by side and average them")
     p.add_argument("--epochs", type=int, help="default 150 fnn, 30 cnn")

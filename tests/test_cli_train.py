@@ -1,0 +1,135 @@
+"""The contract other checks rely on: `genrekit train|evaluate|compare|sweep` and metrics.json keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from genrekit.cli.main import main
+
+from .conftest import tone
+
+FAST = ["--epochs", "2", "--quiet", "--threads", "1"]
+
+
+def _metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_train_on_notebook_arrays(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fnn"
+    assert main(["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(out), *FAST]) == 0
+    m = _metrics(out)
+    assert 0 <= m["test"]["accuracy"] <= 1 and 0 <= m["test"]["macro_f1"] <= 1 and m["test"]["n"] == 1376
+    assert "test_track" not in m  # notebook segments carry no track ids
+    for f in ("model.safetensors", "history.csv", "history.json", "training_curve.png", "test_metrics.json",
+              "test_metrics_confusion.png", "data_summary.json", "checkpoint.safetensors"):
+        assert (out / f).is_file(), f
+    ev = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(out), "--data", str(shared_data / "seed-mfcc"), "--out", str(ev),
+                 "--quiet"]) == 0
+    assert _metrics(ev)["test"]["accuracy"] == pytest.approx(m["test"]["accuracy"])
+
+
+def test_train_on_features_csv_scores_tracks(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "csv"
+    assert main(["train", "--model", "fnn", "--data", str(shared_data / "gtzan-features" / "features_30_sec.csv"),
+                 "--splits", str(shared_data / "gtzan-splits"), "--out", str(out), *FAST]) == 0
+    m = _metrics(out)
+    assert m["unit"] == "track" and m["test"]["n"] == 290 and m["test_track"]["n"] == 290
+
+
+def test_train_on_audio_folder_skips_bad_file(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "music"
+    for gi, genre in enumerate(("low", "high")):
+        (root / genre).mkdir(parents=True)
+        for i in range(5):
+            sf.write(root / genre / f"{genre}{i}.wav", tone(3.0, freq=100 + 900 * gi + 13 * i), 22050)
+    (root / "low" / "bad.wav").write_bytes(b"not audio at all")
+    out = tmp_path / "run"
+    rc = main(["train", "--model", "fnn", "--data", str(root), "--out", str(out), "--val-fraction", "0.2",
+               "--test-fraction", "0.2", "--workers", "1", *FAST])
+    assert rc == 0
+    assert "bad.wav" in capsys.readouterr().err
+    m = _metrics(out)
+    assert {"test", "test_track", "val_track"} <= set(m)
+    summary = json.loads((out / "data_summary.json").read_text())
+    assert [Path(s["path"]).name for s in summary["skipped"]] == ["bad.wav"]
+    # the model carries its spec: evaluate the same folder with it (all files, no split given)
+    ev = tmp_path / "ev"
+    assert main(["evaluate", "--model", str(out / "model.safetensors"), "--data", str(root), "--out", str(ev),
+                 "--workers", "1", "--quiet"]) == 0
+    assert _metrics(ev)["test_track"]["n"] == 10
+
+
+def test_cnn_train_cli_on_audio(tmp_path: Path) -> None:
+    root = tmp_path / "music"
+    for gi, genre in enumerate(("low", "high")):
+        (root / genre).mkdir(parents=True)
+        for i in range(3):
+            sf.write(root / genre / f"{genre}{i}.wav", tone(4.0, freq=100 + 900 * gi + 13 * i), 22050)
+    out = tmp_path / "cnn"
+    assert main(["train", "--model", "cnn", "--data", str(root), "--out", str(out), "--n-mels", "32",
+                 "--segment-seconds", "1", "--hop-seconds", "1", "--val-fraction", "0.34", "--test-fraction", "0.34",
+                 "--workers", "1", *FAST]) == 0
+    from genrekit.base import load_model
+
+    model = load_model(out)
+    assert model.spec.n_mels == 32 and model.config["arch"] == "cnn" and "test_track" in model.metrics
+
+
+def test_resume_flag(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    args = ["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(out), "--quiet",
+            "--threads", "1", "--patience", "0"]
+    assert main([*args, "--epochs", "2"]) == 0
+    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+
+
+def test_compare_and_sweep_tables(shared_data: Path, tmp_path: Path) -> None:
+    csv = str(shared_data / "gtzan-features" / "features_30_sec.csv")
+    splits = str(shared_data / "gtzan-splits")
+    assert main(["compare", "--data", csv, "--splits", splits, "--models", "fnn,fnn:mfcc_stats", "--out",
+                 str(tmp_path / "c"), "--second-view", *FAST]) == 0
+    rows = json.loads((tmp_path / "c" / "comparison.json").read_text())
+    assert len(rows) == 2 and "test_track" in rows[0] and "val+test" in rows[0]
+    assert (tmp_path / "c" / "comparison.md").read_text().startswith("| model |")
+    assert main(["sweep", "--data", csv, "--splits", splits, "--optimizers", "adam,sgd", "--activations", "relu,tanh",
+                 "--schedulers", "cosine", "--no-save-runs", "--out", str(tmp_path / "s"), *FAST]) == 0
+    rows = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert len(rows) == 4 and {"accuracy", "macro_f1", "best_epoch", "seconds"} <= set(rows[0])
+    assert "| optimizer |" in (tmp_path / "s" / "sweep.md").read_text()
+
+
+def test_evaluate_default_model_on_taggrams(shared_data: Path, tmp_path: Path) -> None:
+    from genrekit.base import load_model
+
+    try:
+        load_model("default")
+    except Exception as exc:  # the default model is another module's; skip until it is there
+        pytest.skip(f"default model unavailable: {exc}")
+    out = tmp_path / "d"
+    assert main(["evaluate", "--model", "default", "--data",
+                 str(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz"), "--out", str(out), "--quiet"]) == 0
+    m = _metrics(out)
+    assert m["test_track"]["n"] == 290 and m["test_track"]["accuracy"] > 0.5
+
+
+def test_user_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--model", "fnn", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("genrekit: error:") and "missing" in err and "Traceback" not in err
+
+
+def test_parser_choices_match_the_library() -> None:
+    from genrekit.cli import train as cli_train
+    from genrekit.models import ACTIVATIONS
+    from genrekit.training import OPTIMIZERS, SCHEDULERS
+
+    assert set(cli_train.ACTIVATIONS) == set(ACTIVATIONS)
+    assert cli_train.OPTIMIZERS == OPTIMIZERS and cli_train.SCHEDULERS == SCHEDULERS
