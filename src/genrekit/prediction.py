@@ -294,6 +294,8 @@ class Classifier:
         track: np.ndarray | None = None
         n_buffers = 0
         prev_vals: np.ndarray | None = None  # alive until the next block's values exist (id-keyed memos)
+        embed_fn = None
+        tag_names: list[str] | None = None
 
         nxt = next(blocks, None)
         if nxt is None:
@@ -320,19 +322,15 @@ class Classifier:
             if keep.any():
                 vals = feats.values if keep.all() else feats.values[keep]
                 if embed:
-                    # a few patches per forward pass: the backbone's activations, not the input
-                    # length, set peak memory (32 patches ~ 500 MB, 8 patches ~ 150 MB)
-                    for i in range(0, len(vals), self.embed_batch):
-                        chunk = vals[i : i + self.embed_batch]
-                        parts.append(np.asarray(model.taggram(chunk), dtype=np.float32))
-                        if want_tags:  # right after taggram(chunk): the model's memo answers it
-                            tag_sum, tag_n = _add_tags(tag_sum, tag_n, model.tag_probs(chunk, **tag_kwargs), len(chunk))
+                    if embed_fn is None:
+                        embed_fn, tag_names = self._embedder()
+                    parts.append(np.asarray(embed_fn(vals), dtype=np.float32))
                 else:
                     p = np.asarray(model.segment_probs(vals), dtype=np.float64)
                     parts.append(p)
                     if single:
                         track = p.mean(axis=0) if mean_pooling else np.asarray(model.track_probs(vals), np.float64)
-                if want_tags and not embed:
+                if want_tags and (not embed or tag_names is None):
                     tag_sum, tag_n = _add_tags(tag_sum, tag_n, model.tag_probs(vals, **tag_kwargs), len(vals))
                 starts_parts.append(abs_start[keep] / sr)
                 dur = (np.asarray(feats.ends) - np.asarray(feats.starts))[keep]
@@ -356,12 +354,35 @@ class Classifier:
             emb = np.concatenate(parts)
             probs = np.asarray(model.segment_probs_from_taggram(emb), dtype=np.float64)
             track = np.asarray(model.track_probs_from_taggram(emb), dtype=np.float64)
+            if want_tags and tag_names is not None:  # the model's tag_probs: mean over patches
+                tag_sum, tag_n = dict(zip(tag_names, emb.mean(axis=0).astype(float), strict=True)), 1
         else:
             probs = np.concatenate(parts)
             if track is None:
                 track = probs.mean(axis=0)
         tags = {k: v / tag_n for k, v in tag_sum.items()} if tag_sum is not None and tag_n else None
         return self._make(name, track, probs, starts, ends, duration, tags)
+
+    def _embedder(self):
+        """(function values -> taggram, tag names or None) for the embedding route.
+
+        musicnn-backed models are run through ``musicnn.run_patches`` directly, a few patches per
+        forward pass: the backbone's activations, not the input length, set peak memory (32
+        patches take ~500 MB, 8 about 150 MB). Going direct also avoids the model's last-input
+        memo, which is keyed by ``id(values)`` and could answer for a freed, reused array.
+        """
+        model = self.model
+        name = getattr(model, "backbone_name", None)
+        if name is not None:
+            try:
+                from .musicnn import LABELS, load_backbone, run_patches
+
+                net = load_backbone(name, getattr(model, "weights", None))
+                names = list(LABELS[name]) if name in LABELS else None
+                return (lambda v: run_patches(net, v, batch_size=self.embed_batch)["tags"]), names
+            except ImportError:  # pragma: no cover - other embedding models
+                pass
+        return model.taggram, None
 
     def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
               duration: float, tags: dict[str, float] | None) -> Prediction:
