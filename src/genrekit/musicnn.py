@@ -119,17 +119,53 @@ def _build_module():
             self.bn_dense = nn.BatchNorm1d(dense, eps=eps)
             self.out = nn.Linear(dense, n_classes)
 
-        def frontend(self, x):
+        def frontend_reference(self, x):
+            """The TF graph step by step (conv, ReLU, BN, max over frequency)."""
             x = self.bn_input(x.unsqueeze(1))  # [B, 1, T, F]
             feats = []
             xp = F.pad(x, (0, 0, 3, 3))
-            for conv, bn in zip(self.timbral, self.bn_timbral):
+            for conv, bn in zip(self.timbral, self.bn_timbral, strict=False):
                 feats.append(bn(F.relu(conv(xp))).amax(dim=3))  # [B, C, T]
-            for conv, bn in zip(self.temporal, self.bn_temporal):
+            for conv, bn in zip(self.temporal, self.bn_temporal, strict=False):
                 k = conv.kernel_size[0]
                 h = bn(F.relu(conv(F.pad(x, (0, 0, (k - 1) // 2, k // 2)))))
                 feats.append(h.amax(dim=3))
             return torch.cat(feats, dim=1)  # [B, 561, T]
+
+        def fuse(self):
+            """Precompute the fast front end (call after loading weights).
+
+            BN after ReLU is a per-channel affine a*r + c; max over frequency commutes with it
+            when a > 0 and turns into a min when a < 0. Flipping the sign of those channels'
+            filters turns every case into a max: out = a * relu(s * max_f(s * z)) + c with
+            s = sign(a). This skips ReLU and BN on the big [B, C, T, F] maps (exact up to float
+            rounding), and channels-last convolutions + max_pool2d are the fast oneDNN paths.
+            """
+            self._fused = []
+            for conv, bn in list(zip(self.timbral, self.bn_timbral, strict=False)) + list(zip(self.temporal, self.bn_temporal, strict=False)):
+                a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                c = bn.bias - a * bn.running_mean
+                sgn = torch.where(a < 0, -1.0, 1.0)
+                w = (conv.weight * sgn[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+                self._fused.append((w, conv.bias * sgn, sgn[None, :, None], a[None, :, None], c[None, :, None],
+                                    conv.kernel_size))
+            return self
+
+        def frontend(self, x):
+            fused = getattr(self, "_fused", None)
+            if fused is None:
+                return self.frontend_reference(x)
+            x = self.bn_input(x.unsqueeze(1))
+            feats = []
+            for i, (w, b, sgn, a, c, (kt, _kf)) in enumerate(fused):
+                if i < 2:
+                    xp = F.pad(x, (0, 0, 3, 3))
+                else:
+                    xp = F.pad(x, (0, 0, (kt - 1) // 2, kt // 2))
+                z = F.conv2d(xp.contiguous(memory_format=torch.channels_last), w, b)
+                m = F.max_pool2d(z, (1, z.shape[3])).squeeze(3)  # [B, C, T]
+                feats.append(a * F.relu(sgn * m) + c)
+            return torch.cat(feats, dim=1)
 
         def forward(self, x):
             front = self.frontend(x)
@@ -388,7 +424,7 @@ def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None 
         net = musicnn_module(len(LABELS[model]))
         sd = backbone_state(model, weights)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
-        _BACKBONES[key] = net.eval()
+        _BACKBONES[key] = net.eval().fuse()
     return _BACKBONES[key]
 
 

@@ -1,0 +1,101 @@
+"""Parity of genrekit's PyTorch musicnn with the stored musicnn 0.1.0 taggrams.
+
+For every shared GTZAN clip that has rows in ``gtzan-musicnn/msd_taggram_{train,test}.npz`` (78),
+compute the MSD_musicnn taggram from the audio with genrekit's front end and compare the
+track-mean taggram with the stored one (max-abs difference over the 50 tags). Variants show
+where residual differences come from (resampler, STFT pad mode):
+
+    python scripts/musicnn_parity.py [--data ../shared/data] [--variants soxr_hq-constant,...]
+        [--limit N] [--json out.json]
+
+Variant names: ``<resampler>-<pad mode>``; resamplers: soxr_hq (genrekit's runtime path,
+librosa>=0.10's default), soxr_vhq, kaiser_best (resampy; librosa<0.10's default; needs resampy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def clip_table(data: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """(id, audio path, stored [28, 50] taggram) for every shared clip with stored taggrams."""
+    out = []
+    for split in ("train", "test"):
+        d = np.load(data / "gtzan-musicnn" / f"msd_taggram_{split}.npz")
+        ids = np.array([str(i).rsplit(".", 1)[0] for i in d["IDS"]])
+        for key in sorted(set(ids)):
+            for ext in (".wav", ".au"):
+                p = data / "gtzan-clips" / f"{key}{ext}"
+                if p.is_file():
+                    out.append((key, p, d["X"][ids == key]))
+                    break
+    return out
+
+
+def resample(y: np.ndarray, sr: int, how: str) -> np.ndarray:
+    if how == "kaiser_best":
+        import resampy
+
+        return resampy.resample(y, sr, 16000, filter="kaiser_best").astype(np.float32)
+    import soxr
+
+    return soxr.resample(y, sr, 16000, quality={"soxr_hq": "HQ", "soxr_vhq": "VHQ"}[how]).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--variants", default="soxr_hq-constant")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--weights", default=None, help="musicnn wheel/folder (default: lookup order)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+
+    from genrekit.audio import decode
+    from genrekit.features import MusicnnSpec
+    from genrekit.musicnn import load_backbone, run_patches
+
+    net = load_backbone("MSD_musicnn", args.weights)
+    clips = clip_table(Path(args.data))
+    if args.limit:
+        clips = clips[: args.limit]
+    report: dict = {}
+    for variant in args.variants.split(","):
+        res, pad = variant.split("-")
+        spec = MusicnnSpec(pad_mode=pad)
+        diffs, worst_patch = [], []
+        t0 = time.perf_counter()
+        for _key, path, ref in clips:
+            y, sr = decode(path)
+            y = resample(y.mean(axis=0), sr, res)
+            tags = run_patches(net, spec.extract(y).values)["tags"]
+            n = min(len(tags), len(ref))
+            diffs.append(float(np.abs(tags[:n].mean(0) - ref[:n].mean(0)).max()))
+            worst_patch.append(float(np.abs(tags[:n] - ref[:n]).max()))
+        d = np.array(diffs)
+        report[variant] = {
+            "clips": len(d),
+            "mean_max_abs_track_mean": float(d.mean()),
+            "worst_max_abs_track_mean": float(d.max()),
+            "worst_clip": clips[int(d.argmax())][0],
+            "median_max_abs_patch": float(np.median(worst_patch)),
+            "per_clip": dict(zip([c[0] for c in clips], diffs, strict=False)),
+            "seconds": time.perf_counter() - t0,
+        }
+        r = report[variant]
+        print(f"{variant:24s} clips={r['clips']} mean={r['mean_max_abs_track_mean']:.4f} "
+              f"worst={r['worst_max_abs_track_mean']:.4f} ({r['worst_clip']}) "
+              f"median patch max={r['median_max_abs_patch']:.4f} [{r['seconds']:.0f}s]", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
