@@ -43,6 +43,7 @@ CONFIGS = {
     "mlp64_ms": ("ms", 0.2, ["mlp64"]),
     "rbf_ms": ("ms", 0.0, ["rbf"]),
     "ens_lin_mlp_rbf": ("ms_lm", 0.2, ["linear", "mlp64", "rbf"]),
+    "ens_lin_mlp_rbf_ms": ("ms", 0.2, ["linear", "mlp64", "rbf"]),
 }
 
 
@@ -194,6 +195,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "src" / "genrekit" / "assets" / "default_head.safetensors"))
     ap.add_argument("--members", type=int, default=5)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--cv-repeats", type=int, default=3, help="fold assignments averaged (less selection noise)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cv-only", action="store_true", help="stop after model selection (no test look)")
     args = ap.parse_args(argv)
@@ -202,13 +204,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     data = Path(args.data) / "gtzan-musicnn"
     tracks, y, keys = load_tracks(data / "msd_taggram_train.npz")
-    folds = grouped_folds(y, groups_of(keys), args.folds, args.seed)
-    print(f"train: {len(tracks)} tracks; {args.folds} grouped folds of sizes {[len(f) for f in folds]}")
+    fold_sets = [grouped_folds(y, groups_of(keys), args.folds, args.seed + r) for r in range(args.cv_repeats)]
+    print(f"train: {len(tracks)} tracks; {args.cv_repeats} x {args.folds} grouped folds")
     cv = {}
     t0 = time.time()
     for name, cfg in CONFIGS.items():
         accs = []
-        for f in folds:
+        for f in (f for folds in fold_sets for f in folds):
             tr = np.setdiff1d(np.arange(len(y)), f)
             ten = fit_head([tracks[i] for i in tr], y[tr], cfg, n_members=1, seed=args.seed)
             p = predict(ten, cfg[0], [tracks[i] for i in f])
@@ -250,7 +252,7 @@ def main(argv=None) -> int:
         "segment_half_window": 1,
         "training": {"data": "gtzan-musicnn/msd_taggram_train.npz (443 tracks)", "config": {
             "name": best_name, "features": best[0], "logit_noise": best[1], "member_kinds": best[2],
-            "seeds": args.members, "seed": args.seed}, "cv": cv, "cv_folds": "5 folds grouped by genre + file-number block of 10"},
+            "seeds": args.members, "seed": args.seed}, "cv": cv, "cv_folds": f"{args.cv_repeats} x {args.folds} folds grouped by genre + file-number block of 10"},
         "metrics": {"test_track": {k: m_all[k] for k in ("accuracy", "macro_f1", "n", "confusion")},
                     "test_track_3s_hop": {k: m_3[k] for k in ("accuracy", "macro_f1", "n")},
                     "cv_accuracy": cv[best_name]["mean"]},

