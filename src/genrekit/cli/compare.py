@@ -69,6 +69,7 @@ def run(args) -> int:
         arch, _, feats = pair.strip().partition(":")
         a = copy.copy(args)
         a.features = feats or None
+        a.mel_only_overrides = True  # MFCC vectors keep the notebook's 1 s segments
         if arch == "cnn" and args.cnn_epochs:
             a.epochs = args.cnn_epochs
         key = (a.features or ("mel" if arch == "cnn" else "mfcc"))

@@ -29,7 +29,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", choices=FEATURE_KINDS,
                    help="audio folders: mfcc (13 mean+std per segment), mel (log-mel segments), "
                         "mfcc_stats (whole clip); default mfcc for fnn, mel for cnn")
-    p.add_argument("--segment-seconds", type=float, help="segment length (default: the spec's)")
+    p.add_argument("--segment-seconds", type=float,
+                   help="segment length (default: the spec's; in compare, for mel features only)")
     p.add_argument("--hop-seconds", type=float, help="hop between segments (default: the spec's)")
     p.add_argument("--n-mels", type=int, help="mel bands (default: the spec's)")
     p.add_argument("--columns", choices=("mfcc", "all"), default="mfcc",
@@ -86,13 +87,13 @@ def make_spec(args, arch: str):
     kind = args.features or ("mel" if arch == "cnn" else "mfcc")
     cls = {"mfcc": MfccSegmentSpec, "mel": LogMelSpec, "mfcc_stats": MfccStatsSpec}[kind]
     kw = {}
-    if kind != "mfcc_stats":
+    if kind == "mel" or (kind == "mfcc" and not getattr(args, "mel_only_overrides", False)):
         if args.segment_seconds:
             kw["segment_seconds"] = args.segment_seconds
         if args.hop_seconds:
             kw["hop_seconds"] = args.hop_seconds
-    if args.n_mels:
-        kw["n_mels"] = args.n_mels
+        if args.n_mels:
+            kw["n_mels"] = args.n_mels
     return cls(**kw)
 
 
