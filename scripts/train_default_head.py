@@ -44,6 +44,8 @@ CONFIGS = {
     "rbf_ms": ("ms", 0.0, ["rbf"]),
     "ens_lin_mlp_rbf": ("ms_lm", 0.2, ["linear", "mlp64", "rbf"]),
     "ens_lin_mlp_rbf_ms": ("ms", 0.2, ["linear", "mlp64", "rbf"]),
+    "patch_mlp64": ("ms_lm", 0.2, ["patch_mlp64"]),
+    "ens_lin_patchmlp": ("ms_lm", 0.2, ["linear", "patch_mlp64"]),
 }
 
 
@@ -162,7 +164,14 @@ def fit_head(tracks, y, cfg, n_members, seed, n_per_track=6, mode="track"):
         for member in kinds:
             if member == "rbf" and m > 0:
                 continue  # deterministic given the data; one is enough
-            for k, v in fit_member((F - mu) / sigma, Y, member, seed * 1000 + m, anchors).items():
+            if member.startswith("patch_"):  # every patch on its own (a window of one)
+                Fp = np.concatenate([window_features(_logit_noise(t, noise, rng)[:, None, :], kind) for t in tracks])
+                Yp = np.concatenate([np.full(len(t), lab) for t, lab in zip(tracks, y, strict=True)])
+                fitted = fit_member((Fp - mu) / sigma, Yp, member[6:], seed * 1000 + m, anchors, epochs=10)
+                fitted["per_patch"] = np.ones(1, np.float32)
+            else:
+                fitted = fit_member((F - mu) / sigma, Y, member, seed * 1000 + m, anchors)
+            for k, v in fitted.items():
                 tensors[f"m{i}.{k}"] = v.astype(np.float32)
             i += 1
     return tensors

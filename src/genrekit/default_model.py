@@ -74,19 +74,28 @@ class TaggramHead:
             h = np.maximum(h, 0) @ m["w2"].T + m["b2"]
         return h
 
-    def probs_from_features(self, f: np.ndarray) -> np.ndarray:
-        z = (f - self.mu) / self.sigma
-        out = 0.0
-        for m in self.members:
-            h = self.member_logits(m, z)
-            h = h - h.max(-1, keepdims=True)
-            e = np.exp(h)
-            out = out + e / e.sum(-1, keepdims=True)
-        return np.asarray(out / len(self.members), dtype=np.float32)
+    @staticmethod
+    def _softmax(h: np.ndarray) -> np.ndarray:
+        h = h - h.max(-1, keepdims=True)
+        e = np.exp(h)
+        return e / e.sum(-1, keepdims=True)
 
     def probs(self, taggram: np.ndarray) -> np.ndarray:
-        """[n_labels] for one window [n, 50]."""
-        return self.probs_from_features(window_features(taggram, self.kind))
+        """[n_labels] for one window [n, 50]. Members flagged ``per_patch`` classify every patch
+        on its own (window of one) and average the patch probabilities; the others see the
+        window's statistics."""
+        taggram = np.asarray(taggram)
+        out = 0.0
+        z_win = None
+        for m in self.members:
+            if "per_patch" in m:
+                f = window_features(taggram[:, None, :], self.kind)  # [n, D]
+                out = out + self._softmax(self.member_logits(m, (f - self.mu) / self.sigma)).mean(0)
+            else:
+                if z_win is None:
+                    z_win = (window_features(taggram, self.kind) - self.mu) / self.sigma
+                out = out + self._softmax(self.member_logits(m, z_win))
+        return np.asarray(out / len(self.members), dtype=np.float32)
 
 
 def segment_windows(n: int, half: int) -> list[slice]:
