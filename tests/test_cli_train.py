@@ -133,3 +133,14 @@ def test_parser_choices_match_the_library() -> None:
 
     assert set(cli_train.ACTIVATIONS) == set(ACTIVATIONS)
     assert cli_train.OPTIMIZERS == OPTIMIZERS and cli_train.SCHEDULERS == SCHEDULERS
+
+
+def test_restarts_keep_best_validation_run(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rs"
+    csv = str(shared_data / "gtzan-features" / "features_30_sec.csv")
+    assert main(["train", "--model", "fnn", "--data", csv, "--splits", str(shared_data / "gtzan-splits"),
+                 "--restarts", "2", "--out", str(out), *FAST]) == 0
+    m = _metrics(out)
+    assert [r["seed"] for r in m["restarts"]] == [0, 1]
+    assert m["val"]["macro_f1"] == max(r["val"]["macro_f1"] for r in m["restarts"])
+    assert (out / "model.safetensors").is_file() and (out / "restarts.json").is_file()

@@ -77,6 +77,9 @@ def add_parser(subparsers) -> None:
     add_train_args(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--restarts", type=int, default=1,
+                   help="train with seeds SEED..SEED+K-1 and keep the run with the best validation macro-F1 "
+                        "(runs kept in OUT/restarts/, all scores in OUT/restarts.json)")
     p.set_defaults(func=run)
 
 
@@ -163,10 +166,42 @@ def run(args) -> int:
     log = (lambda *_: None) if args.quiet else print
     bundle = load_bundle(args, args.model, print)
     write_json_atomic(out / "data_summary.json", bundle.summary())
-    _, metrics = fit(bundle, model_config(args, args.model), train_config(args, args.model), out,
-                     resume=args.resume, log=log, refit=args.refit)
+    if args.restarts > 1:
+        metrics = _restarts(args, bundle, out, log)
+    else:
+        _, metrics = fit(bundle, model_config(args, args.model), train_config(args, args.model), out,
+                         resume=args.resume, log=log, refit=args.refit)
     for k in ("val", "test", "val_track", "test_track"):
         if k in metrics:
             print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")
     print(f"best epoch {metrics['best_epoch']}; wrote {out / 'model.safetensors'} and {out / 'metrics.json'}")
     return 0
+
+
+def _restarts(args, bundle, out: Path, log) -> dict:
+    """Several seeds; the best validation macro-F1 wins (test scores are recorded, never used)."""
+    import copy
+    import shutil
+
+    from genrekit.modelfile import write_json_atomic
+    from genrekit.training import fit
+
+    runs = []
+    for k in range(args.restarts):
+        a = copy.copy(args)
+        a.seed = args.seed + k
+        run_dir = out / "restarts" / f"seed-{a.seed}"
+        _, m = fit(bundle, model_config(a, args.model), train_config(a, args.model), run_dir,
+                   resume=args.resume, log=log, refit=args.refit)
+        runs.append({"seed": a.seed, "dir": str(run_dir), **m})
+        print(f"seed {a.seed}: val macro-F1 {m['val']['macro_f1']:.4f}")
+    best = max(runs, key=lambda r: r["val"]["macro_f1"])
+    for f in Path(best["dir"]).iterdir():
+        if f.is_file() and f.name != "checkpoint.safetensors":
+            shutil.copy2(f, out / f.name)
+    metrics = dict(best, restarts=[{k: r[k] for k in ("seed", "val", "test") if k in r} for r in runs])
+    metrics.pop("dir")
+    write_json_atomic(out / "restarts.json", metrics["restarts"])
+    write_json_atomic(out / "metrics.json", metrics)
+    print(f"kept seed {best['seed']} (best validation macro-F1)")
+    return metrics
