@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="soxr_hq-constant")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--weights", default=None, help="musicnn wheel/folder (default: lookup order)")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from genrekit.features import MusicnnSpec
     from genrekit.musicnn import load_backbone, run_patches
 
-    net = load_backbone("MSD_musicnn", args.weights)
+    net = load_backbone("MSD_musicnn", args.weights, precision=args.precision)
     clips = clip_table(Path(args.data))
     if args.limit:
         clips = clips[: args.limit]

@@ -133,6 +133,18 @@ def test_fused_frontend_equals_reference():
         torch.testing.assert_close(fast[k], ref[k], rtol=1e-4, atol=1e-4)
 
 
+def test_bf16_frontend_close_to_fp32(musicnn_source):
+    import torch
+
+    fp32 = M.load_backbone("MSD_musicnn", musicnn_source.path, precision="fp32")
+    bf16 = M.load_backbone("MSD_musicnn", musicnn_source.path, precision="bf16")
+    x = torch.from_numpy(np.random.default_rng(0).uniform(0, 3, (4, 187, 96)).astype(np.float32))
+    a, b = M.run_patches(fp32, x.numpy())["tags"], M.run_patches(bf16, x.numpy())["tags"]
+    assert np.abs(a.mean(0) - b.mean(0)).max() < 0.02
+    with pytest.raises(M.GenrekitError, match="fp32, bf16 or auto"):
+        M.resolve_precision("fp8")
+
+
 def test_converted_state_matches_checkpoint(musicnn_source):
     from genrekit.tf_checkpoint import TFCheckpoint
 
@@ -172,7 +184,7 @@ def test_parity_with_stored_taggrams(musicnn_source, shared_data):
     from genrekit.features import MusicnnSpec
 
     table = {k: (p, ref) for k, p, ref in clip_table(shared_data)}
-    net = M.load_backbone("MSD_musicnn", musicnn_source.path)
+    net = M.load_backbone("MSD_musicnn", musicnn_source.path, precision="fp32")
     spec = MusicnnSpec()
     assert spec.patch_hop_frames == 61  # librosa.time_to_frames(1 s) in musicnn's extractor
     diffs = []
