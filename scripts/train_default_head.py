@@ -108,7 +108,7 @@ def fit_member(F, Y, member, seed, anchors=None, epochs=30):
     torch.manual_seed(seed)
     d = F.shape[1]
     Xt, Yt = torch.from_numpy(F), torch.from_numpy(Y).long()
-    if member == "rbf":
+    if member.startswith("rbf"):
         A = torch.from_numpy(anchors)
         gamma = 1.0 / d
         K = torch.exp(-gamma * torch.cdist(Xt, A).pow(2))
@@ -162,7 +162,7 @@ def fit_head(tracks, y, cfg, n_members, seed, n_per_track=6, mode="track"):
         rng = np.random.default_rng(seed * 1000 + m)
         F, Y = augmented(tracks, y, kind, noise, n_per_track, rng, mode)
         for member in kinds:
-            if member == "rbf" and m > 0:
+            if member.startswith("rbf") and m > 0:
                 continue  # deterministic given the data; one is enough
             if member.startswith("patch_"):  # every patch on its own (a window of one)
                 Fp = np.concatenate([window_features(_logit_noise(t, noise, rng)[:, None, :], kind) for t in tracks])
