@@ -46,7 +46,9 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
             v = v.get(part) if isinstance(v, dict) else None
             if v is None:
                 return "–"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.1f}" if k.endswith("seconds") else f"{v:.3g}" if k.endswith("lr") else f"{v:.3f}"
+        return str(v)
 
     lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(get(r, k) for _, k in columns) + " |" for r in rows]
