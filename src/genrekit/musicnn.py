@@ -330,8 +330,8 @@ def _download_wheel(dest: Path) -> Path:
 def _offline_message(reason: str) -> str:
     return (
         f"musicnn weights not found ({reason}); on an offline machine copy {WHEEL_NAME} "
-        f"(from https://pypi.org/project/musicnn/{MUSICNN_VERSION}/) and pass it with --musicnn-weights "
-        f"or {ENV_WHEEL}=PATH, or point {ENV_DIR} at an unpacked musicnn package folder"
+        f"(from https://pypi.org/project/musicnn/{MUSICNN_VERSION}/) and set {ENV_WHEEL}=PATH "
+        f"(or --musicnn-weights PATH), or point {ENV_DIR} at an unpacked musicnn package folder"
     )
 
 
