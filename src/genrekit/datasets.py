@@ -149,7 +149,10 @@ def _finish_splits(X, y, groups, split_of_track: dict[str, str] | None, seed: in
     if split_of_track is None:
         masks = stratified_group_split(groups, y, {"train": 1 - val_fraction - test_fraction,
                                                    "val": val_fraction, "test": test_fraction}, seed)
-        notes.append(f"stratified split by track, seed {seed}, val {val_fraction}, test {test_fraction}")
+        if val_fraction == 0 and test_fraction == 1:
+            notes.append("no split lists: every track is scored")
+        else:
+            notes.append(f"stratified split by track, seed {seed}, val {val_fraction}, test {test_fraction}")
     else:
         which = np.array([split_of_track.get(g, "") for g in groups.tolist()])
         masks = {s: which == s for s in SPLITS}
