@@ -207,3 +207,15 @@ def test_no_tensorflow_anywhere():
             "from genrekit.base import load_model; load_model(None);"
             "assert 'tensorflow' not in sys.modules and 'librosa' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_mtt_musicnn_zero_shot_tags(musicnn_source, shared_data):
+    """The MagnaTagATune model converts and tags a classical clip sensibly."""
+    from genrekit.audio import load_audio
+    from genrekit.features import MusicnnSpec
+
+    net = M.load_backbone("MTT_musicnn", musicnn_source.path, precision="fp32")
+    y = load_audio(shared_data / "gtzan-clips" / "classical" / "classical.00097.wav", 16000)
+    tags = M.run_patches(net, MusicnnSpec().extract(y).values[:6])["tags"].mean(0)
+    top = {M.MTT_LABELS[i] for i in np.argsort(-tags)[:3]}
+    assert top & {"classical", "strings", "violin", "classic"}
