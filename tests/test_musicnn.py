@@ -219,3 +219,27 @@ def test_mtt_musicnn_zero_shot_tags(musicnn_source, shared_data):
     tags = M.run_patches(net, MusicnnSpec().extract(y).values[:6])["tags"].mean(0)
     top = {M.MTT_LABELS[i] for i in np.argsort(-tags)[:3]}
     assert top & {"classical", "strings", "violin", "classic"}
+
+
+def test_musicnn_weights_flag_feeds_the_lookup(tmp_path, monkeypatch, capsys) -> None:
+    """`--musicnn-weights PATH` is honoured before the installed distribution: a wrong path fails
+    with the one-line error naming it instead of silently using another copy."""
+    from genrekit.cli.main import main
+    from genrekit.musicnn import ENV_WHEEL
+
+    monkeypatch.delenv(ENV_WHEEL, raising=False)
+    missing = tmp_path / "nowhere" / "musicnn-0.1.0-py3-none-any.whl"
+    audio = tmp_path / "a.wav"
+    import soundfile as sf
+
+    from .conftest import tone
+
+    sf.write(audio, tone(3.0), 22050)
+    # a private cache and no memoised backbone: the lookup must run
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("genrekit.musicnn._BACKBONES", {})
+    rc = main(["predict", "--musicnn-weights", str(missing), str(audio)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "nowhere" in err and "Traceback" not in err
+    monkeypatch.delenv(ENV_WHEEL, raising=False)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from .. import __version__
 from ..errors import GenrekitError
 
 COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve"]
+WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not installed in this build
             raise
         mod.add_parser(sub)
+    for name in WEIGHTS_COMMANDS:  # commands that may load the pretrained default model
+        if name in sub.choices:
+            sub.choices[name].add_argument(
+                "--musicnn-weights", metavar="PATH", default=None,
+                help="musicnn 0.1.0 wheel, a folder holding it, or an unpacked musicnn package, for "
+                "machines that cannot download it (same as GENREKIT_MUSICNN_WHEEL)")
     return parser
 
 
@@ -38,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if getattr(args, "musicnn_weights", None):
+        # the weights lookup reads this first (after an explicit path), see genrekit.musicnn.find_weights
+        os.environ["GENREKIT_MUSICNN_WHEEL"] = str(Path(args.musicnn_weights).expanduser().resolve())
     try:
         return int(args.func(args) or 0)
     except GenrekitError as exc:
