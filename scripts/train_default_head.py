@@ -1,21 +1,25 @@
-"""Train the default model's head on the stored MSD_musicnn taggrams and evaluate it once.
+"""Train the default model's heads on the stored MSD_musicnn taggrams and evaluate once on test.
 
     python scripts/train_default_head.py [--data ../shared/data] [--out src/genrekit/assets/default_head.safetensors]
 
-1. Model selection by 5-fold cross-validation *inside the train split* (443 tracks; no validation
-   taggrams exist). Folds are grouped by blocks of 10 consecutive file numbers within a genre,
-   because GTZAN stores an artist's songs next to each other: random folds would leak artists
-   and flatter every configuration (the test split is artist-filtered).
-2. The chosen configuration is refitted on all 443 train tracks (an ensemble of members with
-   different seeds), then evaluated once on the 290 fault-filtered test tracks: accuracy,
-   macro-F1, confusion matrix; these metrics go into the head file's metadata.
+Needs scikit-learn (a dev dependency; the committed head is plain numpy at runtime).
 
-Augmentation (why): the head must answer for whole tracks (all patches, 1 s hop in the stored
-data; 3 s hop at prediction for speed) and for a few patches (timeline segments), and be robust
-to small front-end differences (resampler, padding) -- so each training example is a random
-window of a track's patches, optionally with Gaussian noise on the patch logits. Two heads are
-fitted with the chosen configuration: the track head on whole tracks / every 3rd patch, the
-segment head on 1-3 patch windows (timelines).
+1. Model selection *inside the train split* (443 tracks; no validation taggrams exist):
+   StratifiedGroupKFold(5, shuffle=True, random_state=r) for r = 0, 1, 2 (15 folds), stratified
+   by genre, grouped by genre * 100 + file_number // 10 (GTZAN stores an artist's songs next to
+   each other, so blocks of 10 file numbers stand in for artists; the test split is
+   artist-filtered). Candidates (``CANDIDATES``): StandardScaler + RBF SVC / logistic regression
+   on whole-track window statistics, and the earlier softmax-regression + per-patch-MLP ensemble
+   (torch, trained on random sub-windows). The best CV mean is chosen.
+2. The chosen track head is refitted on all 443 train tracks. For an SVC, its ovr decision
+   values are turned into probabilities by softmax(ovr / T), with T fitted by minimising the
+   log-loss of out-of-fold decision values (the first repeat's 5 folds); the SVC is exported to
+   plain numpy (``genrekit.default_model.svm_member_from_sklearn``).
+3. The segment head (timelines: windows of 1-3 patches) keeps its own configuration
+   (``SEGMENT_CONFIG``: softmax regression + per-patch MLP on mean/std/mean-logit, random 1-3
+   patch windows, logit noise 0.2), trained on the train split only.
+4. One evaluation on the 290 fault-filtered test tracks (accuracy, macro-F1, confusion), written
+   into the head file's metadata. Nothing is tuned on test.
 """
 
 from __future__ import annotations
@@ -33,7 +37,24 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from genrekit.default_model import FORMAT, GENRES, window_features  # noqa: E402
 
-#: Candidate heads: name -> (feature kind, logit noise, member kinds). A member kind is
+#: The segment head's configuration (see CONFIGS); not re-selected here.
+SEGMENT_CONFIG_NAME = "ens_lin_patchmlp"
+
+#: Track-head candidates for the CV: name -> ("svc" | "lr", feature kind, C) for sklearn models on
+#: StandardScaler'd whole-track window statistics, or ("torch", CONFIGS key) for a torch ensemble.
+CANDIDATES = {
+    "svc_C0.5_ms": ("svc", "ms", 0.5),
+    "svc_C1_ms": ("svc", "ms", 1.0),
+    "svc_C2_ms": ("svc", "ms", 2.0),
+    "svc_C0.5_ms_lm": ("svc", "ms_lm", 0.5),
+    "svc_C1_ms_lm": ("svc", "ms_lm", 1.0),
+    "svc_C2_ms_lm": ("svc", "ms_lm", 2.0),
+    "lr_C0.03_ms_lm": ("lr", "ms_lm", 0.03),
+    "lr_C0.1_ms_lm": ("lr", "ms_lm", 0.1),
+    "ens_lin_patchmlp": ("torch", "ens_lin_patchmlp"),
+}
+
+#: Torch head configurations: name -> (feature kind, logit noise, member kinds). A member kind is
 #: "mlp64" (MLP, 64 hidden), "linear" (softmax regression) or "rbf" (RBF-kernel logistic
 #: regression, anchors = the training tracks). Ensembles average their members' probabilities.
 CONFIGS = {
@@ -58,21 +79,44 @@ def load_tracks(path: Path) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     return tracks, y, keys
 
 
-def groups_of(keys: list[str]) -> np.ndarray:
-    """Genre + block of 10 file numbers, a proxy for artist (GTZAN orders files by artist)."""
-    return np.array([f"{k.split('/')[0]}-{int(k.split('.')[-2]) // 10}" for k in keys])
+def groups_of(keys: list[str], y: np.ndarray) -> np.ndarray:
+    """genre * 100 + file_number // 10: a block of 10 file numbers within a genre, a proxy for
+    artist (GTZAN orders files by artist)."""
+    return np.array([int(g) * 100 + int(k.split(".")[-2]) // 10 for k, g in zip(keys, y, strict=True)])
 
 
-def grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
-    """Assign whole groups to folds, roughly balancing each genre across folds."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(y), dtype=int)
-    for g in np.unique(y):
-        gs = np.unique(groups[y == g])
-        rng.shuffle(gs)
-        for i, grp in enumerate(gs):
-            fold[(groups == grp) & (y == g)] = (i + rng.integers(k)) % k
-    return [np.flatnonzero(fold == i) for i in range(k)]
+def cv_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """Held-out index sets of StratifiedGroupKFold(k, shuffle=True, random_state=seed)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [te for _, te in sgkf.split(np.zeros(len(y)), y, groups)]
+
+
+def fit_sklearn(kind: str, c: float, X: np.ndarray, y: np.ndarray):
+    """StandardScaler + (RBF SVC | logistic regression), fitted on whole-track features X."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    scaler = StandardScaler().fit(X)
+    est = SVC(C=c, kernel="rbf", gamma="scale") if kind == "svc" else LogisticRegression(C=c, max_iter=5000)
+    return scaler, est.fit(scaler.transform(X), y)
+
+
+def fit_temperature(dec: np.ndarray, y: np.ndarray) -> float:
+    """T minimising the mean log-loss of softmax(dec / T) (golden-section search on log T)."""
+    def nll(log_t):
+        h = dec / np.exp(log_t)
+        h = h - h.max(1, keepdims=True)
+        return float(-(h[np.arange(len(y)), y] - np.log(np.exp(h).sum(1))).mean())
+
+    a, b = np.log(0.01), np.log(100.0)
+    g = (np.sqrt(5) - 1) / 2
+    for _ in range(100):
+        c, d = b - g * (b - a), a + g * (b - a)
+        a, b = (a, d) if nll(c) < nll(d) else (c, b)
+    return float(np.exp((a + b) / 2))
 
 
 def _logit_noise(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -202,10 +246,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="train the default musicnn head")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(ROOT / "src" / "genrekit" / "assets" / "default_head.safetensors"))
-    ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--members", type=int, default=5, help="seeds per torch ensemble")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--cv-repeats", type=int, default=3, help="fold assignments averaged (less selection noise)")
+    ap.add_argument("--cv-repeats", type=int, default=3, help="shuffled fold assignments (random_state 0..R-1)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-torch-cv", action="store_true", help="skip the (slower) torch ensemble candidate")
     ap.add_argument("--cv-only", action="store_true", help="stop after model selection (no test look)")
     args = ap.parse_args(argv)
     import torch
@@ -213,30 +258,83 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     data = Path(args.data) / "gtzan-musicnn"
     tracks, y, keys = load_tracks(data / "msd_taggram_train.npz")
-    fold_sets = [grouped_folds(y, groups_of(keys), args.folds, args.seed + r) for r in range(args.cv_repeats)]
-    print(f"train: {len(tracks)} tracks; {args.cv_repeats} x {args.folds} grouped folds")
+    groups = groups_of(keys, y)
+    fold_sets = [cv_folds(y, groups, args.folds, r) for r in range(args.cv_repeats)]
+    feats = {k: np.stack([window_features(t, k) for t in tracks]) for k in ("ms", "ms_lm")}
+    print(f"train: {len(tracks)} tracks, {len(np.unique(groups))} groups; {args.cv_repeats} x {args.folds} "
+          "StratifiedGroupKFold folds")
     cv = {}
     t0 = time.time()
-    for name, cfg in CONFIGS.items():
+    for name, cand in CANDIDATES.items():
+        if cand[0] == "torch" and args.no_torch_cv:
+            continue
         accs = []
         for f in (f for folds in fold_sets for f in folds):
             tr = np.setdiff1d(np.arange(len(y)), f)
-            ten = fit_head([tracks[i] for i in tr], y[tr], cfg, n_members=1, seed=args.seed)
-            p = predict(ten, cfg[0], [tracks[i] for i in f])
-            accs.append(float((p.argmax(1) == y[f]).mean()))
-        cv[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "config": list(cfg)}
-        print(f"CV {name:16s} {cfg}: {np.mean(accs):.4f} +- {np.std(accs):.4f}  [{time.time() - t0:.0f}s]", flush=True)
-    best_name = max(CONFIGS, key=lambda c: cv[c]["mean"])
-    best = CONFIGS[best_name]
+            if cand[0] == "torch":
+                cfg = CONFIGS[cand[1]]
+                ten = fit_head([tracks[i] for i in tr], y[tr], cfg, n_members=1, seed=args.seed)
+                pred = predict(ten, cfg[0], [tracks[i] for i in f]).argmax(1)
+            else:
+                X = feats[cand[1]]
+                scaler, est = fit_sklearn(cand[0], cand[2], X[tr], y[tr])
+                pred = est.predict(scaler.transform(X[f]))
+            accs.append(float((pred == y[f]).mean()))
+        cv[name] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "candidate": list(cand)}
+        print(f"CV {name:18s} {np.mean(accs):.4f} +- {np.std(accs):.4f}  [{time.time() - t0:.0f}s]", flush=True)
+    ranked = sorted(cv, key=lambda c: -cv[c]["mean"])
+    print("CV table (best first):")
+    for name in ranked:
+        print(f"  {name:18s} {cv[name]['mean']:.4f} +- {cv[name]['std']:.4f}")
+    best_name = ranked[0]
+    best = CANDIDATES[best_name]
     print(f"chosen by CV: {best_name} {best}")
     if args.cv_only:
         return 0
 
-    tensors = fit_head(tracks, y, best, n_members=args.members, seed=args.seed)
-    seg = fit_head(tracks, y, best, n_members=args.members, seed=args.seed, n_per_track=12, mode="segment")
+    # -- the track head, refitted on all train tracks ------------------------------------------
+    extra: dict = {}
+    if best[0] == "torch":
+        track_kind = CONFIGS[best[1]][0]
+        tensors = fit_head(tracks, y, CONFIGS[best[1]], n_members=args.members, seed=args.seed)
+        extra = {"logit_noise": CONFIGS[best[1]][1], "member_kinds": CONFIGS[best[1]][2], "seeds": args.members}
+    else:
+        from genrekit.default_model import svm_member_from_sklearn
+
+        track_kind, X = best[1], feats[best[1]]
+        scaler, est = fit_sklearn(best[0], best[2], X, y)
+        tensors = {"mu": scaler.mean_.astype(np.float32), "sigma": scaler.scale_.astype(np.float32)}
+        if best[0] == "svc":
+            from genrekit.default_model import svm_ovr_decision
+
+            oof = np.zeros((len(y), len(GENRES)))
+            for f in fold_sets[0]:
+                tr = np.setdiff1d(np.arange(len(y)), f)
+                sc_f, est_f = fit_sklearn("svc", best[2], X[tr], y[tr])
+                oof[f] = est_f.decision_function(sc_f.transform(X[f]))
+            temperature = fit_temperature(oof, y)
+            member = svm_member_from_sklearn(est, temperature)
+            z = scaler.transform(X)
+            gap = float(np.abs(svm_ovr_decision(member, z) - est.decision_function(z)).max())
+            agree = float((svm_ovr_decision(member, z).argmax(1) == est.predict(z)).mean())
+            print(f"SVC: {len(member['sv'])} support vectors, temperature {temperature:.4f} (out-of-fold log-loss); "
+                  f"numpy vs sklearn on train: max |decision diff| {gap:.2e}, argmax == predict {agree:.4f}")
+            extra = {"C": best[2], "gamma": "scale", "gamma_value": float(est._gamma), "kernel": "rbf",
+                     "n_support_vectors": len(member["sv"]), "temperature": temperature,
+                     "temperature_fit": "min log-loss of out-of-fold ovr decisions, repeat 0's 5 folds"}
+        else:
+            member = {"w1": est.coef_.astype(np.float32), "b1": est.intercept_.astype(np.float32)}
+            extra = {"C": best[2]}
+        tensors.update({f"m0.{k}": v for k, v in member.items()})
+
+    # -- the segment head (timelines) ----------------------------------------------------------
+    seg_cfg = CONFIGS[SEGMENT_CONFIG_NAME]
+    seg = fit_head(tracks, y, seg_cfg, n_members=args.members, seed=args.seed, n_per_track=12, mode="segment")
+
+    # -- one look at the test split ------------------------------------------------------------
     test_tracks, y_test, _ = load_tracks(data / "msd_taggram_test.npz")
-    m_all = metrics(y_test, predict(tensors, best[0], test_tracks).argmax(1))
-    m_3 = metrics(y_test, predict(tensors, best[0], test_tracks, every_third=True).argmax(1))
+    m_all = metrics(y_test, predict(tensors, track_kind, test_tracks).argmax(1))
+    m_3 = metrics(y_test, predict(tensors, track_kind, test_tracks, every_third=True).argmax(1))
     print(f"TEST (290 fault-filtered tracks, all 1 s patches): accuracy {m_all['accuracy']:.4f} "
           f"macro-F1 {m_all['macro_f1']:.4f}")
     print(f"TEST (every 3rd patch, the 3 s prediction hop):     accuracy {m_3['accuracy']:.4f} "
@@ -249,27 +347,37 @@ def main(argv=None) -> int:
     from genrekit.modelfile import save_model_file
 
     spec = MusicnnSpec(patch_hop_frames=183)
+    desc = {"svc": "StandardScaler + RBF SVC", "lr": "StandardScaler + logistic regression",
+            "torch": "softmax-regression + MLP ensemble"}[best[0]]
     meta = {
         "format": FORMAT,
         "name": "default",
         "description": "musicnn MSD_musicnn (Pons & Serra 2019, weights from musicnn 0.1.0, ISC) taggrams "
-                       "-> MLP-ensemble head trained on the fault-filtered GTZAN train split",
+                       f"-> {desc} track head ({track_kind} window statistics) + softmax-regression/MLP "
+                       "segment head, trained on the fault-filtered GTZAN train split",
         "backbone": "MSD_musicnn",
         "labels": GENRES,
         "feature_spec": spec.to_dict(),
-        "feature_kind": best[0],
+        "track_feature_kind": track_kind,
+        "segment_feature_kind": seg_cfg[0],
         "segment_half_window": 1,
-        "training": {"data": "gtzan-musicnn/msd_taggram_train.npz (443 tracks)", "config": {
-            "name": best_name, "features": best[0], "logit_noise": best[1], "member_kinds": best[2],
-            "seeds": args.members, "seed": args.seed}, "cv": cv, "cv_folds": f"{args.cv_repeats} x {args.folds} folds grouped by genre + file-number block of 10"},
+        "training": {
+            "data": "gtzan-musicnn/msd_taggram_train.npz (443 tracks)",
+            "config": {"name": best_name, "features": track_kind, **extra, "seed": args.seed},
+            "segment_config": {"name": SEGMENT_CONFIG_NAME, "features": seg_cfg[0], "logit_noise": seg_cfg[1],
+                               "member_kinds": seg_cfg[2], "seeds": args.members, "windows": "1-3 patches"},
+            "cv": cv,
+            "cv_folds": f"StratifiedGroupKFold({args.folds}, shuffle=True, random_state=r), r < {args.cv_repeats}; "
+                        "groups genre*100 + file_number//10",
+        },
         "metrics": {"test_track": {k: m_all[k] for k in ("accuracy", "macro_f1", "n", "confusion")},
                     "test_track_3s_hop": {k: m_3[k] for k in ("accuracy", "macro_f1", "n")},
                     "cv_accuracy": cv[best_name]["mean"]},
     }
     both = {f"track.{k}": v for k, v in tensors.items()} | {f"segment.{k}": v for k, v in seg.items()}
-    save_model_file(args.out, {k: torch.from_numpy(v) for k, v in both.items()}, meta)
+    save_model_file(args.out, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in both.items()}, meta)
     print(f"wrote {args.out}")
-    print(json.dumps({"cv_accuracy": cv[best_name]["mean"], "test_accuracy": m_all["accuracy"],
+    print(json.dumps({"chosen": best_name, "cv_accuracy": cv[best_name]["mean"], "test_accuracy": m_all["accuracy"],
                       "test_macro_f1": m_all["macro_f1"]}))
     return 0
 

@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from genrekit.base import load_model
-from genrekit.default_model import FORMAT, GENRES, HEAD_PATH, MusicnnGenreModel, segment_windows
+from genrekit.default_model import (
+    FORMAT,
+    GENRES,
+    HEAD_PATH,
+    MusicnnGenreModel,
+    TaggramHead,
+    segment_windows,
+    svm_member_from_sklearn,
+    svm_ovr_decision,
+    window_features,
+)
 from genrekit.features import MusicnnSpec
 
 
@@ -28,6 +38,13 @@ def test_head_file_is_small_and_described():
     spec = meta["feature_spec"]
     assert spec["sample_rate"] == 16000 and spec["patch_frames"] == 187 and spec["n_mels"] == 96
     assert {"accuracy", "macro_f1", "confusion"} <= set(meta["metrics"]["test_track"])
+    # the CV-chosen track head: StandardScaler + RBF SVC (C=1, gamma='scale') on taggram mean+std
+    assert meta["track_feature_kind"] == "ms" and meta["segment_feature_kind"] == "ms_lm"
+    cfg = meta["training"]["config"]
+    assert cfg["name"] == "svc_C1_ms" and cfg["C"] == 1.0 and cfg["gamma"] == "scale"
+    cv = meta["training"]["cv"]
+    assert max(cv, key=lambda k: cv[k]["mean"]) == "svc_C1_ms"
+    assert meta["metrics"]["cv_accuracy"] == pytest.approx(cv["svc_C1_ms"]["mean"])
 
 
 def test_load_default_model():
@@ -35,6 +52,8 @@ def test_load_default_model():
     assert isinstance(m, MusicnnGenreModel) and load_model("default") is m
     assert m.labels == GENRES and isinstance(m.spec, MusicnnSpec)
     assert m.card()["format"] == FORMAT
+    assert m.head.kind == "ms" and m.segment_head.kind == "ms_lm"  # feature kind per head
+    assert len(m.head.members) == 1 and "sv" in m.head.members[0]
 
 
 def test_test_split_accuracy_matches_card(shared_data):
@@ -45,7 +64,86 @@ def test_test_split_accuracy_matches_card(shared_data):
     pred = np.array([np.argmax(m.track_probs_from_taggram(t)) for t in tracks])
     acc = float((pred == y).mean())
     assert acc == pytest.approx(m.metrics["test_track"]["accuracy"], abs=1e-9)
-    assert acc >= 0.75
+    assert round(acc * 290) == 232  # 0.800: the issue's bar, met by the CV-chosen SVM (selection history: card)
+
+
+def _svc_on_train_ms(shared_data):
+    """sklearn's StandardScaler + SVC(C=1, gamma='scale') refitted on the train split's
+    track mean+std, as scripts/train_default_head.py fits the committed track head."""
+    pytest.importorskip("sklearn")
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    tracks, y = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
+    X = np.stack([window_features(t, "ms") for t in tracks])
+    scaler = StandardScaler().fit(X)
+    return tracks, X, scaler, SVC(C=1.0, kernel="rbf", gamma="scale").fit(scaler.transform(X), y)
+
+
+def test_svm_decision_equals_sklearn_synthetic():
+    """The numpy libsvm one-vs-one + ovr aggregation equals sklearn's decision_function and
+    predict for unequal class sizes, shuffled labels and several class counts."""
+    pytest.importorskip("sklearn")
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    for n_classes in (3, 4, 7):
+        y = rng.permutation(np.repeat(np.arange(n_classes), rng.integers(8, 30, size=n_classes)))
+        X = rng.normal(size=(len(y), 6)) + y[:, None] * 0.4
+        for c in (0.3, 10.0):
+            svc = SVC(C=c, gamma="scale").fit(X, y)
+            m = svm_member_from_sklearn(svc)
+            Xq = rng.normal(size=(50, 6)) + rng.integers(0, n_classes, size=(50, 1)) * 0.4
+            m64 = {k: v.astype(np.float64) for k, v in m.items()}
+            m64["sv"], m64["dual_coef"] = svc.support_vectors_, svc.dual_coef_
+            m64["intercept"], m64["gamma"] = svc.intercept_, np.array([svc._gamma])
+            np.testing.assert_allclose(svm_ovr_decision(m64, Xq), svc.decision_function(Xq), atol=1e-9)
+            ovr = svm_ovr_decision(m64, Xq)
+            # argmax == predict except where one-vs-one votes tie: libsvm's predict takes the lowest
+            # class index there, the ovr values (and so our probabilities) the larger confidence
+            votes = np.floor(ovr + 0.5)
+            untied = (votes == votes.max(1, keepdims=True)).sum(1) == 1
+            assert untied.mean() > 0.5
+            np.testing.assert_array_equal(ovr.argmax(1)[untied], svc.predict(Xq)[untied])
+            np.testing.assert_array_equal(np.floor(ovr + 0.5), np.floor(svc.decision_function(Xq) + 0.5))
+            np.testing.assert_allclose(svm_ovr_decision(m64, Xq[0]), svc.decision_function(Xq[:1])[0], atol=1e-9)
+
+
+def test_committed_svm_equals_sklearn_on_train(shared_data):
+    """The committed track head's numpy decisions equal sklearn's SVC refitted on the train split
+    (float32 storage only), its argmax equals sklearn's predict on every train and test track, and
+    its probabilities are softmax(ovr / temperature)."""
+    tracks, X, scaler, svc = _svc_on_train_ms(shared_data)
+    m = load_model(None)
+    member = m.head.members[0]
+    assert len(member["sv"]) == len(svc.support_) and float(member["gamma"][0]) == pytest.approx(svc._gamma)
+    z = (X - m.head.mu) / m.head.sigma
+    ours = svm_ovr_decision(member, z)
+    ref = svc.decision_function(scaler.transform(X))
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    np.testing.assert_array_equal(ours.argmax(1), svc.predict(scaler.transform(X)))
+    probs = np.stack([m.track_probs_from_taggram(t) for t in tracks])
+    np.testing.assert_array_equal(probs.argmax(1), svc.predict(scaler.transform(X)))
+    t_ = float(member["temperature"][0])
+    assert 0 < t_ < 100
+    e = np.exp(ours / t_ - (ours / t_).max(1, keepdims=True))
+    np.testing.assert_allclose(probs, e / e.sum(1, keepdims=True), atol=1e-5)
+    test_tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz")
+    Xt = np.stack([window_features(t, "ms") for t in test_tracks])
+    ours_t = np.stack([m.track_probs_from_taggram(t) for t in test_tracks]).argmax(1)
+    np.testing.assert_array_equal(ours_t, svc.predict(scaler.transform(Xt)))
+
+
+def test_svm_head_exported_from_same_fit_is_exact(shared_data):
+    """Exporting an sklearn fit and running it through TaggramHead keeps decisions to float32
+    rounding (the exporter reads attributes only; no sklearn at prediction)."""
+    tracks, X, scaler, svc = _svc_on_train_ms(shared_data)
+    head = TaggramHead({"mu": scaler.mean_.astype(np.float32), "sigma": scaler.scale_.astype(np.float32)}
+                       | {f"m0.{k}": v for k, v in svm_member_from_sklearn(svc, 1.0).items()}, "ms")
+    logits = np.log(np.stack([head.probs(t) for t in tracks[:40]]))
+    ref = svc.decision_function(scaler.transform(X[:40]))
+    # softmax with temperature 1 is log-softmax of the ovr values: equal up to a per-row constant
+    np.testing.assert_allclose(logits - logits.mean(1, keepdims=True), ref - ref.mean(1, keepdims=True), atol=1e-4)
 
 
 def test_segment_probs_from_taggram(shared_data):

@@ -3,9 +3,12 @@
 Why this design: GTZAN has only 443 artist-filtered training tracks, far too few to train a CNN
 that generalises; musicnn was trained on the Million Song Dataset and its 50 tag probabilities
 already separate GTZAN's genres well (an SVM on their mean/std reaches ~80% on the filtered test
-split). The head is a small ensemble of MLPs on window statistics of the taggram (mean, std and
-mean logit over the patches of a window), trained with random sub-window augmentation so that it
-answers both for whole tracks (all patches) and for short segments (a few patches, for timelines).
+split). The *track head* is that SVM: StandardScaler + RBF SVC (C=1, gamma='scale') on the mean
+and std of the patch taggram, chosen by grouped stratified cross-validation on the train split
+and exported to plain numpy (libsvm one-vs-one decisions -> sklearn's ovr decision values ->
+softmax with a fitted temperature). The *segment head* (timelines) is a small ensemble of a
+softmax regression and per-patch MLPs on window statistics (mean, std, mean logit), trained on
+random 1-3 patch windows.
 
 * backbone: :func:`genrekit.musicnn.load_backbone` (weights converted from the musicnn wheel at
   first use and cached; never committed);
@@ -45,12 +48,53 @@ def window_features(taggram: np.ndarray, kind: str = "ms_lm") -> np.ndarray:
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
+def svm_ovr_decision(m: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+    """sklearn ``SVC(decision_function_shape='ovr').decision_function`` of standardised features
+    z [D] or [b, D] -> [.., n_classes], from an exported RBF SVC (member tensors ``sv``,
+    ``dual_coef``, ``intercept``, ``n_support``, ``gamma``).
+
+    libsvm one-vs-one: for each pair (i, j), i < j, in that order, dec = sum over class-i support
+    vectors of dual_coef[j-1] K + sum over class-j support vectors of dual_coef[i] K + intercept;
+    dec > 0 votes for i. Then sklearn's ``_ovr_decision_function``: votes + s / (3 (|s| + 1)),
+    where s sums +dec for i and -dec for j over the pairs.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    single = z.ndim == 1
+    z = np.atleast_2d(z)
+    sv = m["sv"].astype(np.float64)
+    coef = m["dual_coef"].astype(np.float64)
+    intercept = m["intercept"].astype(np.float64).reshape(-1)
+    n_sup = np.rint(m["n_support"].reshape(-1)).astype(int)
+    gamma = float(m["gamma"].reshape(-1)[0])
+    d2 = (z * z).sum(-1, keepdims=True) - 2 * z @ sv.T + (sv * sv).sum(-1)
+    k = np.exp(-gamma * np.maximum(d2, 0))  # [b, n_sv]
+    n = len(n_sup)
+    start = np.concatenate([[0], np.cumsum(n_sup)])
+    votes = np.zeros((len(z), n))
+    conf = np.zeros((len(z), n))
+    p = 0
+    for i in range(n):
+        si = slice(start[i], start[i + 1])
+        for j in range(i + 1, n):
+            sj = slice(start[j], start[j + 1])
+            dec = k[:, si] @ coef[j - 1, si] + k[:, sj] @ coef[i, sj] + intercept[p]
+            votes[:, i] += dec > 0
+            votes[:, j] += dec <= 0
+            conf[:, i] += dec
+            conf[:, j] -= dec
+            p += 1
+    out = votes + conf / (3 * (np.abs(conf) + 1))
+    return out[0] if single else out
+
+
 class TaggramHead:
     """An ensemble on standardised window features; the members' probabilities are averaged.
 
-    Member ``m{i}`` is one of: an MLP (``w1, b1, w2, b2``), a linear softmax (``w1, b1``), or an
+    Member ``m{i}`` is one of: an MLP (``w1, b1, w2, b2``), a linear softmax (``w1, b1``), an
     RBF-kernel logistic regression (``anchors, alpha, bias, gamma``: logits = K(z, anchors) alpha
-    + bias with K = exp(-gamma |z - a|^2)). Plain numpy, so loading runs no code from the file.
+    + bias with K = exp(-gamma |z - a|^2)), or an RBF SVC (``sv, dual_coef, intercept, n_support,
+    gamma, temperature``: logits = sklearn's ovr decision values / temperature, see
+    :func:`svm_ovr_decision`). Plain numpy, so loading runs no code from the file.
     """
 
     def __init__(self, tensors: dict[str, np.ndarray], feature_kind: str):
@@ -65,6 +109,8 @@ class TaggramHead:
 
     @staticmethod
     def member_logits(m: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+        if "sv" in m:
+            return svm_ovr_decision(m, z) / float(m["temperature"].reshape(-1)[0])
         if "anchors" in m:
             a = m["anchors"]
             d2 = (z * z).sum(-1, keepdims=True) - 2 * z @ a.T + (a * a).sum(-1)
@@ -96,6 +142,20 @@ class TaggramHead:
                     z_win = (window_features(taggram, self.kind) - self.mu) / self.sigma
                 out = out + self._softmax(self.member_logits(m, z_win))
         return np.asarray(out / len(self.members), dtype=np.float32)
+
+
+def svm_member_from_sklearn(svc: Any, temperature: float = 1.0) -> dict[str, np.ndarray]:
+    """Member tensors of a fitted ``sklearn.svm.SVC`` (RBF kernel, >2 classes, fitted on
+    already-standardised features). Reads the estimator's attributes only: sklearn is needed to
+    train, never to predict."""
+    if svc.kernel != "rbf" or len(svc.classes_) < 3:
+        raise ValueError("only multi-class RBF SVCs are supported")
+    return {"sv": np.asarray(svc.support_vectors_, np.float32),
+            "dual_coef": np.asarray(svc.dual_coef_, np.float32),
+            "intercept": np.asarray(svc.intercept_, np.float32),
+            "n_support": np.asarray(svc.n_support_, np.float32),
+            "gamma": np.array([svc._gamma], np.float32),
+            "temperature": np.array([temperature], np.float32)}
 
 
 def segment_windows(n: int, half: int) -> list[slice]:
@@ -168,10 +228,12 @@ class MusicnnGenreModel(GenreModel):
 
 def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> MusicnnGenreModel:
     t = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32) for k, v in tensors.items()}
-    kind = meta.get("feature_kind", "ms_lm")
+    kind = meta.get("feature_kind", "ms_lm")  # one kind for both heads (older head files)
     if any(k.startswith("track.") for k in t):
-        head = TaggramHead({k[6:]: v for k, v in t.items() if k.startswith("track.")}, kind)
-        seg_head = TaggramHead({k[8:]: v for k, v in t.items() if k.startswith("segment.")}, kind)
+        head = TaggramHead({k[6:]: v for k, v in t.items() if k.startswith("track.")},
+                           meta.get("track_feature_kind", kind))
+        seg_head = TaggramHead({k[8:]: v for k, v in t.items() if k.startswith("segment.")},
+                               meta.get("segment_feature_kind", kind))
     else:  # a single head for both
         head = seg_head = TaggramHead(t, kind)
     spec = spec_from_dict(meta["feature_spec"])
