@@ -243,17 +243,22 @@ def load_features_csv(path: str | os.PathLike[str], splits_dir=None, columns: st
     skipped: list[dict] = []
     assignment = None
     if splits_dir is not None:
-        lists = read_split_lists(splits_dir)
-        assignment = {k: s for s, keys in lists.items() for k in keys}
-        present = set(groups.tolist())
-        for s, keys in lists.items():
-            miss = [k for k in keys if k not in present]
+        assignment, missing = _assign_from_lists(splits_dir, groups)
+        for s, miss in missing.items():
             skipped += [{"path": k, "reason": f"in {s} list but not in {path.name}"} for k in miss]
         outside = sum(1 for g in groups.tolist() if g not in assignment)
         if outside:
             notes.append(f"{outside} table rows are in no split list and were left out")
     splits = _finish_splits(X, y, groups, assignment, seed, val_fraction, test_fraction, notes)
     return DataBundle("table", labels, splits, spec, "track", skipped, notes)
+
+
+def _assign_from_lists(splits_dir: str | os.PathLike, groups: np.ndarray) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Track key -> split from the split lists, and per split the listed keys absent from ``groups``."""
+    lists = read_split_lists(splits_dir)
+    assignment = {k: s for s, keys in lists.items() for k in keys}
+    present = set(groups.tolist())
+    return assignment, {s: [k for k in keys if k not in present] for s, keys in lists.items()}
 
 
 # musicnn taggrams -----------------------------------------------------------------------------------
@@ -296,11 +301,8 @@ def load_taggrams(path: str | os.PathLike[str], splits_dir=None, seed: int = 0,
     notes: list[str] = []
     skipped: list[dict] = []
     if splits_dir is not None:
-        lists = read_split_lists(splits_dir)
-        assignment = {k: s for s, keys in lists.items() for k in keys}
-        present = set(groups.tolist())
-        for s, keys in lists.items():
-            miss = [k for k in keys if k not in present]
+        assignment, missing = _assign_from_lists(splits_dir, groups)
+        for s, miss in missing.items():
             if miss:
                 notes.append(f"{len(miss)} tracks of the {s} list have no taggrams")
     elif "all" in parts:

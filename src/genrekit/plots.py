@@ -39,12 +39,7 @@ def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Pat
     ax2.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: Path, title: str = "") -> Path:
@@ -65,9 +60,14 @@ def plot_confusion(cm: np.ndarray, labels: Sequence[str], path: Path, title: str
                     color="white" if cm[i, j] > vmax / 2 else "black", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    """Lay out, write the PNG (creating its folder) and free the figure."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _plt().close(fig)
     return path
