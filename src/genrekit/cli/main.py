@@ -18,6 +18,7 @@ from ..errors import GenrekitError
 
 COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve"]
 WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve"]
+WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    saved = os.environ.get(WEIGHTS_ENV)
     if getattr(args, "musicnn_weights", None):
         # the weights lookup reads this first (after an explicit path), see genrekit.musicnn.find_weights
-        os.environ["GENREKIT_MUSICNN_WHEEL"] = str(Path(args.musicnn_weights).expanduser().resolve())
+        os.environ[WEIGHTS_ENV] = str(Path(args.musicnn_weights).expanduser().resolve())
     try:
         return int(args.func(args) or 0)
     except GenrekitError as exc:
@@ -58,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genrekit: interrupted", file=sys.stderr)
         return 130
+    finally:  # main() may run inside another program (tests, notebooks): leave its environment as found
+        if saved is None:
+            os.environ.pop(WEIGHTS_ENV, None)
+        else:
+            os.environ[WEIGHTS_ENV] = saved
 
 
 if __name__ == "__main__":  # pragma: no cover
