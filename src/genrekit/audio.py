@@ -269,8 +269,13 @@ def iter_audio_blocks(
 
 def check_signal(y: np.ndarray, sample_rate: int, source: object, min_seconds: float = 1.0) -> None:
     """Refuse signals that cannot carry a genre: shorter than ``min_seconds`` or digital silence."""
-    seconds = y.shape[-1] / sample_rate
+    check_levels(float(np.max(np.abs(y))) if y.size else 0.0, y.shape[-1], sample_rate, source, min_seconds)
+
+
+def check_levels(peak: float, n_samples: int, sample_rate: int, source: object, min_seconds: float = 1.0) -> None:
+    """:func:`check_signal` from a running peak and length, for signals seen block by block."""
+    seconds = n_samples / sample_rate
     if seconds < min_seconds:
         raise AudioError(source, f"too short: {seconds:.2f} s of audio, at least {min_seconds:g} s needed")
-    if float(np.max(np.abs(y))) < 1e-4:
+    if peak < 1e-4:
         raise AudioError(source, "audio is silent")

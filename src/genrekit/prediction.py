@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import audio_info, check_signal, iter_audio_blocks, load_audio, resample
+from .audio import audio_info, check_levels, check_signal, iter_audio_blocks, load_audio, resample
 from .base import GenreModel, load_model
 from .errors import AudioError, GenrekitError
 from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
@@ -254,8 +254,7 @@ class Classifier:
                 raise
             except Exception as exc:
                 raise AudioError(name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
-            check_signal(y, sr, name, self.min_seconds)
-            return self._classify(iter([y]), name)
+            return self._classify(iter([y]), name)  # checks length and silence before any model work
         # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
         blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr, mono=True)
         return self._classify(iter(_Decoding(blocks, name)), name)
@@ -293,7 +292,6 @@ class Classifier:
         tag_n = 0
         track: np.ndarray | None = None
         n_buffers = 0
-        prev_vals: np.ndarray | None = None  # alive until the next block's values exist (id-keyed memos)
         embed_fn = None
         tag_names: list[str] | None = None
 
@@ -310,8 +308,8 @@ class Classifier:
             buf = block if buf is None else np.concatenate([buf, block])
             if hop <= 0 and not last:  # unsegmentable spec: the model needs the whole signal
                 continue
-            if last and n_buffers == 0:
-                check_signal(buf, sr, name, self.min_seconds)
+            if last and n_buffers == 0:  # the whole signal is in hand: refuse it before the model runs
+                check_levels(peak, total, sr, name, self.min_seconds)
             n_buffers += 1
             single = last and n_buffers == 1
             feats = model.features(buf)
@@ -336,18 +334,14 @@ class Classifier:
                 dur = (np.asarray(feats.ends) - np.asarray(feats.starts))[keep]
                 ends_parts.append(abs_start[keep] / sr + dur)
                 last_start = int(abs_start[keep][-1])
-                prev_vals = vals  # noqa: F841 - see its declaration
             del feats
             if not last:
                 cut = max(0, (len(buf) - carry) // hop * hop)
                 buf = buf[cut:].copy()
                 buf_start += cut
 
-        if peak < 1e-4:
-            raise AudioError(name, "audio is silent")
+        check_levels(peak, total, sr, name, self.min_seconds)
         duration = total / sr
-        if total < self.min_seconds * sr:
-            raise AudioError(name, f"too short: {duration:.2f} s of audio, at least {self.min_seconds:g} s needed")
         starts = np.concatenate(starts_parts)
         ends = np.minimum(np.concatenate(ends_parts), duration)
         if embed:
@@ -368,9 +362,7 @@ class Classifier:
 
         musicnn-backed models are run through ``musicnn.run_patches`` directly, a few patches per
         forward pass: the backbone's activations, not the input length, set peak memory (32
-        patches take ~500 MB, 8 about 150 MB). Going direct also avoids the model's last-input
-        memo, which is keyed by ``id(values)`` and could answer for a freed, reused array.
-        """
+        patches take ~500 MB, 8 about 150 MB)."""
         model = self.model
         name = getattr(model, "backbone_name", None)
         if name is not None:

@@ -244,7 +244,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
                 )
             except UrlError as exc:
                 raise Problem(_url_error_status(exc.reason), f"{url}: {exc.reason}") from None
-            check_duration(path, url)
+            # download_audio already refused audio over max_duration_s (422 via _url_error_status)
             return classifier.predict(path, name=url).to_dict()
         finally:
             job.done()
