@@ -211,9 +211,6 @@ class MusicnnGenreModel(GenreModel):
         names = LABELS[self.backbone_name]
         return {names[i]: float(mean[i]) for i in order}
 
-    def tags(self, values: np.ndarray, top_k: int = 10) -> list[tuple[str, float]]:
-        return list(self.tag_probs(values, top_k).items())
-
     # -- from stored taggrams (training data, evaluation) ----------------------------------------
     def segment_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
         n = len(taggram)
