@@ -8,8 +8,11 @@ where residual differences come from (resampler, STFT pad mode):
     python scripts/musicnn_parity.py [--data ../shared/data] [--variants soxr_hq-constant,...]
         [--limit N] [--json out.json]
 
-Variant names: ``<resampler>-<pad mode>``; resamplers: soxr_hq (genrekit's runtime path,
+Variant names: ``<resampler>-<pad mode>[-plain]``; resamplers: soxr_hq (genrekit's runtime path,
 librosa>=0.10's default), soxr_vhq, kaiser_best (resampy; librosa<0.10's default; needs resampy).
+``-plain`` turns off the spec's band-edge correction (``MusicnnSpec.band_edge_hz = None``): the
+stored taggrams were computed from 16 kHz audio band-limited at ~7.6 kHz, ~50 Hz below soxr HQ's
+edge, and the correction reproduces that edge (see ``features.band_edge_gain``).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def resample(y: np.ndarray, sr: int, how: str) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data")
-    ap.add_argument("--variants", default="soxr_hq-constant")
+    ap.add_argument("--variants", default="soxr_hq-constant,soxr_hq-constant-plain")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--weights", default=None, help="musicnn wheel/folder (default: lookup order)")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
@@ -68,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         clips = clips[: args.limit]
     report: dict = {}
     for variant in args.variants.split(","):
-        res, pad = variant.split("-")
-        spec = MusicnnSpec(pad_mode=pad)
+        res, pad, *flags = variant.split("-")
+        spec = MusicnnSpec(pad_mode=pad, band_edge_hz=None if "plain" in flags else MusicnnSpec.band_edge_hz)
         diffs, worst_patch = [], []
         t0 = time.perf_counter()
         for _key, path, ref in clips:

@@ -79,12 +79,57 @@ def test_mfcc_segments_are_mean_and_std_per_segment(clip: np.ndarray) -> None:
 
 def test_musicnn_front_end_matches_librosa_recipe() -> None:
     y = tone(5.0, 16000)
-    spec = F.MusicnnSpec()
+    spec = F.MusicnnSpec(band_edge_hz=None)  # musicnn's recipe itself; the band edge is tested below
     mel = librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96).T
     ref = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
     ours = spec.logmel(y)
     assert ours.shape == ref.shape
     assert np.max(np.abs(ours - ref)) < 2e-3  # float16 rounding of nearly equal inputs may flip a step
+
+
+def test_resampler_response_matches_single_sines() -> None:
+    """The multi-sine measurement of soxr HQ's band edge equals resampling one sine at a time."""
+    from genrekit.audio import resample, resampler_response
+
+    r = resampler_response(22050, 16000, 512, first_bin=236)  # 7375 .. 8000 Hz
+    t = np.arange(22050) / 22050
+    for i, k in enumerate(range(236, 253, 4)):
+        f = k * 16000 / 512
+        y = resample(np.cos(2 * np.pi * f * t), 22050, 16000)[2000:-2000].astype(np.float64)
+        tk = (2000 + np.arange(len(y))) / 16000
+        single = 2 * abs(np.mean(y * np.exp(-2j * np.pi * f * tk)))
+        assert r[4 * i] == pytest.approx(single, rel=0.02, abs=1e-4), f
+    assert r[0] > 0.98 and r[-1] < 1e-3  # flat below 7.4 kHz, stop band at Nyquist
+    assert np.all(resampler_response(16000, 16000, 512, 200) == 1.0)  # no resampling, no edge
+
+
+def test_band_edge_gain_reproduces_a_windowed_sinc_resampler() -> None:
+    """soxr HQ + MusicnnSpec's band-edge gains give the log-mel of audio resampled with the
+    target filter itself (Kaiser sinc, -6 dB at 7600 Hz, 600 Hz wide, 120 dB), which is the edge
+    of the audio behind musicnn's stored taggrams; without the gains the top mels differ."""
+    from scipy import signal
+
+    from genrekit.audio import resample
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(22050 * 6) * 0.1
+    fs = 320 * 22050
+    n, beta = signal.kaiserord(120, 600 / (fs / 2))
+    h = signal.firwin(n | 1, 7600, window=("kaiser", beta), fs=fs)
+    target = F.MusicnnSpec(band_edge_hz=None).logmel(signal.resample_poly(x, 320, 441, window=h).astype(np.float32))
+    y16 = resample(x, 22050, 16000)
+    ours = F.MusicnnSpec().logmel(y16)
+    plain = F.MusicnnSpec(band_edge_hz=None).logmel(y16)
+    n = min(len(target), len(ours))
+    top = slice(88, 96)  # mels above ~6.9 kHz; the others must be untouched
+    err = np.abs(ours[10 : n - 10] - target[10 : n - 10]).mean(0)
+    err_plain = np.abs(plain[10 : n - 10] - target[10 : n - 10]).mean(0)
+    assert err[top].max() < 0.02, err[top]
+    assert err_plain[top].max() > 0.05, err_plain[top]
+    np.testing.assert_array_equal(ours[:, :85], plain[:, :85])
+    g = F.band_edge_gain(16000, 512, 7600.0, 600.0, 22050)
+    assert g.shape == (257,) and np.all(g[:220] == pytest.approx(1.0, abs=1e-3)) and g[-4:].max() < 1e-3
+    assert np.all(np.diff(g[220:]) <= 1e-4)  # a low-pass edge: never rises (beyond stop-band noise)
 
 
 def test_short_input_gives_one_padded_segment() -> None:

@@ -172,11 +172,15 @@ def test_backbone_cached_as_safetensors(musicnn_source, tmp_path, monkeypatch):
     np.testing.assert_array_equal(again["dense.weight"], sd["dense.weight"])
 
 
-PARITY_CLIPS = ["blues/blues.00028", "classical/classical.00097", "hiphop/hiphop.00002", "rock/rock.00000"]
+#: Two clips that matched before the band-edge correction and the four worst ones without it.
+PARITY_CLIPS = ["blues/blues.00028", "rock/rock.00000", "metal/metal.00005", "pop/pop.00098",
+                "disco/disco.00097", "pop/pop.00005"]
 
 
 def test_parity_with_stored_taggrams(musicnn_source, shared_data):
-    """Track-mean taggrams from audio vs musicnn 0.1.0's stored ones on a few shared clips.
+    """Track-mean taggrams from audio vs musicnn 0.1.0's stored ones on a few shared clips, and the
+    evidence for where the remaining difference came from: without the band-edge correction
+    (soxr HQ's edge as is) the clips rich above 7 kHz miss by > 0.05.
     (scripts/musicnn_parity.py runs all 78 clips; see docs/model_card.md for the numbers.)"""
     sys.path.insert(0, str(REPO / "scripts"))
     from musicnn_parity import clip_table
@@ -187,17 +191,21 @@ def test_parity_with_stored_taggrams(musicnn_source, shared_data):
     table = {k: (p, ref) for k, p, ref in clip_table(shared_data)}
     net = M.load_backbone("MSD_musicnn", musicnn_source.path, precision="fp32")
     spec = MusicnnSpec()
+    plain_spec = MusicnnSpec(band_edge_hz=None)
     assert spec.patch_hop_frames == 61  # librosa.time_to_frames(1 s) in musicnn's extractor
-    diffs = []
+    diffs, plain = [], []
     for key in PARITY_CLIPS:
         if key not in table:
             continue
         path, ref = table[key]
-        tags = M.run_patches(net, spec.extract(load_audio(path, 16000)).values)["tags"]
+        y = load_audio(path, 16000)
+        tags = M.run_patches(net, spec.extract(y).values)["tags"]
         assert tags.shape == ref.shape
         diffs.append(np.abs(tags.mean(0) - ref.mean(0)).max())
+        plain.append(np.abs(M.run_patches(net, plain_spec.extract(y).values)["tags"].mean(0) - ref.mean(0)).max())
     assert diffs, "none of the parity clips is in the shared data"
-    assert max(diffs) <= 0.05 and np.mean(diffs) <= 0.03, diffs
+    assert max(diffs) <= 0.02 and np.mean(diffs) <= 0.012, diffs
+    assert max(plain) > 0.05, plain
 
 
 def test_no_tensorflow_anywhere():

@@ -69,6 +69,29 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(out[..., :n], dtype=np.float32)
 
 
+def resampler_response(orig_sr: int, target_sr: int, n_fft: int, first_bin: int = 0) -> np.ndarray:
+    """Magnitude response of :func:`resample` (soxr HQ) from ``orig_sr`` to ``target_sr`` at the
+    rfft bins ``first_bin .. n_fft // 2`` of an ``n_fft``-point grid at ``target_sr``.
+
+    Why: feature specs that must reproduce another pipeline's band edge (musicnn) divide out the
+    band edge that genrekit's own resampler already imposed. Measured by resampling one multi-sine
+    (Schroeder phases, so it stays inside [-1, 1]) and projecting the output on each sine over
+    64 * n_fft samples, a whole number of cycles of every bin frequency (no leakage between them)."""
+    k = np.arange(first_bin, n_fft // 2 + 1)
+    if orig_sr == target_sr or len(k) == 0:
+        return np.ones(len(k))
+    freqs = k * target_sr / n_fft
+    n = 64 * n_fft
+    guard = target_sr // 4  # the resampler's own transients stay outside the analysed stretch
+    phases = np.pi * np.arange(len(k)) ** 2 / len(k)
+    t = np.arange(int((n + 2 * guard) / target_sr * orig_sr) + 1) / orig_sr
+    x = np.cos(2 * np.pi * freqs[:, None] * t[None, :] + phases[:, None]).sum(0) / len(k)
+    y = resample(x, orig_sr, target_sr).astype(np.float64)[guard : guard + n]
+    tk = (guard + np.arange(n)) / target_sr
+    proj = np.exp(-2j * np.pi * freqs[:, None] * tk[None, :] - 1j * phases[:, None]) @ y
+    return np.abs(proj) * 2 * len(k) / n
+
+
 def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
