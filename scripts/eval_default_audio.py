@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--lists", default="valid,test")
+    ap.add_argument("--patch-hop", type=int, default=None,
+                    help="patch hop in frames (default: the model's own, 183; the stored taggrams used 61)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
@@ -30,6 +32,10 @@ def main(argv=None) -> int:
 
     data = Path(args.data)
     model = load_model(None)
+    if args.patch_hop:
+        import dataclasses
+
+        model.spec = dataclasses.replace(model.spec, patch_hop_frames=args.patch_hop)
     rows = []
     for lst in args.lists.split(","):
         for line in (data / "gtzan-splits" / f"{lst}_filtered.txt").read_text().split():

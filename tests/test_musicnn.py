@@ -134,6 +134,25 @@ def test_fused_frontend_equals_reference():
         torch.testing.assert_close(fast[k], ref[k], rtol=1e-4, atol=1e-4)
 
 
+def test_timbral_gemm_equals_the_convolution():
+    """The bf16 timbral path (blocked GEMM + max over rows) is the 'valid' (7, kf) convolution
+    followed by the max over frequency, for both filter widths and a frequency count that the
+    block size does not divide."""
+    import torch
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    net = M.musicnn_module().fuse(bf16=True)
+    for n_freq in (96, 90):
+        x = (torch.rand(2, 187 + 6, n_freq) * 4).bfloat16()
+        for i in range(2):
+            w = net._fused[i][0]
+            ref = F.conv2d(x.float()[:, None], w.float()).amax(3)
+            got = net._timbral_gemm(x, net._gemm[i])
+            assert got.shape == ref.shape == (2, 204, 187)
+            torch.testing.assert_close(got, ref, rtol=1e-2, atol=1e-2)
+
+
 def test_bf16_frontend_close_to_fp32(musicnn_source):
     import torch
 
