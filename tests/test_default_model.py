@@ -41,7 +41,10 @@ def test_head_file_is_small_and_described():
     # the CV-chosen track head: StandardScaler + RBF SVC (C=1, gamma='scale') on taggram mean+std
     assert meta["track_feature_kind"] == "ms" and meta["segment_feature_kind"] == "ms_lm"
     cfg = meta["training"]["config"]
-    assert cfg["name"] == "svc_C1_ms" and cfg["C"] == 1.0 and cfg["gamma"] == "scale"
+    assert cfg["name"] == "svc_C1_ms" and len(cfg["members"]) == 1
+    assert cfg["members"][0] | {"temperature": 0, "n_support_vectors": 0} == {
+        "model": "svc", "features": "ms", "C": 1.0, "windows": "full", "temperature": 0, "n_support_vectors": 0}
+    assert spec["band_edge_hz"] == 7600.0  # the stored musicnn run's band edge (features.band_edge_gain)
     cv = meta["training"]["cv"]
     assert max(cv, key=lambda k: cv[k]["mean"]) == "svc_C1_ms"
     assert meta["metrics"]["cv_accuracy"] == pytest.approx(cv["svc_C1_ms"]["mean"])
@@ -117,7 +120,7 @@ def test_committed_svm_equals_sklearn_on_train(shared_data):
     m = load_model(None)
     member = m.head.members[0]
     assert len(member["sv"]) == len(svc.support_) and float(member["gamma"][0]) == pytest.approx(svc._gamma)
-    z = (X - m.head.mu) / m.head.sigma
+    z = (X - member["mu"]) / member["sigma"]  # the member's own standardisation
     ours = svm_ovr_decision(member, z)
     ref = svc.decision_function(scaler.transform(X))
     np.testing.assert_allclose(ours, ref, atol=1e-4)
@@ -144,6 +147,35 @@ def test_svm_head_exported_from_same_fit_is_exact(shared_data):
     ref = svc.decision_function(scaler.transform(X[:40]))
     # softmax with temperature 1 is log-softmax of the ovr values: equal up to a per-row constant
     np.testing.assert_allclose(logits - logits.mean(1, keepdims=True), ref - ref.mean(1, keepdims=True), atol=1e-4)
+
+
+def test_ensemble_members_with_their_own_standardisation():
+    """Members of one head may standardise different prefixes of the window features (``ms`` is
+    the first 100 of ``ms_lm``): the head averages each member's own probabilities."""
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(4), 15)
+    tracks = [np.clip(rng.normal(0.2 + 0.1 * g, 0.1, size=(9, 50)), 0.001, 0.999) for g in y]
+    Xms = np.stack([window_features(t, "ms") for t in tracks])
+    Xlm = np.stack([window_features(t, "ms_lm") for t in tracks])
+    np.testing.assert_array_equal(Xlm[:, :100], Xms)
+    s1, s2 = StandardScaler().fit(Xms), StandardScaler().fit(Xlm)
+    svc = SVC(C=1.0, gamma="scale").fit(s1.transform(Xms), y)
+    lr = LogisticRegression(C=0.1, max_iter=2000).fit(s2.transform(Xlm), y)
+    m0 = {"mu": s1.mean_, "sigma": s1.scale_} | svm_member_from_sklearn(svc, 0.5)
+    m1 = {"mu": s2.mean_, "sigma": s2.scale_, "w1": lr.coef_, "b1": lr.intercept_}
+    head = TaggramHead({f"m0.{k}": np.asarray(v, np.float32) for k, v in m0.items()}
+                       | {f"m1.{k}": np.asarray(v, np.float32) for k, v in m1.items()}, "ms_lm")
+    dec = svc.decision_function(s1.transform(Xms)) / 0.5
+    p_svc = np.exp(dec - dec.max(1, keepdims=True))
+    p_svc /= p_svc.sum(1, keepdims=True)
+    ref = (p_svc + lr.predict_proba(s2.transform(Xlm))) / 2
+    ours = np.stack([head.probs(t) for t in tracks])
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
 def test_segment_probs_from_taggram(shared_data):

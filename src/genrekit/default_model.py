@@ -95,12 +95,16 @@ class TaggramHead:
     + bias with K = exp(-gamma |z - a|^2)), or an RBF SVC (``sv, dual_coef, intercept, n_support,
     gamma, temperature``: logits = sklearn's ovr decision values / temperature, see
     :func:`svm_ovr_decision`). Plain numpy, so loading runs no code from the file.
+
+    A member may carry its own standardisation (``mu``, ``sigma``) over the first ``len(mu)``
+    window features: ``ms`` is a prefix of ``ms_lm``, so one ``ms_lm`` head can hold members
+    fitted on either (members of different kinds, fitted on differently sampled windows).
     """
 
     def __init__(self, tensors: dict[str, np.ndarray], feature_kind: str):
         self.kind = feature_kind
-        self.mu = tensors["mu"]
-        self.sigma = tensors["sigma"]
+        self.mu = tensors.get("mu")
+        self.sigma = tensors.get("sigma")
         self.members: list[dict[str, np.ndarray]] = []
         i = 0
         while any(k.startswith(f"m{i}.") for k in tensors):
@@ -132,15 +136,16 @@ class TaggramHead:
         window's statistics."""
         taggram = np.asarray(taggram)
         out = 0.0
-        z_win = None
+        f_win = None
         for m in self.members:
+            mu, sigma = (m["mu"], m["sigma"]) if "mu" in m else (self.mu, self.sigma)
             if "per_patch" in m:
-                f = window_features(taggram[:, None, :], self.kind)  # [n, D]
-                out = out + self._softmax(self.member_logits(m, (f - self.mu) / self.sigma)).mean(0)
+                f = window_features(taggram[:, None, :], self.kind)[:, : len(mu)]  # [n, D]
+                out = out + self._softmax(self.member_logits(m, (f - mu) / sigma)).mean(0)
             else:
-                if z_win is None:
-                    z_win = (window_features(taggram, self.kind) - self.mu) / self.sigma
-                out = out + self._softmax(self.member_logits(m, z_win))
+                if f_win is None:
+                    f_win = window_features(taggram, self.kind)
+                out = out + self._softmax(self.member_logits(m, (f_win[: len(mu)] - mu) / sigma))
         return np.asarray(out / len(self.members), dtype=np.float32)
 
 
