@@ -181,6 +181,51 @@ def test_converted_state_matches_checkpoint(musicnn_source):
             assert tuple(t.shape) == sd[name].shape, name
 
 
+@pytest.mark.parametrize("model", ["MTT_vgg", "MSD_vgg"])
+def test_vgg_checkpoint_converts_every_variable(musicnn_source, model):
+    """Every non-optimizer variable of the VGG checkpoints lands in the torch module, in the
+    right layout (HWIO -> OIHW), and the state dict loads strictly."""
+    from genrekit.tf_checkpoint import TFCheckpoint
+
+    ck = TFCheckpoint.from_bytes(*musicnn_source.read_checkpoint_files(model))
+    tf = {k: v for k, v in ck.read_all().items() if "Adam" not in k and "power" not in k and "global_step" not in k}
+    sd = M.convert_vgg_checkpoint(tf)
+    assert len(sd) == len(tf) == 36
+    net = M.musicnn_module(50, model)
+    assert set(sd) == {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
+    np.testing.assert_array_equal(sd["convs.2.weight"][9, 100, 0, 2], tf["3CNN/kernel"][0, 2, 100, 9])
+    import torch
+
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=False)
+    out = net(torch.zeros(2, 187, 96))
+    assert out["tags"].shape == (2, 50) and out["penultimate"].shape == (2, 256)
+
+
+def test_mtt_vgg_agrees_with_mtt_musicnn(musicnn_source, shared_data):
+    """No stored VGG taggrams exist, so the port is checked against an independently trained
+    network on the same tags: MTT_vgg's and MTT_musicnn's track-mean taggrams correlate over the
+    50 MTT tags and put the same tag first (a mis-ported layer gives unrelated tags)."""
+    from genrekit.audio import load_audio
+    from genrekit.features import MusicnnSpec
+
+    spec = MusicnnSpec(patch_hop_frames=183)
+    vgg = M.load_backbone("MTT_vgg", musicnn_source.path)
+    ref = M.load_backbone("MTT_musicnn", musicnn_source.path, precision="fp32")
+    for clip in ("classical/classical.00098.wav", "hiphop/hiphop.00000.wav", "rock/rock.00000.wav"):
+        path = shared_data / "gtzan-clips" / clip
+        if not path.is_file():
+            continue
+        v = spec.extract(load_audio(path, 16000)).values
+        a, b = M.run_patches(vgg, v)["tags"].mean(0), M.run_patches(ref, v)["tags"].mean(0)
+        assert np.corrcoef(a, b)[0, 1] > 0.85, clip
+        assert set(np.argsort(-a)[:2]) & set(np.argsort(-b)[:2]), clip
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(M.GenrekitError, match="unknown musicnn model"):
+        M.load_backbone("MSD_resnet")
+
+
 def test_backbone_cached_as_safetensors(musicnn_source, tmp_path, monkeypatch):
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path))
     sd = M.backbone_state("MSD_musicnn", musicnn_source.path)

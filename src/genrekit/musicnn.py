@@ -45,7 +45,7 @@ ENV_WHEEL = "GENREKIT_MUSICNN_WHEEL"  # the wheel file, or a folder holding it
 ENV_DIR = "GENREKIT_MUSICNN_DIR"  # a folder holding MSD_musicnn/ (an unpacked musicnn package)
 ENV_NO_DOWNLOAD = "GENREKIT_NO_DOWNLOAD"
 
-MODELS = ("MSD_musicnn", "MTT_musicnn")
+MODELS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
 
 # Sample rate and front-end constants of musicnn/configuration.py.
 SR = 16000
@@ -72,7 +72,7 @@ MSD_LABELS = (
     "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock",
     "60s", "rnb", "indie pop", "sad", "House", "happy",
 )  # fmt: skip
-LABELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
+LABELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS, "MSD_vgg": MSD_LABELS, "MTT_vgg": MTT_LABELS}
 
 
 class WeightsNotFoundError(GenrekitError):
@@ -241,11 +241,55 @@ def _build_module():
 
 
 _MODULE_CLASS = None
+_VGG_CLASS = None
 
 
-def musicnn_module(n_classes: int = 50):
-    """A fresh (randomly initialised, eval mode) musicnn torch module."""
-    global _MODULE_CLASS
+def _build_vgg():
+    """musicnn's VGG baseline (``models.py::vgg`` with 128 filters), lazily defined like the
+    musicnn module. Graph: BN over the single input channel; five 3x3 'same' convolutions, each
+    ReLU -> BN -> max-pool ('valid': 4x1 stride 2, then 2x2 stride 2 three times, then 4x4
+    stride 4); [B, 2, 1, 128] flattened in TF's NHWC order (256) -> dense 50 -> sigmoid."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    eps = 1e-3
+    pools = [((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4))]
+
+    class MusicnnVGG(nn.Module):
+        """forward(x [B, 187, 96]) -> dict(tags, logits, penultimate = flattened pool5 [B, 256])."""
+
+        embedding_dim = 256
+
+        def __init__(self, n_classes: int = 50, filters: int = 128):
+            super().__init__()
+            self.bn_input = nn.BatchNorm2d(1, eps=eps)
+            self.convs = nn.ModuleList([nn.Conv2d(1 if i == 0 else filters, filters, 3, padding=1) for i in range(5)])
+            self.bns = nn.ModuleList([nn.BatchNorm2d(filters, eps=eps) for _ in range(5)])
+            self.out = nn.Linear(2 * filters, n_classes)
+
+        def fuse(self, bf16: bool = False):
+            """No fused path (the VGG runs as is, in float32); kept for load_backbone's sake."""
+            return self
+
+        def forward(self, x):
+            h = self.bn_input(x.unsqueeze(1))  # [B, 1, T, F]
+            for conv, bn, (k, st) in zip(self.convs, self.bns, pools, strict=True):
+                h = F.max_pool2d(bn(F.relu(conv(h))), k, st)
+            flat = h.permute(0, 2, 3, 1).flatten(1)  # TF flattens NHWC
+            logits = self.out(flat)
+            return {"tags": torch.sigmoid(logits), "logits": logits, "penultimate": flat}
+
+    return MusicnnVGG
+
+
+def musicnn_module(n_classes: int = 50, model: str = "MSD_musicnn"):
+    """A fresh (randomly initialised, eval mode) torch module for ``model``'s architecture."""
+    global _MODULE_CLASS, _VGG_CLASS
+    if model.endswith("_vgg"):
+        if _VGG_CLASS is None:
+            _VGG_CLASS = _build_vgg()
+        return _VGG_CLASS(n_classes).eval()
     if _MODULE_CLASS is None:
         _MODULE_CLASS = _build_module()
     return _MODULE_CLASS(n_classes).eval()
@@ -260,6 +304,20 @@ def _bn(sd: dict, prefix: str, tf: dict, name: str) -> None:
     sd[f"{prefix}.bias"] = tf[f"{name}/beta"]
     sd[f"{prefix}.running_mean"] = tf[f"{name}/moving_mean"]
     sd[f"{prefix}.running_var"] = tf[f"{name}/moving_variance"]
+
+
+def convert_vgg_checkpoint(tf: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """musicnn's VGG: ``1CNN``..``5CNN`` (HWIO kernels), batch_normalization (input) and _1.._5,
+    ``dense``."""
+    sd: dict[str, np.ndarray] = {}
+    _bn(sd, "bn_input", tf, "batch_normalization")
+    for i in range(5):
+        sd[f"convs.{i}.weight"] = tf[f"{i + 1}CNN/kernel"].transpose(3, 2, 0, 1)
+        sd[f"convs.{i}.bias"] = tf[f"{i + 1}CNN/bias"]
+        _bn(sd, f"bns.{i}", tf, f"batch_normalization_{i + 1}")
+    sd["out.weight"] = tf["dense/kernel"].T
+    sd["out.bias"] = tf["dense/bias"]
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
 
 
 def convert_checkpoint(tf: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -437,7 +495,7 @@ def convert_weights(model: str, source: WeightsSource) -> dict[str, np.ndarray]:
 
     index, data = source.read_checkpoint_files(model)
     ckpt = TFCheckpoint.from_bytes(index, data, name=f"{source.path}:{model}")
-    return convert_checkpoint(ckpt.read_all())
+    return (convert_vgg_checkpoint if model.endswith("_vgg") else convert_checkpoint)(ckpt.read_all())
 
 
 def backbone_state(
@@ -493,10 +551,12 @@ def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None 
     """
     import torch
 
+    if model not in MODELS:
+        raise GenrekitError(f"{model}: unknown musicnn model (choose from {', '.join(MODELS)})")
     precision = resolve_precision(precision)
     key = f"{model}:{weights}:{precision}"
     if key not in _BACKBONES:
-        net = musicnn_module(len(LABELS[model]))
+        net = musicnn_module(len(LABELS[model]), model)
         sd = backbone_state(model, weights)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
         _BACKBONES[key] = net.eval().fuse(bf16=precision == "bf16")
@@ -529,6 +589,7 @@ def run_patches(net, patches: np.ndarray, batch_size: int = 6) -> dict[str, np.n
             for k in outs:
                 outs[k].append(o[k].numpy())
     if not outs["tags"]:
-        return {"tags": np.zeros((0, net.out.out_features), np.float32), "penultimate": np.zeros((0, 200), np.float32)}
+        dim = getattr(net, "embedding_dim", 200)
+        return {"tags": np.zeros((0, net.out.out_features), np.float32), "penultimate": np.zeros((0, dim), np.float32)}
     return {k: np.concatenate(v) for k, v in outs.items()}
 
