@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lists", default="valid,test")
     ap.add_argument("--patch-hop", type=int, default=None,
                     help="patch hop in frames (default: the model's own, 183; the stored taggrams used 61)")
+    ap.add_argument("--classifier", action="store_true",
+                    help="go through Classifier.predict (streamed decoding and resampling, what `genrekit predict` runs)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
@@ -47,12 +49,20 @@ def main(argv=None) -> int:
                     break
     results = []
     t0 = time.perf_counter()
+    clf = None
+    if args.classifier:
+        from genrekit.prediction import Classifier
+
+        clf = Classifier(model)
     for lst, stem, p in rows:
-        values = model.features(load_audio(p, model.spec.sample_rate)).values
-        probs = model.track_probs(values)
+        if clf is not None:
+            pred = clf.predict(p)
+            label, conf = pred.genre, pred.confidence
+        else:
+            probs = model.track_probs(model.features(load_audio(p, model.spec.sample_rate)).values)
+            label, conf = model.labels[int(np.argmax(probs))], float(np.max(probs))
         truth = stem.split("/")[0]
-        results.append({"list": lst, "clip": stem, "truth": truth, "pred": model.labels[int(np.argmax(probs))],
-                        "confidence": float(np.max(probs))})
+        results.append({"list": lst, "clip": stem, "truth": truth, "pred": label, "confidence": conf})
     acc = float(np.mean([r["truth"] == r["pred"] for r in results]))
     by_list = {lst: float(np.mean([r["truth"] == r["pred"] for r in results if r["list"] == lst]))
                for lst in args.lists.split(",")}
