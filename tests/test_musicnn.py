@@ -221,6 +221,24 @@ def test_mtt_vgg_agrees_with_mtt_musicnn(musicnn_source, shared_data):
         assert set(np.argsort(-a)[:2]) & set(np.argsort(-b)[:2]), clip
 
 
+def test_run_patches_batching_does_not_change_outputs():
+    """Patches go in nearly equal batches of at most batch_size; the outputs do not depend on
+    it, and empty input gives empty arrays with the network's embedding width."""
+    import torch
+
+    torch.manual_seed(0)
+    net = M.musicnn_module().fuse()
+    x = np.random.default_rng(0).uniform(0, 3, (7, 187, 96)).astype(np.float32)
+    ref = M.run_patches(net, x, batch_size=32)
+    for bs in (1, 3, 6):
+        out = M.run_patches(net, x, batch_size=bs)
+        for k in ("tags", "penultimate"):
+            np.testing.assert_allclose(out[k], ref[k], rtol=1e-5, atol=1e-6)
+    empty = M.run_patches(net, x[:0])
+    assert empty["tags"].shape == (0, 50) and empty["penultimate"].shape == (0, 200)
+    assert M.run_patches(M.musicnn_module(50, "MTT_vgg"), x[:0])["penultimate"].shape == (0, 256)
+
+
 def test_unknown_model_is_refused():
     with pytest.raises(M.GenrekitError, match="unknown musicnn model"):
         M.load_backbone("MSD_resnet")
