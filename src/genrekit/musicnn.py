@@ -564,12 +564,7 @@ def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None 
 
 
 # --------------------------------------------------------------------------------------------
-# front end helpers
-
-
-def patch_starts(n_frames: int, patch: int = N_FRAMES, hop: int = 62) -> np.ndarray:
-    """First frames of musicnn's patches: ``range(0, n - patch + 1, hop)`` (none if too short)."""
-    return np.arange(0, max(n_frames - patch + 1, 0), hop)
+# running the network (the patches themselves come from features.MusicnnSpec)
 
 
 def run_patches(net, patches: np.ndarray, batch_size: int = 6) -> dict[str, np.ndarray]:
