@@ -79,6 +79,11 @@ class WeightsNotFoundError(GenrekitError):
     """musicnn's weights are not reachable (no wheel, no installed package, no network)."""
 
 
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise GenrekitError(f"{model}: unknown musicnn model (choose from {', '.join(MODELS)})")
+
+
 def cache_dir() -> Path:
     """The user cache (``GENREKIT_CACHE_DIR`` or ``~/.cache/genrekit``)."""
     env = os.environ.get("GENREKIT_CACHE_DIR")
@@ -142,7 +147,7 @@ def _build_module():
             rounding), and channels-last convolutions + a max over rows are the fast oneDNN paths.
 
             ``bf16`` runs the five front-end convolutions (~98% of the work) in bfloat16 on CPUs
-            with native bf16 dot products (AVX512-BF16/AMX; ~1.4x less CPU time); the track-mean
+            with native bf16 dot products (AVX512-BF16/AMX; see docs/model_card.md); the track-mean
             taggram then moves by ~0.01 at most, so the parity checks use float32.
             """
             self._fused = []
@@ -445,8 +450,7 @@ def find_weights(
 
     Raises :class:`WeightsNotFoundError` saying how to supply the wheel offline.
     """
-    if model not in MODELS:
-        raise GenrekitError(f"{model}: unknown musicnn model (choose from {', '.join(MODELS)})")
+    _check_model(model)
     if path is not None:
         return _as_source("explicit", Path(path), model)
     for var in (ENV_WHEEL, ENV_DIR):
@@ -504,6 +508,7 @@ def backbone_state(
     """The converted state dict: from the safetensors cache, else converted now and cached."""
     from safetensors.numpy import load
 
+    _check_model(model)  # before the cache: a model name never becomes a path unchecked
     target = converted_path(model)
     if weights is None and target.is_file():
         try:
@@ -551,13 +556,11 @@ def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None 
     """
     import torch
 
-    if model not in MODELS:
-        raise GenrekitError(f"{model}: unknown musicnn model (choose from {', '.join(MODELS)})")
     precision = resolve_precision(precision)
     key = f"{model}:{weights}:{precision}"
     if key not in _BACKBONES:
+        sd = backbone_state(model, weights)  # first: it refuses an unknown model
         net = musicnn_module(len(LABELS[model]), model)
-        sd = backbone_state(model, weights)
         net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
         _BACKBONES[key] = net.eval().fuse(bf16=precision == "bf16")
     return _BACKBONES[key]
@@ -568,7 +571,8 @@ def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None 
 
 
 def run_patches(net, patches: np.ndarray, batch_size: int = 6) -> dict[str, np.ndarray]:
-    """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate' [n, 200].
+    """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate'
+    [n, embedding width] (200 for musicnn, 256 for the VGGs).
 
     The patches go in ceil(n / batch_size) nearly equal batches of at most ``batch_size``: on a
     2-core CPU a 30 s clip's 10 patches take ~153 ms as 2 x 5 against ~175 ms as 8 + 2 or as one
