@@ -6,7 +6,17 @@ shared GTZAN clips and prints, per variant, the mean and worst per-clip max-abs 
 track-mean taggram against ``gtzan-musicnn/msd_taggram_*.npz`` (the metric of musicnn_parity.py):
 
     python scripts/parity_investigation.py [--data ../shared/data] [--clips a,b,...|all]
-        [--variants v1,v2,...] [--json out.json]
+        [--variants v1,v2,...] [--hf-correlation] [--json out.json]
+
+Resamplers (the part of a variant before any ``+``): librosa's ``res_type`` names (soxr_hq,
+soxr_vhq, soxr_mq, soxr_lq, soxr_qq, kaiser_best, kaiser_fast, fft, polyphase, scipy), ``swr``
+(FFmpeg's libswresample through PyAV, float output) and ``sinc<cutoff>:<width>`` (a Kaiser
+windowed-sinc low-pass, -6 dB at ``cutoff`` Hz, ``width`` Hz from pass band to 120 dB, applied
+by ``scipy.signal.resample_poly``; e.g. ``sinc7600:600``, the band edge genrekit reproduces).
+``--edges`` only prints soxr HQ's band edge at 16 kHz (``audio.resampler_response``) for 22.05,
+44.1 and 48 kHz sources and the windowed-sinc target's (``sinc7600:600``), and exits.
+``--hf-correlation`` prints, per clip, the correlation over its patches between the per-patch
+taggram error and the patch's mean log-mel in the top six mel bands (above ~7 kHz).
 
 musicnn 0.1.0 (musicnn/extractor.py ``batch_data``) does: ``librosa.load(file, sr=16000)`` (no
 offset/duration, no normalisation; librosa's default resampler), ``librosa.feature.melspectrogram(
@@ -49,7 +59,51 @@ def resample(y: np.ndarray, sr: int, how: str, f64: bool) -> np.ndarray:
     import librosa
 
     y = y.astype(np.float64 if f64 else np.float32)
+    if how.startswith("sinc"):
+        from math import gcd
+
+        from scipy import signal
+
+        cutoff, width = map(float, how[4:].split(":"))
+        up, down = 16000 // gcd(16000, sr), sr // gcd(16000, sr)
+        fs = up * sr
+        taps, beta = signal.kaiserord(120, width / (fs / 2))
+        h = signal.firwin(taps | 1, cutoff, window=("kaiser", beta), fs=fs)
+        return signal.resample_poly(y.astype(np.float64), up, down, window=h).astype(np.float32)
+    if how == "swr":
+        import av
+
+        frame = av.AudioFrame.from_ndarray(y.astype(np.float32)[None, :], format="flt", layout="mono")
+        frame.sample_rate = sr
+        rs = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        out = [f.to_ndarray().reshape(-1) for f in rs.resample(frame)] + \
+              [f.to_ndarray().reshape(-1) for f in rs.resample(None)]
+        return np.concatenate(out).astype(np.float32)
     return librosa.resample(y, orig_sr=sr, target_sr=16000, res_type=how)
+
+
+def print_edges() -> int:
+    """soxr HQ's magnitude response (dB) on the 512-point grid at 16 kHz from 7 kHz up, per source
+    rate, its -6 dB point, and the same for the Kaiser windowed-sinc target."""
+    from genrekit.audio import resampler_response
+    from genrekit.features import band_edge_gain
+
+    first = 224  # 7000 Hz
+    freqs = np.arange(first, 257) * 16000 / 512
+    rows = {f"soxr HQ from {sr}": resampler_response(sr, 16000, 512, first) for sr in (22050, 44100, 48000)}
+    own = rows["soxr HQ from 22050"]
+    rows["target sinc7600:600"] = np.sqrt(band_edge_gain(16000, 512, 7600.0, 600.0, 22050)[first:]) * own
+    print("Hz      " + " ".join(f"{f:6.0f}" for f in freqs[::2]))
+    for name, r in rows.items():
+        db = 20 * np.log10(np.maximum(r, 1e-12))
+        i = int(np.argmax(db < -6.0))  # first bin below -6 dB; interpolate with the one before
+        f6 = freqs[i - 1] + (freqs[i] - freqs[i - 1]) * (db[i - 1] + 6.0) / (db[i - 1] - db[i])
+        print(f"{name:22s} -6 dB at {f6:6.0f} Hz: "
+              + " ".join(f"{v:6.1f}" for v in db[::2]))
+    for sr in (44100, 48000):
+        d = 20 * np.log10(np.maximum(rows[f"soxr HQ from {sr}"], 1e-12)) - 20 * np.log10(np.maximum(own, 1e-12))
+        print(f"from {sr} minus from 22050, bins above -40 dB: max |diff| {np.abs(d[own > 0.01]).max():.2f} dB")
+    return 0
 
 
 def logmel(y16: np.ndarray, opts: set[str]) -> np.ndarray:
@@ -75,8 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--clips", default=DEFAULT_CLIPS)
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
+    ap.add_argument("--hf-correlation", action="store_true",
+                    help="per clip: correlation of the per-patch error with the top mels' level")
+    ap.add_argument("--edges", action="store_true", help="print the resamplers' band edges and exit")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.edges:
+        return print_edges()
 
     import librosa
     import soundfile as sf
@@ -112,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
                     y, sr = audio[key]
                     cache[ck] = resample(y, sr, how, "f64" in opts)
                 y16 = cache[ck]
-            tags = run_patches(net, patches(logmel(y16, opts)))["tags"]
+            x = patches(logmel(y16, opts))
+            tags = run_patches(net, x)["tags"]
             n = min(len(tags), len(ref))
+            if args.hf_correlation:
+                err, top = np.abs(tags[:n] - ref[:n]).max(1), x[:n, :, 90:].mean((1, 2))
+                print(f"  {key:24s} corr(per-patch error, top-mel level) = {np.corrcoef(err, top)[0, 1]:+.2f}"
+                      f"  track error {np.abs(tags[:n].mean(0) - ref[:n].mean(0)).max():.4f}")
             dm = np.abs(tags[:n].mean(0) - ref[:n].mean(0))
             diffs.append(float(dm.max()))
             per_tag += dm

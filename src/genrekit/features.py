@@ -181,8 +181,8 @@ def _mel_plan(fb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     """How to apply a triangular filterbank [n_mels, n_bins] without BLAS.
 
     Why: a BLAS matmul here leaves OpenBLAS's worker threads spinning for a while after it
-    returns, and on a 2-core machine they then compete with the model's own threads (measured:
-    the musicnn forward pass right after feature extraction took 213 ms instead of 150 ms).
+    returns, and on a 2-core machine they then compete with the model's own threads (the musicnn
+    forward pass right after such a matmul: 215 ms instead of 138; ``benchmarks/musicnn_forward.py``).
     Triangular filters overlap only their neighbours, so filters of even index cover disjoint
     bin ranges, and so do the odd ones: each half is one per-bin weighting plus a segment sum
     (``np.add.reduceat``). Returns per half (bin weights, segment starts, mel indices); a
@@ -444,8 +444,8 @@ class MusicnnSpec(_SegmentedSpec):
     #: keeps genrekit's plain soxr HQ edge. Fitted on 6 clips, checked on all 78 (model card).
     band_edge_hz: float | None = 7600.0
     band_edge_width_hz: float = 600.0
-    #: Native rate whose soxr HQ edge is divided out (GTZAN's 22050 Hz; 44.1/48 kHz edges agree
-    #: to 0.2 dB).
+    #: Native rate whose soxr HQ edge is divided out (GTZAN's 22050 Hz; 44.1 kHz gives the same
+    #: edge, 48 kHz one within 1.1 dB: ``scripts/parity_investigation.py --edges``).
     band_edge_from_hz: int = 22050
     segment_seconds: float = field(default=187 * 256 / 16000, repr=False)
     hop_seconds: float = field(default=61 * 256 / 16000, repr=False)

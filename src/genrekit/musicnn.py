@@ -163,7 +163,7 @@ def _build_module():
                 self._fused.append((w, b, sgn[None, :, None], a[None, :, None], c[None, :, None],
                                     conv.kernel_size))
             # bf16 timbral convolutions as one GEMM each (see _timbral_gemm): oneDNN's direct
-            # convolution with a single input channel reaches about half the GEMM's throughput.
+            # convolution with a single input channel takes about twice as long (benchmarks/musicnn_forward.py).
             self._gemm = [self._block_weights(w.float(), blk) for (w, *_), blk in zip(self._fused[:2], (12, 10), strict=True)] if bf16 else None
             return self
 
@@ -575,9 +575,9 @@ def run_patches(net, patches: np.ndarray, batch_size: int = 6) -> dict[str, np.n
     [n, embedding width] (200 for musicnn, 256 for the VGGs).
 
     The patches go in ceil(n / batch_size) nearly equal batches of at most ``batch_size``: on a
-    2-core CPU a 30 s clip's 10 patches take ~153 ms as 2 x 5 against ~175 ms as 8 + 2 or as one
-    batch of 10 (larger batches' front-end activations fall out of cache), and peak memory stays
-    at ~150 MB whatever the input length."""
+    2-core CPU a 30 s clip's 10 patches take ~138 ms as 5 + 5 against ~165 ms as one batch of 10
+    (larger batches' front-end activations fall out of cache; ``benchmarks/musicnn_forward.py``),
+    and peak memory stays bounded whatever the input length."""
     import torch
 
     outs: dict[str, list[np.ndarray]] = {"tags": [], "penultimate": []}
