@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--lists", default="valid,test")
+    ap.add_argument("--model", default=None,
+                    help="a musicnn head file (e.g. one written by train_default_head.py --out); default: the default model")
     ap.add_argument("--patch-hop", type=int, default=None,
                     help="patch hop in frames (default: the model's own, 183; the stored taggrams used 61)")
     ap.add_argument("--classifier", action="store_true",
@@ -33,7 +35,7 @@ def main(argv=None) -> int:
     from genrekit.base import load_model
 
     data = Path(args.data)
-    model = load_model(None)
+    model = load_model(args.model)
     if args.patch_hop:
         import dataclasses
 
