@@ -395,7 +395,7 @@ def main(argv=None) -> int:
     m_3 = metrics(y_test, predict(tensors, track_kind, test_tracks, every_third=True).argmax(1))
     print(f"TEST (290 fault-filtered tracks, all 1 s patches): accuracy {m_all['accuracy']:.4f} "
           f"macro-F1 {m_all['macro_f1']:.4f}")
-    print(f"TEST (every 3rd patch, the 3 s prediction hop):     accuracy {m_3['accuracy']:.4f} "
+    print(f"TEST (every 3rd patch, 3 s apart):                 accuracy {m_3['accuracy']:.4f} "
           f"macro-F1 {m_3['macro_f1']:.4f}")
     print("confusion (rows true, cols predicted; " + " ".join(GENRES) + "):")
     for g, row in zip(GENRES, m_all["confusion"], strict=False):
@@ -404,7 +404,7 @@ def main(argv=None) -> int:
     from genrekit.features import MusicnnSpec
     from genrekit.modelfile import save_model_file
 
-    spec = MusicnnSpec(patch_hop_frames=183)
+    spec = MusicnnSpec()  # patches 1 s apart, as in the stored taggrams the heads are trained on
     if isinstance(best, tuple):
         desc = "softmax-regression + MLP ensemble"
     else:

@@ -44,6 +44,7 @@ def test_head_file_is_small_and_described():
     assert cfg["name"] == "svc_C1_ms" and len(cfg["members"]) == 1
     assert cfg["members"][0] | {"temperature": 0, "n_support_vectors": 0} == {
         "model": "svc", "features": "ms", "C": 1.0, "windows": "full", "temperature": 0, "n_support_vectors": 0}
+    assert spec["patch_hop_frames"] == 61  # 1 s apart: the windows of the taggrams the heads learnt from
     assert spec["band_edge_hz"] == 7600.0  # the stored musicnn run's band edge (features.band_edge_gain)
     cv = meta["training"]["cv"]
     assert max(cv, key=lambda k: cv[k]["mean"]) == "svc_C1_ms"
@@ -188,6 +189,12 @@ def test_segment_probs_from_taggram(shared_data):
     assert m.segment_probs_from_taggram(t[:0]).shape == (0, 10)
     assert m.segment_probs_from_taggram(t[:1]).shape == (1, 10)  # a single 3 s patch
     assert [(w.start, w.stop) for w in segment_windows(3, 1)] == [(0, 2), (0, 3), (1, 3)]
+    # the batched timeline equals the head applied window by window (per-patch members included)
+    windows = segment_windows(len(t), 1)
+    assert any("per_patch" in mem for mem in m.segment_head.members)
+    np.testing.assert_allclose(seg, np.stack([m.segment_head.probs(t[w]) for w in windows]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.head.probs_windows(t, windows[:4]), np.stack([m.head.probs(t[w]) for w in windows[:4]]),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_from_audio_end_to_end(shared_data):
@@ -205,7 +212,7 @@ def test_from_audio_end_to_end(shared_data):
     clips = ["classical/classical.00097.wav", "metal/metal.00097.wav", "hiphop/hiphop.00002.wav"]
     for rel in clips:
         values = m.features(load_audio(shared_data / "gtzan-clips" / rel, 16000)).values
-        assert values.shape[1:] == (187, 96) and 9 <= len(values) <= 10  # 3 s patches, 3 s apart
+        assert values.shape[1:] == (187, 96) and 27 <= len(values) <= 28  # 3 s patches, 1 s apart
         track = m.track_probs(values)
         seg = m.segment_probs(values)
         assert seg.shape == (len(values), 10) and track.shape == (10,)

@@ -111,20 +111,28 @@ def test_installed_distribution_found_by_metadata(monkeypatch, tmp_path):
     assert "musicnn" not in sys.modules
 
 
+def _random_bn_net(seed: int = 0):
+    """A musicnn module with random BatchNorm statistics (about half the scales negative)."""
+    import torch
+
+    torch.manual_seed(seed)
+    net = M.musicnn_module()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.weight.normal_()
+                m.bias.normal_()
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2)
+    return net
+
+
 def test_fused_frontend_equals_reference():
     """The fast path (BN/ReLU folded through the frequency max, negative BN scales included)
     equals the step-by-step TF graph."""
     import torch
 
-    torch.manual_seed(0)
-    net = M.musicnn_module()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.weight.normal_()  # about half negative
-                m.bias.normal_()
-                m.running_mean.normal_()
-                m.running_var.uniform_(0.5, 2)
+    net = _random_bn_net()
     x = torch.rand(3, 187, 96) * 4
     with torch.inference_mode():
         ref = net(x)
@@ -239,6 +247,33 @@ def test_run_patches_batching_does_not_change_outputs():
     assert M.run_patches(M.musicnn_module(50, "MTT_vgg"), x[:0])["penultimate"].shape == (0, 256)
 
 
+@pytest.mark.parametrize("bf16", [False, True])
+def test_shared_front_end_equals_patch_by_patch(bf16):
+    """Overlapping patches cut from one sequence (MusicnnSpec's 1 s hop, and others) give the
+    same outputs through the shared front end (one pass over the sequence, edge frames
+    recomputed per patch) as one by one, for any chunking; patches that are not such cuts are
+    detected and run one by one."""
+    from genrekit.features import segment_starts
+
+    net = _random_bn_net().fuse(bf16=bf16)
+    seq = np.random.default_rng(1).uniform(0, 3, (187 + 61 * 9 + 17, 96)).astype(np.float32)
+    tol = {"rtol": 2e-2, "atol": 2e-2} if bf16 else {"rtol": 1e-4, "atol": 1e-5}
+    for hop in (61, 62, 150):
+        patches = np.stack([seq[s : s + 187] for s in segment_starts(len(seq), 187, hop)])
+        assert M._as_sequence(patches, hop) is not None
+        ref = M.run_patches(net, patches)
+        for shared_batch in (1, 4, 64):
+            out = M.run_patches(net, patches, hop=hop, shared_batch=shared_batch)
+            for k in ("tags", "penultimate"):
+                np.testing.assert_allclose(out[k], ref[k], **tol)
+    patches = np.stack([seq[s : s + 187] for s in segment_starts(len(seq), 187, 61)])
+    reversed_ = patches[::-1].copy()
+    assert M._as_sequence(reversed_, 61) is None and M._as_sequence(patches, 62) is None
+    assert M._as_sequence(patches[:1], 61) is None and M._as_sequence(patches, 187) is None
+    ordered = M.run_patches(net, patches, hop=61)["tags"]
+    np.testing.assert_allclose(M.run_patches(net, reversed_, hop=61)["tags"], ordered[::-1], **tol)
+
+
 def test_unknown_model_is_refused():
     with pytest.raises(M.GenrekitError, match="unknown musicnn model"):
         M.load_backbone("MSD_resnet")
@@ -281,7 +316,7 @@ def test_parity_with_stored_taggrams(musicnn_source, shared_data):
             continue
         path, ref = table[key]
         y = load_audio(path, 16000)
-        tags = M.run_patches(net, spec.extract(y).values)["tags"]
+        tags = M.run_patches(net, spec.extract(y).values, hop=spec.patch_hop_frames)["tags"]
         assert tags.shape == ref.shape
         diffs.append(np.abs(tags.mean(0) - ref.mean(0)).max())
         plain.append(np.abs(M.run_patches(net, plain_spec.extract(y).values)["tags"].mean(0) - ref.mean(0)).max())

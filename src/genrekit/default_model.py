@@ -148,6 +148,25 @@ class TaggramHead:
                 out = out + self._softmax(self.member_logits(m, (f_win[: len(mu)] - mu) / sigma))
         return np.asarray(out / len(self.members), dtype=np.float32)
 
+    def probs_windows(self, taggram: np.ndarray, windows: list[slice]) -> np.ndarray:
+        """[len(windows), n_labels]: ``probs(taggram[w])`` for every window ``w``, in one batch
+        per member (a timeline asks for one window per patch; per-patch members classify each
+        patch once instead of once per window that holds it)."""
+        taggram = np.asarray(taggram)
+        out = 0.0
+        f_win = None
+        for m in self.members:
+            mu, sigma = (m["mu"], m["sigma"]) if "mu" in m else (self.mu, self.sigma)
+            if "per_patch" in m:
+                f = window_features(taggram[:, None, :], self.kind)[:, : len(mu)]
+                per_patch = self._softmax(self.member_logits(m, (f - mu) / sigma))  # [n, L]
+                out = out + np.stack([per_patch[w].mean(0) for w in windows])
+            else:
+                if f_win is None:
+                    f_win = np.stack([window_features(taggram[w], self.kind) for w in windows])
+                out = out + self._softmax(self.member_logits(m, (f_win[:, : len(mu)] - mu) / sigma))
+        return np.asarray(out / len(self.members), dtype=np.float32)
+
 
 def svm_member_from_sklearn(svc: Any, temperature: float = 1.0) -> dict[str, np.ndarray]:
     """Member tensors of a fitted ``sklearn.svm.SVC`` (RBF kernel, >2 classes, fitted on
@@ -193,7 +212,8 @@ class MusicnnGenreModel(GenreModel):
             return self._last[1]
         from .musicnn import load_backbone, run_patches
 
-        out = run_patches(load_backbone(self.backbone_name, self.weights), values)
+        hop = getattr(self.spec, "patch_hop_frames", None)  # overlapping patches share the front end
+        out = run_patches(load_backbone(self.backbone_name, self.weights), values, hop=hop)
         self._last = (values, out)
         return out
 
@@ -221,8 +241,7 @@ class MusicnnGenreModel(GenreModel):
         n = len(taggram)
         if n == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        windows = segment_windows(n, self.segment_half_window)
-        return np.stack([self.segment_head.probs(taggram[w]) for w in windows])
+        return self.segment_head.probs_windows(taggram, segment_windows(n, self.segment_half_window))
 
     def track_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
         return self.head.probs(taggram)

@@ -94,6 +94,22 @@ def cache_dir() -> Path:
 # the network
 
 
+def _max_rows(x):
+    """x [R, n, C] -> [R, C], the max over the middle axis as a halving tree of elementwise
+    maxima. On bfloat16 maps with C innermost torch's ``amax`` over a middle axis runs ~15x
+    slower (36 vs 2.4 ms for a 30 s clip's temporal map; ``benchmarks/musicnn_forward.py``)."""
+    import torch
+
+    n = x.shape[1]
+    while n > 1:
+        h = n // 2
+        m = torch.maximum(x[:, :h], x[:, h : 2 * h])
+        if n % 2:
+            m[:, 0] = torch.maximum(m[:, 0], x[:, 2 * h])
+        x, n = m, h
+    return x[:, 0]
+
+
 def _build_module():
     """Define the torch module lazily so that importing this file does not import torch."""
     import torch
@@ -165,7 +181,35 @@ def _build_module():
             # bf16 timbral convolutions as one GEMM each (see _timbral_gemm): oneDNN's direct
             # convolution with a single input channel takes about twice as long (benchmarks/musicnn_forward.py).
             self._gemm = [self._block_weights(w.float(), blk) for (w, *_), blk in zip(self._fused[:2], (12, 10), strict=True)] if bf16 else None
+            # ... and so are the temporal ones (2.5-3.5x faster than oneDNN's convolution).
+            self._tgemm = [self._block_temporal(w.float(), 4) for (w, *_) in self._fused[2:]] if bf16 else None
             return self
+
+        @staticmethod
+        def _block_temporal(w, s):
+            """[s + k - 1, s * C] bf16 weights computing ``s`` neighbouring time outputs of a
+            (k, 1) filter bank at once from one window of s + k - 1 frames of one mel band."""
+            c_out, _, k, _ = w.shape
+            wb = torch.zeros(s + k - 1, s, c_out)
+            for o in range(s):
+                wb[o : o + k, o, :] = w[:, 0, :, 0].T
+            return wb.reshape(s + k - 1, s * c_out).bfloat16(), s, k
+
+        @staticmethod
+        def _temporal_gemm(x, tgemm):
+            """max over frequency of a 'valid' (k, 1) convolution of x [B, T + k - 1, F] (bf16),
+            without the bias: [B, C, T] float32. Each mel band's frames are cut into windows
+            of s + k - 1 frames every s frames (a strided view, copied once); one GEMM gives s
+            outputs per window, and the max over frequency is a max over the outermost axis."""
+            wb, s, k = tgemm
+            b, tp, f = x.shape
+            t = tp - k + 1
+            nbt = -(-t // s)
+            need = nbt * s + k - 1
+            xt = F.pad(x.transpose(1, 2), (0, need - tp)).contiguous()  # [B, F, need]
+            cols = xt.as_strided((b, f, nbt, s + k - 1), (f * need, need, s, 1)).reshape(b * f * nbt, s + k - 1)
+            y = (cols @ wb).view(b, f, nbt * s, -1).amax(1)[:, :t]  # [B, T, C]
+            return y.transpose(1, 2).float()
 
         @staticmethod
         def _block_weights(w, s):
@@ -196,35 +240,71 @@ def _build_module():
             y = (cols @ wb).view(b * t, nb * s, -1)[:, :n_out].amax(1)  # [B * T, C]
             return y.view(b, t, -1).transpose(1, 2).float()
 
-        def frontend(self, x):
-            fused = getattr(self, "_fused", None)
-            if fused is None:
-                return self.frontend_reference(x)
-            x = self.bn_input(x.unsqueeze(1))
-            feats = []
-            gemm = getattr(self, "_gemm", None)
-            x16 = F.pad(x[:, 0], (0, 0, 3, 3)).bfloat16() if gemm else None
-            for i, (w, b, sgn, a, c, (kt, _kf)) in enumerate(fused):
-                if i < 2 and gemm:
-                    m = self._timbral_gemm(x16, gemm[i]) + b.float()[None, :, None]
-                    feats.append(a * F.relu(sgn * m) + c)
-                    continue
-                if i < 2:
-                    xp = F.pad(x, (0, 0, 3, 3))
-                else:
-                    xp = F.pad(x, (0, 0, (kt - 1) // 2, kt // 2))
-                xp = xp.contiguous(memory_format=torch.channels_last)
+        def _pads(self, i: int) -> tuple[int, int]:
+            """Zero frames (before, after) that front-end branch ``i`` adds to a patch: 3 and 3
+            for the timbral 7-frame filters, TF 'same' padding for the temporal ones."""
+            kt = (list(self.timbral) + list(self.temporal))[i].kernel_size[0]
+            return (3, 3) if i < 2 else ((kt - 1) // 2, kt // 2)
+
+        def _branch(self, i: int, xp):
+            """Fused branch ``i`` (0-1 timbral, 2-4 temporal) on an already padded input
+            xp [B, T + pads, F] (after bn_input): [B, C, T] with ReLU, BN and the max over
+            frequency applied."""
+            w, b, sgn, a, c, _k = self._fused[i]
+            gemm = self._gemm
+            if i < 2 and gemm:
+                m = self._timbral_gemm(xp.bfloat16(), gemm[i]) + b.float()[None, :, None]
+            elif i >= 2 and self._tgemm:
+                m = self._temporal_gemm(xp.bfloat16(), self._tgemm[i - 2]) + b.float()[None, :, None]
+            else:
+                xq = xp.unsqueeze(1).contiguous(memory_format=torch.channels_last)
                 if self._bf16:
-                    z = F.conv2d(xp.bfloat16(), w, b)  # channels-last [B, C, T, F]: C innermost,
-                    m = z.amax(dim=3).float()  # so a max over F is a max over rows (2x max_pool2d's speed)
+                    # channels-last [B, C, T, F]: C innermost, so a max over F is a max over
+                    # rows
+                    z = F.conv2d(xq.bfloat16(), w, b).permute(0, 2, 3, 1)  # [B, T, F, C], contiguous
+                    m = _max_rows(z.reshape(-1, *z.shape[2:])).view(z.shape[0], z.shape[1], -1).transpose(1, 2).float()
                 else:
-                    z = F.conv2d(xp, w, b)
-                    m = F.max_pool2d(z, (1, z.shape[3])).squeeze(3)  # [B, C, T]
-                feats.append(a * F.relu(sgn * m) + c)
+                    z = F.conv2d(xq, w, b)
+                    m = F.max_pool2d(z, (1, z.shape[3])).squeeze(3)
+            return a * F.relu(sgn * m) + c
+
+        def frontend(self, x):
+            if getattr(self, "_fused", None) is None:
+                return self.frontend_reference(x)
+            x = self.bn_input(x.unsqueeze(1))[:, 0]
+            return torch.cat([self._branch(i, F.pad(x, (0, 0, *self._pads(i)))) for i in range(5)], dim=1)
+
+        def frontend_shared(self, seq, starts, n: int = N_FRAMES):
+            """Front-end maps [len(starts), 561, n] of the patches ``seq[s : s + n]`` of one
+            log-mel sequence seq [T, F], equal to ``frontend`` on the stacked patches.
+
+            Every front-end filter is a convolution over time followed by a max over frequency,
+            so a patch's per-frame features are those of the whole sequence, except for the
+            frames whose receptive field crosses the patch's edges, where musicnn zero-pads each
+            patch: 3 frames per side for the timbral branch, up to 63 / 64 for the temporal one.
+            The sequence is convolved once and only those edge frames are recomputed per patch,
+            so overlapping patches (1 s apart, as the head was trained) cost little more than
+            disjoint ones (``benchmarks/musicnn_forward.py``)."""
+            x = self.bn_input(seq[None, None])[:, 0]  # [1, T, F]
+            idx = torch.as_tensor(np.asarray(starts, dtype=np.int64))[:, None] + torch.arange(n)  # [B, n]
+            feats = []
+            for i in range(5):
+                pl, pr = self._pads(i)
+                if pl + pr > n:
+                    raise ValueError(f"patches of {n} frames are shorter than the receptive field")
+                whole = self._branch(i, F.pad(x, (0, 0, pl, pr)))[0]  # [C, T]
+                f = whole[:, idx].permute(1, 0, 2)  # [B, C, n] (a copy, by advanced indexing)
+                if pl:
+                    left = torch.stack([x[0, s : s + pl + pr] for s in starts])
+                    f[:, :, :pl] = self._branch(i, F.pad(left, (0, 0, pl, 0)))
+                if pr:
+                    right = torch.stack([x[0, s + n - pl - pr : s + n] for s in starts])
+                    f[:, :, n - pr :] = self._branch(i, F.pad(right, (0, 0, 0, pr)))
+                feats.append(f)
             return torch.cat(feats, dim=1)
 
-        def forward(self, x):
-            front = self.frontend(x)
+        def backend(self, front):
+            """Mid-end, pooling and dense layers on front-end maps [B, 561, T]."""
             h1 = self.bn_mid[0](F.relu(self.mid[0](F.pad(front, (3, 3)))))
             h2 = self.bn_mid[1](F.relu(self.mid[1](F.pad(h1, (3, 3))))) + h1
             h3 = self.bn_mid[2](F.relu(self.mid[2](F.pad(h2, (3, 3))))) + h2
@@ -241,6 +321,15 @@ def _build_module():
                 "max_pool": max_pool,
                 "mean_pool": mean_pool,
             }
+
+        def forward(self, x):
+            return self.backend(self.frontend(x))
+
+        def forward_shared(self, seq, starts, n: int = N_FRAMES):
+            """``forward`` of the patches ``seq[s : s + n]`` (see :meth:`frontend_shared`)."""
+            if getattr(self, "_fused", None) is None:
+                return self.forward(torch.stack([seq[s : s + n] for s in starts]))
+            return self.backend(self.frontend_shared(seq, starts, n))
 
     return Musicnn
 
@@ -570,25 +659,53 @@ def load_backbone(model: str = "MSD_musicnn", weights: str | os.PathLike | None 
 # running the network (the patches themselves come from features.MusicnnSpec)
 
 
-def run_patches(net, patches: np.ndarray, batch_size: int = 6) -> dict[str, np.ndarray]:
+def _as_sequence(patches: np.ndarray, hop: int) -> np.ndarray | None:
+    """The log-mel sequence that ``patches`` [n, frames, F] were cut from every ``hop`` frames,
+    or None when they are not overlapping cuts of one sequence (then each runs on its own)."""
+    n, frames = patches.shape[:2]
+    if n < 2 or not 0 < hop < frames:
+        return None
+    if not np.array_equal(patches[1:, : frames - hop], patches[:-1, hop:]):
+        return None
+    return np.concatenate([patches[0], patches[1:, frames - hop :].reshape(-1, patches.shape[2])])
+
+
+def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None = None,
+                shared_batch: int = 32) -> dict[str, np.ndarray]:
     """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate'
     [n, embedding width] (200 for musicnn, 256 for the VGGs).
 
-    The patches go in ceil(n / batch_size) nearly equal batches of at most ``batch_size``: on a
-    2-core CPU a 30 s clip's 10 patches take ~138 ms as 5 + 5 against ~165 ms as one batch of 10
-    (larger batches' front-end activations fall out of cache; ``benchmarks/musicnn_forward.py``),
-    and peak memory stays bounded whatever the input length."""
+    ``hop``: the patches' spacing in frames when they were cut from one sequence (as
+    ``MusicnnSpec.extract`` cuts them). When they overlap, musicnn's front end runs once over
+    the sequence and recomputes only each patch's edge frames (``Musicnn.forward_shared``),
+    ``shared_batch`` patches at a time; the outputs equal the patch-by-patch ones up to float
+    rounding. Checked, not trusted: patches that are not such cuts run one by one.
+
+    Otherwise the patches go in ceil(n / batch_size) nearly equal batches of at most
+    ``batch_size``: on a 2-core CPU 10 disjoint patches take ~138 ms as 5 + 5 against ~165 ms as
+    one batch of 10 (larger batches' front-end activations fall out of cache;
+    ``benchmarks/musicnn_forward.py``), and peak memory stays bounded whatever the input length."""
     import torch
 
     outs: dict[str, list[np.ndarray]] = {"tags": [], "penultimate": []}
-    n_batches = -(-len(patches) // max(1, batch_size))
+    seq = _as_sequence(patches, hop) if hop and hasattr(net, "forward_shared") else None
     with torch.inference_mode():
-        for chunk in np.array_split(np.arange(len(patches)), n_batches) if n_batches else []:
-            o = net(torch.from_numpy(np.ascontiguousarray(patches[chunk[0] : chunk[-1] + 1], dtype=np.float32)))
-            for k in outs:
-                outs[k].append(o[k].numpy())
+        if seq is not None:
+            seq_t = torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32))
+            frames = patches.shape[1]
+            n_batches = -(-len(patches) // max(1, shared_batch))
+            for chunk in np.array_split(np.arange(len(patches)), n_batches):
+                first, last = int(chunk[0]) * hop, int(chunk[-1]) * hop + frames
+                o = net.forward_shared(seq_t[first:last], [int(c) * hop - first for c in chunk], frames)
+                for k in outs:
+                    outs[k].append(o[k].numpy())
+        else:
+            n_batches = -(-len(patches) // max(1, batch_size))
+            for chunk in np.array_split(np.arange(len(patches)), n_batches) if n_batches else []:
+                o = net(torch.from_numpy(np.ascontiguousarray(patches[chunk[0] : chunk[-1] + 1], dtype=np.float32)))
+                for k in outs:
+                    outs[k].append(o[k].numpy())
     if not outs["tags"]:
         dim = getattr(net, "embedding_dim", 200)
         return {"tags": np.zeros((0, net.out.out_features), np.float32), "penultimate": np.zeros((0, dim), np.float32)}
     return {k: np.concatenate(v) for k, v in outs.items()}
-
