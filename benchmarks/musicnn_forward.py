@@ -12,7 +12,15 @@
 3. The two bf16 timbral layers (7x38 and 7x67 filters, one input channel) of one forward pass:
    oneDNN's channels-last convolution + max over frequency against genrekit's blocked GEMM
    (``_timbral_gemm``), on the clip's bf16-fused backbone (needs the bf16 path).
-Medians in ms; the backbone in the default precision (``GENREKIT_MUSICNN_PRECISION``).
+4. Overlapping patches: the clip's 28 patches 1 s apart (the default model's grid) patch by
+   patch against the shared front end (``run_patches(..., hop=61)``: one pass over the sequence,
+   edge frames recomputed per patch) with 8, 12 and 32 patches per pass, in bf16 (where native)
+   and float32.
+5. The three bf16 temporal layers (128, 64, 32 frames x 1 band) over the whole clip: oneDNN's
+   channels-last convolution + max over frequency against the blocked GEMM
+   (``_temporal_gemm``).
+Medians in ms; the backbone in the default precision (``GENREKIT_MUSICNN_PRECISION``) unless
+said otherwise.
 """
 
 from __future__ import annotations
@@ -89,6 +97,45 @@ def main(argv: list[str] | None = None) -> int:
                     t3[k].append(time.perf_counter() - t0)
         print("3. bf16 timbral layers, 5 patches (median ms)")
         for k, t in t3.items():
+            print(f"   {k:14s} {np.median(t) * 1000:7.1f}")
+
+    y16 = load_audio(args.clip, 16000)
+    v61 = F.MusicnnSpec().extract(y16).values
+    print(f"4. {len(v61)} patches 1 s apart (median ms)")
+    for precision in dict.fromkeys((resolve_precision(), "fp32")):
+        pnet = load_backbone("MSD_musicnn", precision=precision)
+        ways4 = {"patch by patch": lambda pnet=pnet: run_patches(pnet, v61)} | {
+            f"shared, {b} per pass": (lambda b=b, pnet=pnet: run_patches(pnet, v61, hop=61, shared_batch=b)) for b in (8, 12, 32)}
+        t4: dict[str, list[float]] = {k: [] for k in ways4}
+        for f in ways4.values():
+            f()
+        for _ in range(max(3, args.rounds // 2)):
+            for k, f in ways4.items():
+                t0 = time.perf_counter()
+                f()
+                t4[k].append(time.perf_counter() - t0)
+        for k, t in t4.items():
+            print(f"   {precision} {k:22s} {np.median(t) * 1000:7.1f}")
+
+    if getattr(net, "_tgemm", None):
+        import torch
+        from torch.nn import functional as tnf
+
+        with torch.inference_mode():
+            seq = torch.from_numpy(np.concatenate([v61[0], *[p[-61:] for p in v61[1:]]]))
+            xs = net.bn_input(seq[None, None])[:, 0]
+            pads = [tnf.pad(xs, (0, 0, *net._pads(i))).bfloat16() for i in (2, 3, 4)]
+            ways5 = {"conv2d + max": lambda j: tnf.conv2d(pads[j][:, None].contiguous(memory_format=torch.channels_last),
+                                                          net._fused[j + 2][0]).amax(dim=3),
+                     "blocked GEMM": lambda j: net._temporal_gemm(pads[j], net._tgemm[j])}
+            t5: dict[str, list[float]] = {k: [] for k in ways5}
+            for _ in range(args.rounds):
+                for k, f in ways5.items():
+                    t0 = time.perf_counter()
+                    f(0), f(1), f(2)
+                    t5[k].append(time.perf_counter() - t0)
+        print(f"5. bf16 temporal layers over the {len(seq)}-frame sequence (median ms)")
+        for k, t in t5.items():
             print(f"   {k:14s} {np.median(t) * 1000:7.1f}")
     return 0
 

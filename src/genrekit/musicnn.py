@@ -94,22 +94,6 @@ def cache_dir() -> Path:
 # the network
 
 
-def _max_rows(x):
-    """x [R, n, C] -> [R, C], the max over the middle axis as a halving tree of elementwise
-    maxima. On bfloat16 maps with C innermost torch's ``amax`` over a middle axis runs ~15x
-    slower (36 vs 2.4 ms for a 30 s clip's temporal map; ``benchmarks/musicnn_forward.py``)."""
-    import torch
-
-    n = x.shape[1]
-    while n > 1:
-        h = n // 2
-        m = torch.maximum(x[:, :h], x[:, h : 2 * h])
-        if n % 2:
-            m[:, 0] = torch.maximum(m[:, 0], x[:, 2 * h])
-        x, n = m, h
-    return x[:, 0]
-
-
 def _build_module():
     """Define the torch module lazily so that importing this file does not import torch."""
     import torch
@@ -256,16 +240,9 @@ def _build_module():
                 m = self._timbral_gemm(xp.bfloat16(), gemm[i]) + b.float()[None, :, None]
             elif i >= 2 and self._tgemm:
                 m = self._temporal_gemm(xp.bfloat16(), self._tgemm[i - 2]) + b.float()[None, :, None]
-            else:
-                xq = xp.unsqueeze(1).contiguous(memory_format=torch.channels_last)
-                if self._bf16:
-                    # channels-last [B, C, T, F]: C innermost, so a max over F is a max over
-                    # rows
-                    z = F.conv2d(xq.bfloat16(), w, b).permute(0, 2, 3, 1)  # [B, T, F, C], contiguous
-                    m = _max_rows(z.reshape(-1, *z.shape[2:])).view(z.shape[0], z.shape[1], -1).transpose(1, 2).float()
-                else:
-                    z = F.conv2d(xq, w, b)
-                    m = F.max_pool2d(z, (1, z.shape[3])).squeeze(3)
+            else:  # float32
+                z = F.conv2d(xp.unsqueeze(1).contiguous(memory_format=torch.channels_last), w, b)
+                m = F.max_pool2d(z, (1, z.shape[3])).squeeze(3)
             return a * F.relu(sgn * m) + c
 
         def frontend(self, x):
@@ -671,14 +648,16 @@ def _as_sequence(patches: np.ndarray, hop: int) -> np.ndarray | None:
 
 
 def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None = None,
-                shared_batch: int = 32) -> dict[str, np.ndarray]:
+                shared_batch: int | None = None) -> dict[str, np.ndarray]:
     """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate'
     [n, embedding width] (200 for musicnn, 256 for the VGGs).
 
     ``hop``: the patches' spacing in frames when they were cut from one sequence (as
     ``MusicnnSpec.extract`` cuts them). When they overlap, musicnn's front end runs once over
     the sequence and recomputes only each patch's edge frames (``Musicnn.forward_shared``),
-    ``shared_batch`` patches at a time; the outputs equal the patch-by-patch ones up to float
+    ``shared_batch`` patches at a time (default 32 for the bf16 GEMM path, whose cost hardly
+    depends on it, 12 in float32, whose convolutions slow down on long maps:
+    ``benchmarks/musicnn_forward.py``); the outputs equal the patch-by-patch ones up to float
     rounding. Checked, not trusted: patches that are not such cuts run one by one.
 
     Otherwise the patches go in ceil(n / batch_size) nearly equal batches of at most
@@ -693,6 +672,8 @@ def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None =
         if seq is not None:
             seq_t = torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32))
             frames = patches.shape[1]
+            if shared_batch is None:
+                shared_batch = 32 if getattr(net, "_tgemm", None) else 12
             n_batches = -(-len(patches) // max(1, shared_batch))
             for chunk in np.array_split(np.arange(len(patches)), n_batches):
                 first, last = int(chunk[0]) * hop, int(chunk[-1]) * hop + frames
