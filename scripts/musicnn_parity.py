@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         for _key, path, ref in clips:
             y, sr = decode(path)
             y = resample(y.mean(axis=0), sr, res)
-            tags = run_patches(net, spec.extract(y).values)["tags"]
+            tags = run_patches(net, spec.extract(y).values, hop=spec.patch_hop_frames)["tags"]
             n = min(len(tags), len(ref))
             diffs.append(float(np.abs(tags[:n].mean(0) - ref[:n].mean(0)).max()))
             worst_patch.append(float(np.abs(tags[:n] - ref[:n]).max()))

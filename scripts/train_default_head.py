@@ -12,8 +12,9 @@ Needs scikit-learn (a dev dependency; the committed head is plain numpy at runti
    logistic regression on whole-track window statistics, their probability-averaging ensembles,
    and the earlier softmax-regression + per-patch-MLP ensemble (torch, trained on random
    sub-windows). Every candidate is scored through ``TaggramHead`` itself on the held-out tracks,
-   on all 28 patches (``--score all``, the committed head's selection) or on the windows that
-   prediction sees, every 3rd patch from each offset (``--score deployed``). The best CV mean is
+   on all 28 patches (``--score all``, the committed head's selection; prediction also uses
+   every patch now) or on the windows that prediction used before it moved to the 1 s grid,
+   every 3rd patch from each offset (``--score deployed``). The best CV mean is
    chosen. The defaults reproduce the committed head; ``--candidates all --score deployed
    --out OTHER`` is the later experiment reported in docs/model_card.md.
 2. The chosen track head is refitted on all 443 train tracks. For an SVC, its ovr decision
@@ -52,7 +53,7 @@ SEGMENT_CONFIG_NAME = "ens_lin_patchmlp"
 #: inner out-of-fold decisions) or "lr" (StandardScaler + multinomial logistic regression).
 #: window mode: "full" fits on each track's statistics over all 28 patches (1 s apart); "sub" on
 #: the statistics of every 3rd patch from each of the 3 offsets (3 rows per track): the windows
-#: that prediction sees (patches 3 s apart).
+#: that prediction saw while it used a 3 s patch hop (it now uses every patch, 1 s apart).
 CANDIDATES: dict[str, object] = {
     "svc_C0.5_ms": [("svc", "ms", 0.5, "full")],
     "svc_C1_ms": [("svc", "ms", 1.0, "full")],
