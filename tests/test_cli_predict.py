@@ -120,3 +120,14 @@ def test_subprocess_default_model(clips, tmp_path):
     assert rec["genre"] in rec["probabilities"] and rec["tags"]
     assert r.stderr.strip().splitlines()[0].startswith(f"genrekit: error: {tmp_path / 'bad.wav'}: ")
     assert "Traceback" not in r.stderr
+
+
+def test_segment_clock_shows_tenths():
+    """Segments ~0.98 s apart (the default model's 1 s grid) must not print the same time twice."""
+    from genrekit.cli.predict import _fmt_clock
+
+    hop = 61 * 256 / 16000
+    shown = [_fmt_clock(i * hop) for i in range(40)]
+    assert len(set(shown)) == len(shown)
+    assert _fmt_clock(19.52) == "0:19.5" and _fmt_clock(20.496) == "0:20.5"
+    assert _fmt_clock(3725.04) == "1:02:05.0" and _fmt_clock(59.96) == "1:00.0"

@@ -80,6 +80,13 @@ def _fmt_duration(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def _fmt_clock(s: float) -> str:
+    """A segment boundary to a tenth of a second (segments ~0.98 s apart would print twice at
+    whole seconds)."""
+    tenths = int(round(s * 10))
+    return f"{_fmt_duration(tenths // 10)}.{tenths % 10}"
+
+
 class _Writer:
     """Writes one prediction at a time in the chosen format."""
 
@@ -122,7 +129,7 @@ class _Writer:
             self.emit(line)
             if self.segments:
                 for s in pred.segments:
-                    self.emit(f"    {_fmt_duration(s.start_s):>8} - {_fmt_duration(s.end_s):>8}  {s.genre:<12} {s.confidence:.2f}")
+                    self.emit(f"    {_fmt_clock(s.start_s):>9} - {_fmt_clock(s.end_s):>9}  {s.genre:<12} {s.confidence:.2f}")
 
 
 def _csv_line(values: list[Any]) -> str:
