@@ -134,19 +134,7 @@ class TaggramHead:
         """[n_labels] for one window [n, 50]. Members flagged ``per_patch`` classify every patch
         on its own (window of one) and average the patch probabilities; the others see the
         window's statistics."""
-        taggram = np.asarray(taggram)
-        out = 0.0
-        f_win = None
-        for m in self.members:
-            mu, sigma = (m["mu"], m["sigma"]) if "mu" in m else (self.mu, self.sigma)
-            if "per_patch" in m:
-                f = window_features(taggram[:, None, :], self.kind)[:, : len(mu)]  # [n, D]
-                out = out + self._softmax(self.member_logits(m, (f - mu) / sigma)).mean(0)
-            else:
-                if f_win is None:
-                    f_win = window_features(taggram, self.kind)
-                out = out + self._softmax(self.member_logits(m, (f_win[: len(mu)] - mu) / sigma))
-        return np.asarray(out / len(self.members), dtype=np.float32)
+        return self.probs_windows(taggram, [slice(None)])[0]
 
     def probs_windows(self, taggram: np.ndarray, windows: list[slice]) -> np.ndarray:
         """[len(windows), n_labels]: ``probs(taggram[w])`` for every window ``w``, in one batch
