@@ -1,4 +1,4 @@
-"""Two effects behind the default model's forward-pass speed, measured in one run.
+"""The effects behind the default model's forward-pass speed, measured in one run.
 
     python benchmarks/musicnn_forward.py [--clip ../shared/data/gtzan-clips/rock/rock.00000.wav] [--rounds 12]
 
@@ -9,16 +9,16 @@
    projection's size ([1024, 257] @ [257, 96], which numpy hands to OpenBLAS and its threads),
    against right after the BLAS-free projection genrekit uses (``features._apply_mel_plan``).
    Run it with ``OPENBLAS_NUM_THREADS=1`` as well: the gap should vanish.
-3. The two bf16 timbral layers (7x38 and 7x67 filters, one input channel) of one forward pass:
+3. The two timbral layers (7x38 and 7x67 filters, one input channel) of one forward pass:
    oneDNN's channels-last convolution + max over frequency against genrekit's blocked GEMM
-   (``_timbral_gemm``), on the clip's bf16-fused backbone (needs the bf16 path).
+   (``_timbral_gemm``), in bf16 (where native) and float32.
 4. Overlapping patches: the clip's 28 patches 1 s apart (the default model's grid) patch by
    patch against the shared front end (``run_patches(..., hop=61)``: one pass over the sequence,
    edge frames recomputed per patch) with 8, 12 and 32 patches per pass, in bf16 (where native)
    and float32.
-5. The three bf16 temporal layers (128, 64, 32 frames x 1 band) over the whole clip: oneDNN's
+5. The three temporal layers (128, 64, 32 frames x 1 band) over the whole clip: oneDNN's
    channels-last convolution + max over frequency against the blocked GEMM
-   (``_temporal_gemm``).
+   (``_temporal_gemm``), in bf16 (where native) and float32.
 Medians in ms; the backbone in the default precision (``GENREKIT_MUSICNN_PRECISION``) unless
 said otherwise.
 """
@@ -79,25 +79,31 @@ def main(argv: list[str] | None = None) -> int:
     for name, t in after.items():
         print(f"   after {name:26s} {np.median(t) * 1000:7.1f}")
 
-    if getattr(net, "_gemm", None):
-        import torch
-        from torch.nn import functional as tnf
+    import torch
+    from torch.nn import functional as tnf
 
-        x = torch.from_numpy(v[:5])  # one batch, as run_patches sends it
+    def conv_max(xp, w):
+        """What genrekit ran before the GEMMs: a channels-last oneDNN convolution + max over F."""
+        z = tnf.conv2d(xp[:, None].contiguous(memory_format=torch.channels_last), w)
+        return z.amax(dim=3) if z.dtype == torch.bfloat16 else tnf.max_pool2d(z, (1, z.shape[3])).squeeze(3)
+
+    precisions = list(dict.fromkeys((resolve_precision(), "fp32")))
+    print("3. timbral layers, 5 patches (median ms)")
+    for precision in precisions:
+        pnet = load_backbone("MSD_musicnn", precision=precision)
+        dt = pnet._gemm[0][0].dtype
         with torch.inference_mode():
-            x16 = tnf.pad(net.bn_input(x.unsqueeze(1))[:, 0], (0, 0, 3, 3)).bfloat16()
-            xc = x16[:, None].contiguous(memory_format=torch.channels_last)
-            ways = {"conv2d + max": lambda i: tnf.conv2d(xc, net._fused[i][0]).amax(dim=3),
-                    "blocked GEMM": lambda i: net._timbral_gemm(x16, net._gemm[i])}
+            xt = tnf.pad(pnet.bn_input(torch.from_numpy(v[:5]).unsqueeze(1))[:, 0], (0, 0, 3, 3)).to(dt)
+            ways = {"conv2d + max": lambda i, p=pnet, x=xt: conv_max(x, p._fused[i][0]),
+                    "blocked GEMM": lambda i, p=pnet, x=xt: p._timbral_gemm(x, p._gemm[i])}
             t3: dict[str, list[float]] = {k: [] for k in ways}
             for _ in range(args.rounds):
                 for k, f in ways.items():
                     t0 = time.perf_counter()
                     f(0), f(1)
                     t3[k].append(time.perf_counter() - t0)
-        print("3. bf16 timbral layers, 5 patches (median ms)")
         for k, t in t3.items():
-            print(f"   {k:14s} {np.median(t) * 1000:7.1f}")
+            print(f"   {precision} {k:14s} {np.median(t) * 1000:7.1f}")
 
     y16 = load_audio(args.clip, 16000)
     v61 = F.MusicnnSpec().extract(y16).values
@@ -117,26 +123,24 @@ def main(argv: list[str] | None = None) -> int:
         for k, t in t4.items():
             print(f"   {precision} {k:22s} {np.median(t) * 1000:7.1f}")
 
-    if getattr(net, "_tgemm", None):
-        import torch
-        from torch.nn import functional as tnf
-
+    seq = torch.from_numpy(np.concatenate([v61[0], *[p[-61:] for p in v61[1:]]]))
+    print(f"5. temporal layers over the {len(seq)}-frame sequence (median ms)")
+    for precision in precisions:
+        pnet = load_backbone("MSD_musicnn", precision=precision)
+        dt = pnet._tgemm[0][0].dtype
         with torch.inference_mode():
-            seq = torch.from_numpy(np.concatenate([v61[0], *[p[-61:] for p in v61[1:]]]))
-            xs = net.bn_input(seq[None, None])[:, 0]
-            pads = [tnf.pad(xs, (0, 0, *net._pads(i))).bfloat16() for i in (2, 3, 4)]
-            ways5 = {"conv2d + max": lambda j: tnf.conv2d(pads[j][:, None].contiguous(memory_format=torch.channels_last),
-                                                          net._fused[j + 2][0]).amax(dim=3),
-                     "blocked GEMM": lambda j: net._temporal_gemm(pads[j], net._tgemm[j])}
+            xs = pnet.bn_input(seq[None, None])[:, 0]
+            pads = [tnf.pad(xs, (0, 0, *pnet._pads(i))).to(dt) for i in (2, 3, 4)]
+            ways5 = {"conv2d + max": lambda j, p=pnet, x=pads: conv_max(x[j], p._fused[j + 2][0]),
+                     "blocked GEMM": lambda j, p=pnet, x=pads: p._temporal_gemm(x[j], p._tgemm[j])}
             t5: dict[str, list[float]] = {k: [] for k in ways5}
             for _ in range(args.rounds):
                 for k, f in ways5.items():
                     t0 = time.perf_counter()
                     f(0), f(1), f(2)
                     t5[k].append(time.perf_counter() - t0)
-        print(f"5. bf16 temporal layers over the {len(seq)}-frame sequence (median ms)")
         for k, t in t5.items():
-            print(f"   {k:14s} {np.median(t) * 1000:7.1f}")
+            print(f"   {precision} {k:14s} {np.median(t) * 1000:7.1f}")
     return 0
 
 

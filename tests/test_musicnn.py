@@ -142,23 +142,33 @@ def test_fused_frontend_equals_reference():
         torch.testing.assert_close(fast[k], ref[k], rtol=1e-4, atol=1e-4)
 
 
-def test_timbral_gemm_equals_the_convolution():
-    """The bf16 timbral path (blocked GEMM + max over rows) is the 'valid' (7, kf) convolution
-    followed by the max over frequency, for both filter widths and a frequency count that the
-    block size does not divide."""
+@pytest.mark.parametrize("bf16", [False, True])
+def test_blocked_gemms_equal_the_convolutions(bf16):
+    """The front end's blocked GEMMs (+ max over rows) are the 'valid' convolutions followed by
+    the max over frequency: timbral (7, kf) for both filter widths and a frequency count that
+    the block size does not divide, temporal (k, 1) for k = 128, 64, 32 and a frame count that
+    the time block does not divide."""
     import torch
     from torch.nn import functional as F
 
     torch.manual_seed(0)
-    net = M.musicnn_module().fuse(bf16=True)
+    net = M.musicnn_module().fuse(bf16=bf16)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    tol = {"rtol": 1e-2, "atol": 1e-2} if bf16 else {"rtol": 1e-5, "atol": 1e-5}
     for n_freq in (96, 90):
-        x = (torch.rand(2, 187 + 6, n_freq) * 4).bfloat16()
+        x = (torch.rand(2, 187 + 6, n_freq) * 4).to(dtype)
         for i in range(2):
             w = net._fused[i][0]
             ref = F.conv2d(x.float()[:, None], w.float()).amax(3)
             got = net._timbral_gemm(x, net._gemm[i])
             assert got.shape == ref.shape == (2, 204, 187)
-            torch.testing.assert_close(got, ref, rtol=1e-2, atol=1e-2)
+            torch.testing.assert_close(got, ref, **tol)
+    for j, k in enumerate((128, 64, 32)):
+        x = (torch.rand(3, 61 + k - 1, 96) * 4).to(dtype)
+        ref = F.conv2d(x.float()[:, None], net._fused[2 + j][0].float()).amax(3)
+        got = net._temporal_gemm(x, net._tgemm[j])
+        assert got.shape == ref.shape == (3, 51, 61)
+        torch.testing.assert_close(got, ref, **tol)
 
 
 def test_bf16_frontend_close_to_fp32(musicnn_source):

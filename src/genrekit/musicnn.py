@@ -144,11 +144,12 @@ def _build_module():
             when a > 0 and turns into a min when a < 0. Flipping the sign of those channels'
             filters turns every case into a max: out = a * relu(s * max_f(s * z)) + c with
             s = sign(a). This skips ReLU and BN on the big [B, C, T, F] maps (exact up to float
-            rounding), and channels-last convolutions + a max over rows are the fast oneDNN paths.
+            rounding). The five convolutions then run as blocked GEMMs whose outputs put the
+            channels innermost, so the max over frequency is a max over rows.
 
-            ``bf16`` runs the five front-end convolutions (~98% of the work) in bfloat16 on CPUs
-            with native bf16 dot products (AVX512-BF16/AMX; see docs/model_card.md); the track-mean
-            taggram then moves by ~0.01 at most, so the parity checks use float32.
+            ``bf16`` runs those GEMMs (~98% of the work) in bfloat16 on CPUs with native bf16 dot
+            products (AVX512-BF16/AMX; see docs/model_card.md); the track-mean taggram then moves
+            by ~0.01 at most, so the parity checks use float32.
             """
             self._fused = []
             self._bf16 = bool(bf16)
@@ -162,27 +163,29 @@ def _build_module():
                     w, b = w.bfloat16(), b.bfloat16()
                 self._fused.append((w, b, sgn[None, :, None], a[None, :, None], c[None, :, None],
                                     conv.kernel_size))
-            # bf16 timbral convolutions as one GEMM each (see _timbral_gemm): oneDNN's direct
-            # convolution with a single input channel takes about twice as long (benchmarks/musicnn_forward.py).
-            self._gemm = [self._block_weights(w.float(), blk) for (w, *_), blk in zip(self._fused[:2], (12, 10), strict=True)] if bf16 else None
-            # ... and so are the temporal ones (2.5-3.5x faster than oneDNN's convolution).
-            self._tgemm = [self._block_temporal(w.float(), 4) for (w, *_) in self._fused[2:]] if bf16 else None
+            # The convolutions run as blocked GEMMs (see _timbral_gemm, _temporal_gemm): oneDNN's
+            # direct convolutions with a single input channel take about twice as long in bf16
+            # and ~1.3x as long in float32 (benchmarks/musicnn_forward.py). Block sizes measured.
+            dtype = torch.bfloat16 if bf16 else torch.float32
+            blocks, tblock = ((12, 10), 4) if bf16 else ((4, 4), 8)
+            self._gemm = [self._block_weights(w.float(), blk, dtype) for (w, *_), blk in zip(self._fused[:2], blocks, strict=True)]
+            self._tgemm = [self._block_temporal(w.float(), tblock, dtype) for (w, *_) in self._fused[2:]]
             return self
 
         @staticmethod
-        def _block_temporal(w, s):
-            """[s + k - 1, s * C] bf16 weights computing ``s`` neighbouring time outputs of a
-            (k, 1) filter bank at once from one window of s + k - 1 frames of one mel band."""
+        def _block_temporal(w, s, dtype=torch.bfloat16):
+            """[s + k - 1, s * C] weights computing ``s`` neighbouring time outputs of a (k, 1)
+            filter bank at once from one window of s + k - 1 frames of one mel band."""
             c_out, _, k, _ = w.shape
             wb = torch.zeros(s + k - 1, s, c_out)
             for o in range(s):
                 wb[o : o + k, o, :] = w[:, 0, :, 0].T
-            return wb.reshape(s + k - 1, s * c_out).bfloat16(), s, k
+            return wb.reshape(s + k - 1, s * c_out).to(dtype), s, k
 
         @staticmethod
         def _temporal_gemm(x, tgemm):
-            """max over frequency of a 'valid' (k, 1) convolution of x [B, T + k - 1, F] (bf16),
-            without the bias: [B, C, T] float32. Each mel band's frames are cut into windows
+            """max over frequency of a 'valid' (k, 1) convolution of x [B, T + k - 1, F] (in the
+            weights' dtype), without the bias: [B, C, T] float32. Each mel band's frames are cut into windows
             of s + k - 1 frames every s frames (a strided view, copied once); one GEMM gives s
             outputs per window, and the max over frequency is a max over the outermost axis."""
             wb, s, k = tgemm
@@ -196,19 +199,19 @@ def _build_module():
             return y.transpose(1, 2).float()
 
         @staticmethod
-        def _block_weights(w, s):
-            """[7 * (s + kf - 1), s * C] bf16 weights computing ``s`` neighbouring frequency
-            outputs of a (7, kf) filter bank at once from one (7, s + kf - 1) input window."""
+        def _block_weights(w, s, dtype=torch.bfloat16):
+            """[7 * (s + kf - 1), s * C] weights computing ``s`` neighbouring frequency outputs
+            of a (7, kf) filter bank at once from one (7, s + kf - 1) input window."""
             c_out, _, kt, kf = w.shape
             width = s + kf - 1
             wb = torch.zeros(kt, width, s, c_out)
             for o in range(s):
                 wb[:, o : o + kf, o, :] = w[:, 0].permute(1, 2, 0)
-            return wb.reshape(kt * width, s * c_out).bfloat16(), s, kf
+            return wb.reshape(kt * width, s * c_out).to(dtype), s, kf
 
         def _timbral_gemm(self, x, gemm):
-            """max over frequency of a 'valid' (7, kf) convolution of x [B, T + 6, F] (bf16),
-            without the bias: [B, C, T] float32. The input is cut into overlapping (7, s + kf - 1)
+            """max over frequency of a 'valid' (7, kf) convolution of x [B, T + 6, F] (in the
+            weights' dtype), without the bias: [B, C, T] float32. The input is cut into overlapping (7, s + kf - 1)
             windows every s frequency bins (a strided view, copied once), one GEMM gives all
             outputs with channels innermost, and the max over frequency is a max over rows."""
             wb, s, kf = gemm
@@ -234,16 +237,14 @@ def _build_module():
             """Fused branch ``i`` (0-1 timbral, 2-4 temporal) on an already padded input
             xp [B, T + pads, F] (after bn_input): [B, C, T] with ReLU, BN and the max over
             frequency applied."""
-            w, b, sgn, a, c, _k = self._fused[i]
-            gemm = self._gemm
-            if i < 2 and gemm:
-                m = self._timbral_gemm(xp.bfloat16(), gemm[i]) + b.float()[None, :, None]
-            elif i >= 2 and self._tgemm:
-                m = self._temporal_gemm(xp.bfloat16(), self._tgemm[i - 2]) + b.float()[None, :, None]
-            else:  # float32
-                z = F.conv2d(xp.unsqueeze(1).contiguous(memory_format=torch.channels_last), w, b)
-                m = F.max_pool2d(z, (1, z.shape[3])).squeeze(3)
-            return a * F.relu(sgn * m) + c
+            _w, b, sgn, a, c, _k = self._fused[i]
+            if i < 2:
+                gemm = self._gemm[i]
+                m = self._timbral_gemm(xp.to(gemm[0].dtype), gemm)
+            else:
+                gemm = self._tgemm[i - 2]
+                m = self._temporal_gemm(xp.to(gemm[0].dtype), gemm)
+            return a * F.relu(sgn * (m + b.float()[None, :, None])) + c
 
         def frontend(self, x):
             if getattr(self, "_fused", None) is None:
@@ -673,7 +674,7 @@ def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None =
             seq_t = torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32))
             frames = patches.shape[1]
             if shared_batch is None:
-                shared_batch = 32 if getattr(net, "_tgemm", None) else 12
+                shared_batch = 32 if getattr(net, "_bf16", False) else 12
             n_batches = -(-len(patches) // max(1, shared_batch))
             for chunk in np.array_split(np.arange(len(patches)), n_batches):
                 first, last = int(chunk[0]) * hop, int(chunk[-1]) * hop + frames
