@@ -424,6 +424,9 @@ def main(argv=None) -> int:
         "track_feature_kind": track_kind,
         "segment_feature_kind": seg_cfg[0],
         "segment_half_window": 1,
+        # inputs longer than the longest training track are scored window by window (cv_long_inputs.py)
+        "track_window_patches": int(max(len(t) for t in tracks)),
+        "track_window_hop": int(max(len(t) for t in tracks)) // 2,
         "training": {
             "data": "gtzan-musicnn/msd_taggram_train.npz (443 tracks)",
             "config": {"name": best_name, "features": track_kind, **extra, "seed": args.seed},

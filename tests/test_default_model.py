@@ -15,6 +15,7 @@ from genrekit.default_model import (
     TaggramHead,
     segment_windows,
     svm_member_from_sklearn,
+    track_windows,
     svm_ovr_decision,
     window_features,
 )
@@ -45,6 +46,7 @@ def test_head_file_is_small_and_described():
     assert cfg["members"][0] | {"temperature": 0, "n_support_vectors": 0} == {
         "model": "svc", "features": "ms", "C": 1.0, "windows": "full", "temperature": 0, "n_support_vectors": 0}
     assert spec["patch_hop_frames"] == 61  # 1 s apart: the windows of the taggrams the heads learnt from
+    assert meta["track_window_patches"] == 29 and meta["track_window_hop"] == 14  # longest train track
     assert spec["band_edge_hz"] == 7600.0  # the stored musicnn run's band edge (features.band_edge_gain)
     cv = meta["training"]["cv"]
     assert max(cv, key=lambda k: cv[k]["mean"]) == "svc_C1_ms"
@@ -221,3 +223,26 @@ def test_from_audio_end_to_end(shared_data):
         assert len(tags) == 5 and set(tags) <= set(MSD_LABELS)
         assert list(tags.values()) == sorted(tags.values(), reverse=True)
     assert right >= 2
+
+
+def test_track_windows_cover_the_input():
+    assert track_windows(29, 29, 14) == [slice(0, 29)] and track_windows(5, 29, 14) == [slice(0, 5)]
+    w = track_windows(60, 29, 14)
+    assert [(x.start, x.stop) for x in w] == [(0, 29), (14, 43), (28, 57), (31, 60)]
+    w = track_windows(57, 29, 14)
+    assert [(x.start, x.stop) for x in w] == [(0, 29), (14, 43), (28, 57)]
+
+
+def test_long_inputs_are_scored_window_by_window(shared_data):
+    """Inputs up to the longest training track (29 patches) go to the track head whole, as the
+    test split's tracks do; longer ones get the mean of its probabilities over 29-patch windows
+    (scripts/cv_long_inputs.py measured why)."""
+    m = load_model(None)
+    tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
+    t = tracks[0]
+    np.testing.assert_array_equal(m.track_probs_from_taggram(t), m.head.probs(t))
+    long = np.concatenate(tracks[:3])
+    expect = np.mean([m.head.probs(long[w]) for w in track_windows(len(long), 29, 14)], axis=0)
+    got = m.track_probs_from_taggram(long)
+    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, m.head.probs(long), atol=1e-3)  # not the whole-input statistics

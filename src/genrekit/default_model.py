@@ -170,6 +170,17 @@ def svm_member_from_sklearn(svc: Any, temperature: float = 1.0) -> dict[str, np.
             "temperature": np.array([temperature], np.float32)}
 
 
+def track_windows(n: int, window: int, hop: int) -> list[slice]:
+    """Windows of ``window`` patches every ``hop`` over ``n`` patches, the last one ending at the
+    last patch (one window, all patches, when ``n <= window``)."""
+    if n <= window:
+        return [slice(0, n)]
+    starts = list(range(0, n - window + 1, hop))
+    if starts[-1] != n - window:
+        starts.append(n - window)
+    return [slice(s, s + window) for s in starts]
+
+
 def segment_windows(n: int, half: int) -> list[slice]:
     """For each patch, the window of up to ``2 * half + 1`` patches around it."""
     return [slice(max(0, i - half), min(n, i + half + 1)) for i in range(n)]
@@ -182,12 +193,15 @@ class MusicnnGenreModel(GenreModel):
 
     def __init__(self, head: TaggramHead, labels: list[str], spec: MusicnnSpec, metrics: dict[str, Any] | None = None,
                  info: dict[str, Any] | None = None, backbone: str = "MSD_musicnn", segment_half_window: int = 1,
-                 weights: str | None = None, segment_head: TaggramHead | None = None) -> None:
+                 weights: str | None = None, segment_head: TaggramHead | None = None,
+                 track_window: int | None = None, track_window_hop: int | None = None) -> None:
         super().__init__(labels, spec, metrics, info)
         self.head = head
         self.segment_head = segment_head or head
         self.backbone_name = backbone
         self.segment_half_window = segment_half_window
+        self.track_window = track_window
+        self.track_window_hop = track_window_hop or (max(1, track_window // 2) if track_window else None)
         self.weights = weights
         self._last: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
@@ -232,7 +246,14 @@ class MusicnnGenreModel(GenreModel):
         return self.segment_head.probs_windows(taggram, segment_windows(n, self.segment_half_window))
 
     def track_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
-        return self.head.probs(taggram)
+        """The track head on the whole input when it is no longer than the head's training
+        tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
+        windows of that length, because the statistics of minutes of music (sections that
+        differ) lie outside what it learnt from 30 s clips (``scripts/cv_long_inputs.py``)."""
+        if not self.track_window or len(taggram) <= self.track_window:
+            return self.head.probs(taggram)
+        windows = track_windows(len(taggram), self.track_window, self.track_window_hop)
+        return self.head.probs_windows(taggram, windows).mean(0)
 
 
 def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> MusicnnGenreModel:
@@ -249,7 +270,8 @@ def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -
     info = {k: meta[k] for k in ("name", "description", "backbone", "training") if k in meta}
     return MusicnnGenreModel(head, meta["labels"], spec, meta.get("metrics"), info, segment_head=seg_head,
                              backbone=meta.get("backbone", "MSD_musicnn"),
-                             segment_half_window=int(meta.get("segment_half_window", 1)))
+                             segment_half_window=int(meta.get("segment_half_window", 1)),
+                             track_window=meta.get("track_window_patches"), track_window_hop=meta.get("track_window_hop"))
 
 
 register_loader(FORMAT, model_from_file)
