@@ -15,8 +15,8 @@ from genrekit.default_model import (
     TaggramHead,
     segment_windows,
     svm_member_from_sklearn,
-    track_windows,
     svm_ovr_decision,
+    track_windows,
     window_features,
 )
 from genrekit.features import MusicnnSpec
