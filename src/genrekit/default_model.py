@@ -8,7 +8,8 @@ and std of the patch taggram, chosen by grouped stratified cross-validation on t
 and exported to plain numpy (libsvm one-vs-one decisions -> sklearn's ovr decision values ->
 softmax with a fitted temperature). The *segment head* (timelines) is a small ensemble of a
 softmax regression and per-patch MLPs on window statistics (mean, std, mean logit), trained on
-random 1-3 patch windows.
+random 1-3 patch windows. Inputs longer than the longest training track (29 patches) get the
+track head's mean probability over 29-patch windows.
 
 * backbone: :func:`genrekit.musicnn.load_backbone` (weights converted from the musicnn wheel at
   first use and cached; never committed);
@@ -200,8 +201,10 @@ class MusicnnGenreModel(GenreModel):
         self.segment_head = segment_head or head
         self.backbone_name = backbone
         self.segment_half_window = segment_half_window
-        self.track_window = track_window
-        self.track_window_hop = track_window_hop or (max(1, track_window // 2) if track_window else None)
+        # a model file's values: positive ints, else the whole input goes to the head at once
+        self.track_window = int(track_window) if isinstance(track_window, int) and track_window > 0 else None
+        hop = int(track_window_hop) if isinstance(track_window_hop, int) and track_window_hop > 0 else None
+        self.track_window_hop = hop or (max(1, self.track_window // 2) if self.track_window else None)
         self.weights = weights
         self._last: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
