@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from train_default_head import cv_folds, fit_sk_head, groups_of, load_tracks  # noqa: E402
+from train_default_head import committed_cv_heads  # noqa: E402
 
-from genrekit.default_model import TaggramHead, track_windows  # noqa: E402
+from genrekit.default_model import track_windows  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,16 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=29, help="patches per window (default: the longest train track)")
     ap.add_argument("--hop", type=int, default=14)
     args = ap.parse_args(argv)
-    tracks, y, keys = load_tracks(Path(args.data) / "gtzan-musicnn" / "msd_taggram_train.npz")
-    groups = groups_of(keys, y)
-    folds = [f for r in range(3) for f in cv_folds(y, groups, 5, r)]
+    tracks, y, folds = committed_cv_heads(Path(args.data))
     lengths = [int(s) for s in args.lengths.split(",")]
     rng = np.random.default_rng(0)
     right = {(L, way): [] for L in lengths for way in ("all", "windows")}
-    for f in folds:
-        tr = np.setdiff1d(np.arange(len(y)), f)
-        head = TaggramHead(*fit_sk_head([("svc", "ms", 1.0, "full")], [tracks[i] for i in tr], y[tr],
-                                        [keys[i] for i in tr]))
+    n_folds = 0
+    for f, head in folds:
+        n_folds += 1
         for i in f:
             same = [j for j in f if y[j] == y[i] and j != i]
             for L in lengths:
@@ -59,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 right[(L, "all")].append(np.argmax(head.probs(t)) == y[i])
                 windows = track_windows(len(t), args.window, args.hop)
                 right[(L, "windows")].append(np.argmax(head.probs_windows(t, windows).mean(0)) == y[i])
-    print(f"CV accuracy on inputs of L same-genre tracks (28-29 patches each), {len(folds)} folds:")
+    print(f"CV accuracy on inputs of L same-genre tracks (28-29 patches each), {n_folds} folds:")
     for L in lengths:
         a, w = np.array(right[(L, "all")]), np.array(right[(L, "windows")])
         print(f"  L={L}: all patches at once {a.mean():.4f}   mean over {args.window}-patch windows {w.mean():.4f}"

@@ -21,9 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from train_default_head import cv_folds, fit_sk_head, groups_of, load_tracks  # noqa: E402
-
-from genrekit.default_model import TaggramHead  # noqa: E402
+from train_default_head import committed_cv_heads  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,15 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--steps", default="1,2,3,4")
     args = ap.parse_args(argv)
-    tracks, y, keys = load_tracks(Path(args.data) / "gtzan-musicnn" / "msd_taggram_train.npz")
-    groups = groups_of(keys, y)
-    folds = [f for r in range(3) for f in cv_folds(y, groups, 5, r)]
+    tracks, y, folds = committed_cv_heads(Path(args.data))
     steps = [int(s) for s in args.steps.split(",")]
     acc: dict[int, list[float]] = {k: [] for k in steps}
-    for f in folds:
-        tr = np.setdiff1d(np.arange(len(y)), f)
-        head = TaggramHead(*fit_sk_head([("svc", "ms", 1.0, "full")], [tracks[i] for i in tr], y[tr],
-                                        [keys[i] for i in tr]))
+    for f, head in folds:
         for k in steps:
             acc[k].append(float(np.mean([np.argmax(head.probs(tracks[i][o::k])) == y[i] for i in f for o in range(k)])))
     for k in steps:

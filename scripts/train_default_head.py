@@ -157,6 +157,24 @@ def cv_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[np.nd
     return [te for _, te in sgkf.split(np.zeros(len(y)), y, groups)]
 
 
+def committed_cv_heads(data: Path, repeats: int = 3, k: int = 5):
+    """The train split's tracks and labels, and for each of its repeats x k CV folds (as the CV
+    here splits them) the held-out indices with the committed configuration (StandardScaler +
+    RBF SVC C=1 on mean+std) fitted on the other folds; used by the analysis scripts."""
+    from genrekit.default_model import TaggramHead
+
+    tracks, y, keys = load_tracks(data / "gtzan-musicnn" / "msd_taggram_train.npz")
+    groups = groups_of(keys, y)
+
+    def heads():
+        for f in (f for r in range(repeats) for f in cv_folds(y, groups, k, r)):
+            tr = np.setdiff1d(np.arange(len(y)), f)
+            yield f, TaggramHead(*fit_sk_head([("svc", "ms", 1.0, "full")], [tracks[i] for i in tr], y[tr],
+                                              [keys[i] for i in tr]))
+
+    return tracks, y, heads()
+
+
 def fit_sklearn(kind: str, c: float, X: np.ndarray, y: np.ndarray):
     """StandardScaler + (RBF SVC | logistic regression), fitted on whole-track features X."""
     from sklearn.linear_model import LogisticRegression
