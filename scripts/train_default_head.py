@@ -18,8 +18,10 @@ Needs scikit-learn (a dev dependency; the committed head is plain numpy at runti
    chosen. The defaults reproduce the committed head; ``--candidates all --score deployed
    --out OTHER`` is the later experiment reported in docs/model_card.md.
 2. The chosen track head is refitted on all 443 train tracks. For an SVC, its ovr decision
-   values are turned into probabilities by softmax(ovr / T), with T fitted by minimising the
-   log-loss of out-of-fold decision values (an inner grouped 5-fold split, random_state = seed);
+   values are turned into probabilities by softmax(ovr / T), T = exp(a + b * s_top) with s_top
+   the winning class's summed pairwise decision value (a constant T too, for older readers),
+   fitted by minimising the log-loss of out-of-fold decision values (an inner grouped 5-fold
+   split, random_state = seed);
    each member keeps its own standardisation; SVCs are exported to plain numpy
    (``genrekit.default_model.svm_member_from_sklearn``).
 3. The segment head (timelines: windows of 1-3 patches) keeps its own configuration
@@ -106,7 +108,8 @@ def fit_sk_member(spec: tuple, tracks: list[np.ndarray], y: np.ndarray, keys: li
     for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(X, Y, groups):
         sc_f, est_f = fit_sklearn("svc", c, X[tr], Y[tr])
         oof[te] = est_f.decision_function(sc_f.transform(X[te]))
-    return out | svm_member_from_sklearn(est, fit_temperature(oof, Y))
+    t = fit_temperature(oof, Y)
+    return out | svm_member_from_sklearn(est, t, fit_temperature_coef(oof, Y, t))
 
 
 def fit_sk_head(members: list[tuple], tracks, y, keys, seed: int = 0) -> tuple[dict, str]:
@@ -199,6 +202,23 @@ def fit_temperature(dec: np.ndarray, y: np.ndarray) -> float:
         c, d = b - g * (b - a), a + g * (b - a)
         a, b = (a, d) if nll(c) < nll(d) else (c, b)
     return float(np.exp((a + b) / 2))
+
+
+def fit_temperature_coef(dec: np.ndarray, y: np.ndarray, t0: float) -> tuple[float, float]:
+    """(a, b) minimising the mean log-loss of softmax(dec / exp(a + b * s_top)), s_top = the
+    winning class's summed pairwise decision value (``default_model.svm_temperature``); starts
+    from the constant temperature t0 (Nelder-Mead)."""
+    from scipy.optimize import minimize
+
+    from genrekit.default_model import svm_temperature
+
+    def nll(p):
+        h = dec / svm_temperature({"temperature_coef": np.asarray(p)}, dec)
+        h = h - h.max(1, keepdims=True)
+        return float(-(h[np.arange(len(y)), y] - np.log(np.exp(h).sum(1))).mean())
+
+    res = minimize(nll, [np.log(t0), 0.0], method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7})
+    return float(res.x[0]), float(res.x[1])
 
 
 def _logit_noise(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -397,10 +417,12 @@ def main(argv=None) -> int:
         tensors, track_kind = fit_sk_head(best, tracks, y, keys, args.seed)
         extra = {"members": [{"model": m[0], "features": m[1], "C": m[2], "windows": m[3],
                               **({"temperature": float(tensors[f"m{i}.temperature"][0]),
+                                  "temperature_coef": [float(v) for v in tensors[f"m{i}.temperature_coef"]],
                                   "n_support_vectors": int(len(tensors[f"m{i}.sv"]))} if m[0] == "svc" else {})}
                              for i, m in enumerate(best)],
-                 "svc": "RBF kernel, gamma 'scale'; probabilities softmax(ovr decision / T), T from inner "
-                        "5-fold out-of-fold decisions",
+                 "svc": "RBF kernel, gamma 'scale'; probabilities softmax(ovr decision / T), T = exp(a + b * s_top) "
+                        "(s_top: the winner's summed pairwise decision value; a, b and the constant fallback "
+                        "'temperature' fitted on inner 5-fold out-of-fold decisions)",
                  "lr": "multinomial logistic regression (lbfgs)"}
         print("members:", json.dumps(extra["members"]))
 

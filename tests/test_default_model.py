@@ -13,6 +13,7 @@ from genrekit.default_model import (
     HEAD_PATH,
     MusicnnGenreModel,
     TaggramHead,
+    ovr_confidence,
     segment_windows,
     svm_member_from_sklearn,
     svm_ovr_decision,
@@ -43,8 +44,9 @@ def test_head_file_is_small_and_described():
     assert meta["track_feature_kind"] == "ms" and meta["segment_feature_kind"] == "ms_lm"
     cfg = meta["training"]["config"]
     assert cfg["name"] == "svc_C1_ms" and len(cfg["members"]) == 1
-    assert cfg["members"][0] | {"temperature": 0, "n_support_vectors": 0} == {
-        "model": "svc", "features": "ms", "C": 1.0, "windows": "full", "temperature": 0, "n_support_vectors": 0}
+    assert cfg["members"][0] | {"temperature": 0, "temperature_coef": 0, "n_support_vectors": 0} == {
+        "model": "svc", "features": "ms", "C": 1.0, "windows": "full", "temperature": 0, "temperature_coef": 0,
+        "n_support_vectors": 0}
     assert spec["patch_hop_frames"] == 61  # 1 s apart: the windows of the taggrams the heads learnt from
     assert meta["track_window_patches"] == 29 and meta["track_window_hop"] == 14  # longest train track
     assert spec["band_edge_hz"] == 7600.0  # the stored musicnn run's band edge (features.band_edge_gain)
@@ -118,7 +120,8 @@ def test_svm_decision_equals_sklearn_synthetic():
 def test_committed_svm_equals_sklearn_on_train(shared_data):
     """The committed track head's numpy decisions equal sklearn's SVC refitted on the train split
     (float32 storage only), its argmax equals sklearn's predict on every train and test track, and
-    its probabilities are softmax(ovr / temperature)."""
+    its probabilities are softmax(ovr / T) with T = exp(a + b * s_top), s_top the winner's summed
+    pairwise decision value."""
     tracks, X, scaler, svc = _svc_on_train_ms(shared_data)
     m = load_model(None)
     member = m.head.members[0]
@@ -130,10 +133,14 @@ def test_committed_svm_equals_sklearn_on_train(shared_data):
     np.testing.assert_array_equal(ours.argmax(1), svc.predict(scaler.transform(X)))
     probs = np.stack([m.track_probs_from_taggram(t) for t in tracks])
     np.testing.assert_array_equal(probs.argmax(1), svc.predict(scaler.transform(X)))
-    t_ = float(member["temperature"][0])
-    assert 0 < t_ < 100
+    a, b = (float(v) for v in member["temperature_coef"])
+    assert 0 < float(member["temperature"][0]) < 100 and b < 0  # a clearer winner: a sharper distribution
+    s_top = ovr_confidence(ours)[np.arange(len(ours)), ours.argmax(1)]
+    t_ = np.exp(a + b * s_top)[:, None]
     e = np.exp(ours / t_ - (ours / t_).max(1, keepdims=True))
     np.testing.assert_allclose(probs, e / e.sum(1, keepdims=True), atol=1e-5)
+    # and s_top is the sum of the winner's pairwise decisions, recovered from sklearn's ovr values
+    assert np.ptp(probs.max(1)) > 0.3  # top probabilities spread, not all ~0.76
     test_tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz")
     Xt = np.stack([window_features(t, "ms") for t in test_tracks])
     ours_t = np.stack([m.track_probs_from_taggram(t) for t in test_tracks]).argmax(1)
@@ -246,3 +253,11 @@ def test_long_inputs_are_scored_window_by_window(shared_data):
     got = m.track_probs_from_taggram(long)
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
     assert not np.allclose(got, m.head.probs(long), atol=1e-3)  # not the whole-input statistics
+
+
+def test_ovr_confidence_inverts_sklearns_ovr_transform():
+    """sklearn's ovr values are votes + s / (3 (|s| + 1)); ovr_confidence gives s back."""
+    rng = np.random.default_rng(0)
+    votes = rng.integers(0, 10, (50, 10)).astype(float)
+    s = rng.normal(0, 5, (50, 10))
+    np.testing.assert_allclose(ovr_confidence(votes + s / (3 * (np.abs(s) + 1))), s, rtol=1e-6, atol=1e-8)

@@ -6,7 +6,7 @@ already separate GTZAN's genres well (an SVM on their mean/std reaches ~80% on t
 split). The *track head* is that SVM: StandardScaler + RBF SVC (C=1, gamma='scale') on the mean
 and std of the patch taggram, chosen by grouped stratified cross-validation on the train split
 and exported to plain numpy (libsvm one-vs-one decisions -> sklearn's ovr decision values ->
-softmax with a fitted temperature). The *segment head* (timelines) is a small ensemble of a
+softmax with a per-input temperature fitted on out-of-fold decisions). The *segment head* (timelines) is a small ensemble of a
 softmax regression and per-patch MLPs on window statistics (mean, std, mean logit), trained on
 random 1-3 patch windows. Inputs longer than the longest training track (29 patches) get the
 track head's mean probability over 29-patch windows.
@@ -88,14 +88,35 @@ def svm_ovr_decision(m: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
+def ovr_confidence(ovr: np.ndarray) -> np.ndarray:
+    """The summed one-vs-one decision values ``s`` inside sklearn's ovr values
+    ``votes + s / (3 (|s| + 1))``: the vote counts are integers and the second term lies in
+    (-1/3, 1/3), so ``votes = round(ovr)`` and ``s`` follows from the remainder exactly."""
+    frac = np.clip(ovr - np.round(ovr), -0.3333, 0.3333)
+    return np.sign(frac) * 3 * np.abs(frac) / (1 - 3 * np.abs(frac))
+
+
+def svm_temperature(m: dict[str, np.ndarray], ovr: np.ndarray) -> np.ndarray:
+    """The softmax temperature of an SVC member for ovr values [.., L]: a constant
+    (``temperature``), or ``exp(a + b * s_top)`` (``temperature_coef`` = [a, b]) where ``s_top``
+    is the winning class's summed pairwise decision value, so a clear winner gets a sharper
+    distribution than a narrow one (never a different ranking: every T is positive)."""
+    if "temperature_coef" in m:
+        a, b = (float(v) for v in m["temperature_coef"].reshape(-1)[:2])
+        conf = ovr_confidence(ovr)
+        top = np.take_along_axis(conf, ovr.argmax(-1)[..., None], -1)[..., 0]
+        return np.exp(np.clip(a + b * top, -20, 20))[..., None]
+    return np.asarray(float(m["temperature"].reshape(-1)[0]))
+
+
 class TaggramHead:
     """An ensemble on standardised window features; the members' probabilities are averaged.
 
     Member ``m{i}`` is one of: an MLP (``w1, b1, w2, b2``), a linear softmax (``w1, b1``), an
     RBF-kernel logistic regression (``anchors, alpha, bias, gamma``: logits = K(z, anchors) alpha
     + bias with K = exp(-gamma |z - a|^2)), or an RBF SVC (``sv, dual_coef, intercept, n_support,
-    gamma, temperature``: logits = sklearn's ovr decision values / temperature, see
-    :func:`svm_ovr_decision`). Plain numpy, so loading runs no code from the file.
+    gamma, temperature[, temperature_coef]``: logits = sklearn's ovr decision values / T, see
+    :func:`svm_ovr_decision` and :func:`svm_temperature`). Plain numpy, so loading runs no code from the file.
 
     A member may carry its own standardisation (``mu``, ``sigma``) over the first ``len(mu)``
     window features: ``ms`` is a prefix of ``ms_lm``, so one ``ms_lm`` head can hold members
@@ -115,7 +136,8 @@ class TaggramHead:
     @staticmethod
     def member_logits(m: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
         if "sv" in m:
-            return svm_ovr_decision(m, z) / float(m["temperature"].reshape(-1)[0])
+            ovr = svm_ovr_decision(m, z)
+            return ovr / svm_temperature(m, ovr)
         if "anchors" in m:
             a = m["anchors"]
             d2 = (z * z).sum(-1, keepdims=True) - 2 * z @ a.T + (a * a).sum(-1)
@@ -157,7 +179,8 @@ class TaggramHead:
         return np.asarray(out / len(self.members), dtype=np.float32)
 
 
-def svm_member_from_sklearn(svc: Any, temperature: float = 1.0) -> dict[str, np.ndarray]:
+def svm_member_from_sklearn(svc: Any, temperature: float = 1.0,
+                            temperature_coef: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
     """Member tensors of a fitted ``sklearn.svm.SVC`` (RBF kernel, >2 classes, fitted on
     already-standardised features). Reads the estimator's attributes only: sklearn is needed to
     train, never to predict."""
@@ -168,7 +191,8 @@ def svm_member_from_sklearn(svc: Any, temperature: float = 1.0) -> dict[str, np.
             "intercept": np.asarray(svc.intercept_, np.float32),
             "n_support": np.asarray(svc.n_support_, np.float32),
             "gamma": np.array([svc._gamma], np.float32),
-            "temperature": np.array([temperature], np.float32)}
+            "temperature": np.array([temperature], np.float32)} | (
+        {"temperature_coef": np.array(temperature_coef, np.float32)} if temperature_coef is not None else {})
 
 
 def track_windows(n: int, window: int, hop: int) -> list[slice]:
