@@ -14,7 +14,7 @@
    (``_timbral_gemm``), in bf16 (where native) and float32.
 4. Overlapping patches: the clip's 28 patches 1 s apart (the default model's grid) patch by
    patch against the shared front end (``run_patches(..., hop=61)``: one pass over the sequence,
-   edge frames recomputed per patch) with 8, 12 and 32 patches per pass, in bf16 (where native)
+   edge frames recomputed per patch) with 8, 12, 16 and 32 patches per pass, in bf16 (where native)
    and float32.
 5. The three temporal layers (128, 64, 32 frames x 1 band) over the whole clip: oneDNN's
    channels-last convolution + max over frequency against the blocked GEMM
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     for precision in dict.fromkeys((resolve_precision(), "fp32")):
         pnet = load_backbone("MSD_musicnn", precision=precision)
         ways4 = {"patch by patch": lambda pnet=pnet: run_patches(pnet, v61)} | {
-            f"shared, {b} per pass": (lambda b=b, pnet=pnet: run_patches(pnet, v61, hop=61, shared_batch=b)) for b in (8, 12, 32)}
+            f"shared, {b} per pass": (lambda b=b, pnet=pnet: run_patches(pnet, v61, hop=61, shared_batch=b)) for b in (8, 12, 16, 32)}
         t4: dict[str, list[float]] = {k: [] for k in ways4}
         for f in ways4.values():
             f()

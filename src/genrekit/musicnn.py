@@ -649,17 +649,16 @@ def _as_sequence(patches: np.ndarray, hop: int) -> np.ndarray | None:
 
 
 def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None = None,
-                shared_batch: int | None = None) -> dict[str, np.ndarray]:
+                shared_batch: int = 16) -> dict[str, np.ndarray]:
     """Forward [n, 187, 96] log-mel patches; returns numpy 'tags' [n, 50] and 'penultimate'
     [n, embedding width] (200 for musicnn, 256 for the VGGs).
 
     ``hop``: the patches' spacing in frames when they were cut from one sequence (as
     ``MusicnnSpec.extract`` cuts them). When they overlap, musicnn's front end runs once over
     the sequence and recomputes only each patch's edge frames (``Musicnn.forward_shared``),
-    ``shared_batch`` patches at a time (default 32 for the bf16 GEMM path, whose cost hardly
-    depends on it, 12 in float32, whose convolutions slow down on long maps:
-    ``benchmarks/musicnn_forward.py``); the outputs equal the patch-by-patch ones up to float
-    rounding. Checked, not trusted: patches that are not such cuts run one by one.
+    ``shared_batch`` patches at a time (16 was fastest in bf16 and float32 among 8, 12, 16 and 32,
+    and it bounds the buffers of long inputs: ``benchmarks/musicnn_forward.py``, part 4); the
+    outputs equal the patch-by-patch ones up to float rounding. Checked, not trusted: patches that are not such cuts run one by one.
 
     Otherwise the patches go in ceil(n / batch_size) nearly equal batches of at most
     ``batch_size``: on a 2-core CPU 10 disjoint patches take ~138 ms as 5 + 5 against ~165 ms as
@@ -673,8 +672,6 @@ def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None =
         if seq is not None:
             seq_t = torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32))
             frames = patches.shape[1]
-            if shared_batch is None:
-                shared_batch = 32 if getattr(net, "_bf16", False) else 12
             n_batches = -(-len(patches) // max(1, shared_batch))
             for chunk in np.array_split(np.arange(len(patches)), n_batches):
                 first, last = int(chunk[0]) * hop, int(chunk[-1]) * hop + frames
