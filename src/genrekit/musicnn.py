@@ -261,8 +261,8 @@ def _build_module():
             frames whose receptive field crosses the patch's edges, where musicnn zero-pads each
             patch: 3 frames per side for the timbral branch, up to 63 / 64 for the temporal one.
             The sequence is convolved once and only those edge frames are recomputed per patch:
-            a 30 s clip's 28 patches 1 s apart take ~165 ms this way against ~300 ms one by one
-            in bf16 (``benchmarks/musicnn_forward.py``, part 4)."""
+            a 30 s clip's 28 patches 1 s apart take about half the time of running them one by
+            one (``benchmarks/musicnn_forward.py``, part 4)."""
             x = self.bn_input(seq[None, None])[:, 0]  # [1, T, F]
             idx = torch.as_tensor(np.asarray(starts, dtype=np.int64))[:, None] + torch.arange(n)  # [B, n]
             feats = []
