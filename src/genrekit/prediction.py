@@ -261,7 +261,7 @@ class Classifier:
 
         Two routes. Models with a per-segment embedding (``taggram`` plus ``*_from_taggram``, like
         the musicnn default, whose segment probabilities look at neighbouring patches and whose
-        track probabilities pool statistics of all patches) get their embeddings collected block
+        track probabilities pool statistics over ~30 s windows of patches) get their embeddings collected block
         by block ([n, 50] floats: tiny even for hours), then segment and track probabilities are
         computed once on the whole track's embeddings, exactly as for a short file. Other models
         score each segment on its own; their track probabilities are the model's ``track_probs``
