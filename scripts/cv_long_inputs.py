@@ -11,7 +11,7 @@ test data is read): for every held-out track, an input of L tracks of the same g
 and L - 1 other held-out tracks of that genre, in random order), scored by the committed
 configuration (StandardScaler + RBF SVC C=1 on mean+std) fitted on the other folds, (a) on all
 patches at once and (b) as the mean of its probabilities over windows of 29 patches (the longest train track) every
-14 (``default_model.track_windows``), which is what the default model does with long inputs.
+14 (``default_model.long_input_windows``), which is what the default model does with long inputs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from train_default_head import committed_cv_heads  # noqa: E402
 
-from genrekit.default_model import track_windows  # noqa: E402
+from genrekit.default_model import long_input_windows  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 rng.shuffle(parts)
                 t = np.concatenate([tracks[j] for j in parts])
                 right[(L, "all")].append(np.argmax(head.probs(t)) == y[i])
-                windows = track_windows(len(t), args.window, args.hop)
+                windows = long_input_windows(len(t), args.window, args.hop)
                 right[(L, "windows")].append(np.argmax(head.probs_windows(t, windows).mean(0)) == y[i])
     print(f"CV accuracy on inputs of L same-genre tracks (28-29 patches each), {n_folds} folds:")
     for L in lengths:

@@ -22,15 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/gtzan-musicnn/msd_taggram_test.npz"))
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "src"))
+    sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "src")]
+    from train_default_head import load_tracks
+
     from genrekit.base import load_model
 
     model = load_model(None)
-    d = np.load(args.data)
-    ids = np.array([str(i) for i in d["IDS"]])
+    tracks, _, _ = load_tracks(Path(args.data))
     same_mean, same_vote, seg_share = [], [], []
-    for key in dict.fromkeys(ids):
-        taggram = d["X"][ids == key]
+    for taggram in tracks:
         track = int(model.track_probs_from_taggram(taggram).argmax())
         seg = model.segment_probs_from_taggram(taggram)
         same_mean.append(int(seg.mean(0).argmax()) == track)

@@ -13,11 +13,11 @@ from genrekit.default_model import (
     HEAD_PATH,
     MusicnnGenreModel,
     TaggramHead,
+    long_input_windows,
     ovr_confidence,
     segment_windows,
     svm_member_from_sklearn,
     svm_ovr_decision,
-    track_windows,
     window_features,
 )
 from genrekit.features import MusicnnSpec
@@ -233,10 +233,10 @@ def test_from_audio_end_to_end(shared_data):
 
 
 def test_track_windows_cover_the_input():
-    assert track_windows(29, 29, 14) == [slice(0, 29)] and track_windows(5, 29, 14) == [slice(0, 5)]
-    w = track_windows(60, 29, 14)
+    assert long_input_windows(29, 29, 14) == [slice(0, 29)] and long_input_windows(5, 29, 14) == [slice(0, 5)]
+    w = long_input_windows(60, 29, 14)
     assert [(x.start, x.stop) for x in w] == [(0, 29), (14, 43), (28, 57), (31, 60)]
-    w = track_windows(57, 29, 14)
+    w = long_input_windows(57, 29, 14)
     assert [(x.start, x.stop) for x in w] == [(0, 29), (14, 43), (28, 57)]
 
 
@@ -249,7 +249,7 @@ def test_long_inputs_are_scored_window_by_window(shared_data):
     t = tracks[0]
     np.testing.assert_array_equal(m.track_probs_from_taggram(t), m.head.probs(t))
     long = np.concatenate(tracks[:3])
-    expect = np.mean([m.head.probs(long[w]) for w in track_windows(len(long), 29, 14)], axis=0)
+    expect = np.mean([m.head.probs(long[w]) for w in long_input_windows(len(long), 29, 14)], axis=0)
     got = m.track_probs_from_taggram(long)
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
     assert not np.allclose(got, m.head.probs(long), atol=1e-3)  # not the whole-input statistics

@@ -195,7 +195,7 @@ def svm_member_from_sklearn(svc: Any, temperature: float = 1.0,
         {"temperature_coef": np.array(temperature_coef, np.float32)} if temperature_coef is not None else {})
 
 
-def track_windows(n: int, window: int, hop: int) -> list[slice]:
+def long_input_windows(n: int, window: int, hop: int) -> list[slice]:
     """Windows of ``window`` patches every ``hop`` over ``n`` patches, the last one ending at the
     last patch (one window, all patches, when ``n <= window``)."""
     if n <= window:
@@ -277,9 +277,9 @@ class MusicnnGenreModel(GenreModel):
         tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
         windows of that length, because the statistics of minutes of music (sections that
         differ) lie outside what it learnt from 30 s clips (``scripts/cv_long_inputs.py``)."""
-        if not self.track_window or len(taggram) <= self.track_window:
+        if not self.track_window:
             return self.head.probs(taggram)
-        windows = track_windows(len(taggram), self.track_window, self.track_window_hop)
+        windows = long_input_windows(len(taggram), self.track_window, self.track_window_hop)  # one when short
         return self.head.probs_windows(taggram, windows).mean(0)
 
 

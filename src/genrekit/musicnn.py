@@ -152,7 +152,6 @@ def _build_module():
             by ~0.01 at most, so the parity checks use float32.
             """
             self._fused = []
-            self._bf16 = bool(bf16)
             for conv, bn in list(zip(self.timbral, self.bn_timbral, strict=False)) + list(zip(self.temporal, self.bn_temporal, strict=False)):
                 a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                 c = bn.bias - a * bn.running_mean
@@ -161,8 +160,7 @@ def _build_module():
                 b = conv.bias * sgn
                 if bf16:
                     w, b = w.bfloat16(), b.bfloat16()
-                self._fused.append((w, b, sgn[None, :, None], a[None, :, None], c[None, :, None],
-                                    conv.kernel_size))
+                self._fused.append((w, b, sgn[None, :, None], a[None, :, None], c[None, :, None]))
             # The convolutions run as blocked GEMMs (see _timbral_gemm, _temporal_gemm): oneDNN's
             # direct convolutions with a single input channel take about twice as long in bf16
             # and ~1.3x as long in float32 (benchmarks/musicnn_forward.py). Block sizes measured.
@@ -237,7 +235,7 @@ def _build_module():
             """Fused branch ``i`` (0-1 timbral, 2-4 temporal) on an already padded input
             xp [B, T + pads, F] (after bn_input): [B, C, T] with ReLU, BN and the max over
             frequency applied."""
-            _w, b, sgn, a, c, _k = self._fused[i]
+            _w, b, sgn, a, c = self._fused[i]
             if i < 2:
                 gemm = self._gemm[i]
                 m = self._timbral_gemm(xp.to(gemm[0].dtype), gemm)
@@ -668,22 +666,21 @@ def run_patches(net, patches: np.ndarray, batch_size: int = 6, hop: int | None =
 
     outs: dict[str, list[np.ndarray]] = {"tags": [], "penultimate": []}
     seq = _as_sequence(patches, hop) if hop and hasattr(net, "forward_shared") else None
+    n_batches = -(-len(patches) // max(1, shared_batch if seq is not None else batch_size))
+    chunks = np.array_split(np.arange(len(patches)), n_batches) if n_batches else []
     with torch.inference_mode():
         if seq is not None:
             seq_t = torch.from_numpy(np.ascontiguousarray(seq, dtype=np.float32))
             frames = patches.shape[1]
-            n_batches = -(-len(patches) // max(1, shared_batch))
-            for chunk in np.array_split(np.arange(len(patches)), n_batches):
-                first, last = int(chunk[0]) * hop, int(chunk[-1]) * hop + frames
-                o = net.forward_shared(seq_t[first:last], [int(c) * hop - first for c in chunk], frames)
-                for k in outs:
-                    outs[k].append(o[k].numpy())
-        else:
-            n_batches = -(-len(patches) // max(1, batch_size))
-            for chunk in np.array_split(np.arange(len(patches)), n_batches) if n_batches else []:
-                o = net(torch.from_numpy(np.ascontiguousarray(patches[chunk[0] : chunk[-1] + 1], dtype=np.float32)))
-                for k in outs:
-                    outs[k].append(o[k].numpy())
+        for chunk in chunks:
+            first, last = int(chunk[0]), int(chunk[-1]) + 1
+            if seq is not None:
+                o = net.forward_shared(seq_t[first * hop : (last - 1) * hop + frames],
+                                       [(c - first) * hop for c in range(first, last)], frames)
+            else:
+                o = net(torch.from_numpy(np.ascontiguousarray(patches[first:last], dtype=np.float32)))
+            for k in outs:
+                outs[k].append(o[k].numpy())
     if not outs["tags"]:
         dim = getattr(net, "embedding_dim", 200)
         return {"tags": np.zeros((0, net.out.out_features), np.float32), "penultimate": np.zeros((0, dim), np.float32)}
