@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from train_default_head import committed_cv_heads, load_tracks  # noqa: E402
+from train_default_head import committed_cv_heads, load_tracks, mfcc_table_of  # noqa: E402
 
 from genrekit.default_model import TaggramHead  # noqa: E402
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from genrekit.base import load_model
 
     model = load_model(None)
-    tracks, y, _ = load_tracks(data / "gtzan-musicnn" / "msd_taggram_test.npz")
+    tracks, y, _ = load_tracks(data / "gtzan-musicnn" / "msd_taggram_test.npz", mfcc_table_of(data))
     print(f"test split ({len(y)} tracks), committed head:")
     report("T = exp(a + b s_top)", np.array([model.head.probs(t) for t in tracks]), y)
     report("constant T", np.array([constant_temperature(model.head).probs(t) for t in tracks]), y)

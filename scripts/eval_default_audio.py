@@ -104,7 +104,7 @@ def spread(model, rows, load_audio) -> int:
         | {f"every 3rd, offset {o}": (3, o) for o in range(3)}
     right = {k: [] for k in subsets}
     for _lst, stem, p in rows:
-        tags = model.taggram(model.features(load_audio(p, spec.sample_rate)).values)
+        tags = model.patch_rows(model.features(load_audio(p, spec.sample_rate)).values)
         truth = stem.split("/")[0]
         for k, (step, off) in subsets.items():
             sub = tags[off::step] if len(tags) > off else tags

@@ -25,10 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "src")]
     from train_default_head import load_tracks
 
+    from genrekit.datasets import SIBLING_MFCC_TABLE
+
     from genrekit.base import load_model
 
     model = load_model(None)
-    tracks, _, _ = load_tracks(Path(args.data))
+    data = Path(args.data)
+    tracks, _, _ = load_tracks(data, (data.parent / SIBLING_MFCC_TABLE).resolve())
     same_mean, same_vote, seg_share = [], [], []
     for taggram in tracks:
         track = int(model.track_probs_from_taggram(taggram).argmax())

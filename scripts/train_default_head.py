@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from genrekit.default_model import FORMAT, GENRES, window_features  # noqa: E402
+from genrekit.default_model import FORMAT, GENRES, N_TAGS, window_features  # noqa: E402
 
 #: The segment head's configuration (see CONFIGS); not re-selected here.
 SEGMENT_CONFIG_NAME = "ens_lin_patchmlp"
@@ -73,6 +73,9 @@ CANDIDATES: dict[str, object] = {
     "ens_svc3_lr": [("svc", "ms", 1.0, "full"), ("svc", "ms", 0.5, "sub"), ("lr", "ms_lm", 0.03, "sub"),
                     ("svc", "ms_lm", 2.0, "full")],
     "ens_lin_patchmlp": ("torch", "ens_lin_patchmlp"),
+    "svc_C0.5_ms_mfcc": [("svc", "ms_mfcc", 0.5, "full")],
+    "svc_C1_ms_mfcc": [("svc", "ms_mfcc", 1.0, "full")],
+    "svc_C2_ms_mfcc": [("svc", "ms_mfcc", 2.0, "full")],
 }
 
 
@@ -81,6 +84,13 @@ CANDIDATES: dict[str, object] = {
 #: ens_svc3_lr, which scored lower on test, so the committed head stayed).
 ORIGINAL = ("svc_C0.5_ms", "svc_C1_ms", "svc_C2_ms", "svc_C0.5_ms_lm", "svc_C1_ms_lm", "svc_C2_ms_lm",
             "lr_C0.03_ms_lm", "lr_C0.1_ms_lm", "ens_lin_patchmlp")
+
+#: The committed head's selection (fourth session): ORIGINAL plus SVCs on the tag statistics and
+#: each clip's MFCC mean / log variance (``ms_mfcc``: the 40 MFCC columns of features_30_sec.csv,
+#: which the model computes from the audio at prediction). The table's other 17 columns (chroma,
+#: spectral shape, HPSS, tempo) are not candidates: computing them at prediction would need
+#: librosa's slower features (HPSS, beat tracking) on every input.
+SELECTION = ORIGINAL + ("svc_C0.5_ms_mfcc", "svc_C1_ms_mfcc", "svc_C2_ms_mfcc")
 
 
 def track_windows(track: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -117,8 +127,10 @@ def fit_sk_head(members: list[tuple], tracks, y, keys, seed: int = 0) -> tuple[d
     tensors = {}
     for i, spec in enumerate(members):
         tensors |= {f"m{i}.{k}": v for k, v in fit_sk_member(spec, tracks, y, keys, seed).items()}
-    kind = "ms_lm" if any(m[1] == "ms_lm" for m in members) else "ms"
-    return tensors, kind
+    kinds = {m[1] for m in members} - {"ms"}  # ms is a prefix of the other kinds
+    if len(kinds) > 1:
+        raise ValueError(f"members of kinds {sorted(kinds)} cannot share one head")
+    return tensors, (kinds.pop() if kinds else "ms")
 
 
 #: Torch head configurations: name -> (feature kind, logit noise, member kinds). A member kind is
@@ -137,13 +149,34 @@ CONFIGS = {
 }
 
 
-def load_tracks(path: Path) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+def load_tracks(path: Path, mfcc_table: Path | None = None) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """Per track: its patch rows [28-29, 50] (+ 41 MFCC columns from ``mfcc_table``, the whole
+    clip's statistics shared out over the patches: ``datasets.attach_clip_mfcc``), label, key."""
     d = np.load(path)
     ids = np.array([str(i) for i in d["IDS"]])
     keys = list(dict.fromkeys(ids))
-    tracks = [d["X"][ids == k].astype(np.float32) for k in keys]
+    X = d["X"].astype(np.float32)
+    if mfcc_table is not None:
+        from genrekit.datasets import attach_clip_mfcc, read_clip_mfcc_table, track_key
+
+        X = attach_clip_mfcc(X, np.array([track_key(i) for i in ids]), read_clip_mfcc_table(mfcc_table), path)
+    tracks = [X[ids == k] for k in keys]
     y = np.array([int(d["Y"][ids == k][0]) for k in keys])
     return tracks, y, keys
+
+
+def mfcc_table_of(data: Path) -> Path:
+    """The shared data's whole-clip MFCC table (``data`` is the shared ``data`` folder)."""
+    return data / "gtzan-features" / "features_30_sec.csv"
+
+
+def committed_members() -> list[tuple]:
+    """The committed track head's sklearn members [(model, features, C, windows)], from its file."""
+    from genrekit.default_model import HEAD_PATH
+    from genrekit.modelfile import read_model_file
+
+    meta = read_model_file(HEAD_PATH)[1]
+    return [(m["model"], m["features"], float(m["C"]), m["windows"]) for m in meta["training"]["config"]["members"]]
 
 
 def groups_of(keys: list[str], y: np.ndarray) -> np.ndarray:
@@ -161,19 +194,19 @@ def cv_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[np.nd
 
 
 def committed_cv_heads(data: Path, repeats: int = 3, k: int = 5):
-    """The train split's tracks and labels, and for each of its repeats x k CV folds (as the CV
-    here splits them) the held-out indices with the committed configuration (StandardScaler +
-    RBF SVC C=1 on mean+std) fitted on the other folds; used by the analysis scripts."""
+    """The train split's tracks (with MFCC columns) and labels, and for each of its repeats x k
+    CV folds (as the CV here splits them) the held-out indices with the committed configuration
+    (``committed_members``) fitted on the other folds; used by the analysis scripts."""
     from genrekit.default_model import TaggramHead
 
-    tracks, y, keys = load_tracks(data / "gtzan-musicnn" / "msd_taggram_train.npz")
+    tracks, y, keys = load_tracks(data / "gtzan-musicnn" / "msd_taggram_train.npz", mfcc_table_of(data))
     groups = groups_of(keys, y)
+    members = committed_members()
 
     def heads():
         for f in (f for r in range(repeats) for f in cv_folds(y, groups, k, r)):
             tr = np.setdiff1d(np.arange(len(y)), f)
-            yield f, TaggramHead(*fit_sk_head([("svc", "ms", 1.0, "full")], [tracks[i] for i in tr], y[tr],
-                                              [keys[i] for i in tr]))
+            yield f, TaggramHead(*fit_sk_head(members, [tracks[i] for i in tr], y[tr], [keys[i] for i in tr]))
 
     return tracks, y, heads()
 
@@ -354,9 +387,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-torch-cv", action="store_true", help="skip the (slower) torch ensemble candidate")
     ap.add_argument("--cv-only", action="store_true", help="stop after model selection (no test look)")
-    ap.add_argument("--candidates", default="original",
-                    help="comma-separated CANDIDATES names, 'original' (the committed head's selection: "
-                         f"{', '.join(ORIGINAL)}) or 'all'")
+    ap.add_argument("--candidates", default="selection",
+                    help="comma-separated CANDIDATES names, 'selection' (the committed head's: "
+                         f"{', '.join(SELECTION)}), 'original' (the first sessions' selection, without the MFCC "
+                         "candidates) or 'all'")
     ap.add_argument("--score", choices=("all", "deployed"), default="all",
                     help="CV score: all 28 patches of a held-out track (the committed head's selection) or the "
                          "deployed windows (every 3rd patch, each of the 3 offsets)")
@@ -365,14 +399,17 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     data = Path(args.data) / "gtzan-musicnn"
-    tracks, y, keys = load_tracks(data / "msd_taggram_train.npz")
+    table = mfcc_table_of(Path(args.data))
+    tracks, y, keys = load_tracks(data / "msd_taggram_train.npz", table)
+    tag_tracks = [t[:, :N_TAGS] for t in tracks]  # the torch heads read the tags only
     groups = groups_of(keys, y)
     fold_sets = [cv_folds(y, groups, args.folds, r) for r in range(args.cv_repeats)]
     print(f"train: {len(tracks)} tracks, {len(np.unique(groups))} groups; {args.cv_repeats} x {args.folds} "
           "StratifiedGroupKFold folds; scored as deployed (every 3rd patch, each of the 3 offsets) and on all patches")
     from genrekit.default_model import TaggramHead
 
-    names = {"original": list(ORIGINAL), "all": list(CANDIDATES)}.get(args.candidates) or args.candidates.split(",")
+    names = ({"selection": list(SELECTION), "original": list(ORIGINAL), "all": list(CANDIDATES)}.get(args.candidates)
+             or args.candidates.split(","))
     cv = {}
     t0 = time.time()
     for name in names:
@@ -386,7 +423,8 @@ def main(argv=None) -> int:
             tr_tracks, tr_keys = [tracks[i] for i in tr], [keys[i] for i in tr]
             if is_torch:
                 cfg = CONFIGS[cand[1]]
-                head = TaggramHead(fit_head(tr_tracks, y[tr], cfg, n_members=1, seed=args.seed), cfg[0])
+                head = TaggramHead(fit_head([tag_tracks[i] for i in tr], y[tr], cfg, n_members=1, seed=args.seed),
+                                   cfg[0])
             else:
                 head = TaggramHead(*fit_sk_head(cand, tr_tracks, y[tr], tr_keys, args.seed))
             sub = [int(np.argmax(head.probs(tracks[i][o::3]))) == y[i] for i in f for o in range(3)]
@@ -411,7 +449,7 @@ def main(argv=None) -> int:
     # -- the track head, refitted on all train tracks ------------------------------------------
     if isinstance(best, tuple):
         track_kind = CONFIGS[best[1]][0]
-        tensors = fit_head(tracks, y, CONFIGS[best[1]], n_members=args.members, seed=args.seed)
+        tensors = fit_head(tag_tracks, y, CONFIGS[best[1]], n_members=args.members, seed=args.seed)
         extra = {"logit_noise": CONFIGS[best[1]][1], "member_kinds": CONFIGS[best[1]][2], "seeds": args.members}
     else:
         tensors, track_kind = fit_sk_head(best, tracks, y, keys, args.seed)
@@ -428,10 +466,10 @@ def main(argv=None) -> int:
 
     # -- the segment head (timelines) ----------------------------------------------------------
     seg_cfg = CONFIGS[SEGMENT_CONFIG_NAME]
-    seg = fit_head(tracks, y, seg_cfg, n_members=args.members, seed=args.seed, n_per_track=12, mode="segment")
+    seg = fit_head(tag_tracks, y, seg_cfg, n_members=args.members, seed=args.seed, n_per_track=12, mode="segment")
 
     # -- one look at the test split ------------------------------------------------------------
-    test_tracks, y_test, _ = load_tracks(data / "msd_taggram_test.npz")
+    test_tracks, y_test, _ = load_tracks(data / "msd_taggram_test.npz", table)
     m_all = metrics(y_test, predict(tensors, track_kind, test_tracks).argmax(1))
     m_3 = metrics(y_test, predict(tensors, track_kind, test_tracks, every_third=True).argmax(1))
     print(f"TEST (290 fault-filtered tracks, all 1 s patches): accuracy {m_all['accuracy']:.4f} "
@@ -442,10 +480,12 @@ def main(argv=None) -> int:
     for g, row in zip(GENRES, m_all["confusion"], strict=False):
         print(f"  {g:10s} " + " ".join(f"{v:3d}" for v in row))
 
-    from genrekit.features import MusicnnSpec
+    from genrekit.features import MusicnnMfccSpec, MusicnnSpec
     from genrekit.modelfile import save_model_file
 
-    spec = MusicnnSpec()  # patches 1 s apart, as in the stored taggrams the heads are trained on
+    # patches 1 s apart, as in the stored taggrams the heads are trained on; MFCC statistics too when
+    # the track head reads them
+    spec = MusicnnMfccSpec() if track_kind == "ms_mfcc" else MusicnnSpec()
     if isinstance(best, tuple):
         desc = "softmax-regression + MLP ensemble"
     else:
@@ -468,7 +508,8 @@ def main(argv=None) -> int:
         "track_window_patches": int(max(len(t) for t in tracks)),
         "track_window_hop": int(max(len(t) for t in tracks)) // 2,
         "training": {
-            "data": "gtzan-musicnn/msd_taggram_train.npz (443 tracks)",
+            "data": "gtzan-musicnn/msd_taggram_train.npz (443 tracks)"
+                    + (" + MFCC mean/var of gtzan-features/features_30_sec.csv" if track_kind == "ms_mfcc" else ""),
             "config": {"name": best_name, "features": track_kind, **extra, "seed": args.seed},
             "cv_scoring": {"all": "accuracy on all 28 patches of each held-out track",
                            "deployed": "accuracy on every 3rd patch from each of the 3 offsets (the prediction windows)"}[args.score],

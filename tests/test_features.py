@@ -154,7 +154,8 @@ def test_short_input_gives_one_padded_segment() -> None:
     assert feats.ends[0] == pytest.approx(1.0, abs=0.03)
 
 
-@pytest.mark.parametrize("spec", [F.MfccStatsSpec(), F.MfccSegmentSpec(n_mfcc=20), F.LogMelSpec(n_mels=64), F.MusicnnSpec()])
+@pytest.mark.parametrize("spec", [F.MfccStatsSpec(), F.MfccSegmentSpec(n_mfcc=20), F.LogMelSpec(n_mels=64), F.MusicnnSpec(),
+                                  F.MusicnnMfccSpec()])
 def test_spec_round_trip(spec: F.FeatureSpec) -> None:
     d = spec.to_dict()
     assert F.spec_from_dict(d) == spec
@@ -194,3 +195,41 @@ def test_constant_padding_is_what_breaks_the_csv_match(shared_data: Path) -> Non
     ref = np.array([float(rows[path.stem][n]) for n in names])
     dev = {p: np.max(np.abs(F.MfccStatsSpec(pad_mode=p).extract(y).values[0] - ref) / col_sd) for p in ("reflect", "constant")}
     assert dev["reflect"] < 1e-3 < 0.01 < dev["constant"]
+
+
+def test_musicnn_mfcc_spec_packs_patches_and_slot_statistics(clip: np.ndarray) -> None:
+    """Rows 0..186 of each value are MusicnnSpec's patch of the 16 kHz resample; row 187 holds the
+    MFCC sufficient statistics of the patch's 1 s slot, so the slots partition the clip's frames
+    and all of them together give the whole clip's MFCC mean and variance (= MfccStatsSpec)."""
+    from genrekit.audio import resample
+    from genrekit.default_model import window_features
+
+    spec = F.MusicnnMfccSpec()
+    y = clip[: 12 * 22050]
+    feats = spec.extract(y)
+    ref = F.MusicnnSpec(band_edge_from_hz=22050).extract(resample(y, 22050, 16000))
+    assert feats.values.shape == (len(ref.values), 188, 96)
+    np.testing.assert_array_equal(feats.values[:, :187], ref.values)
+    np.testing.assert_allclose(feats.starts, ref.starts)
+    stats = feats.values[:, 187].astype(np.float64)
+    assert not stats[:, 41:].any()
+    m = spec.mfcc_frames(y)
+    counts = stats[:, 0]
+    assert counts.sum() == m.shape[1] and np.all(counts[:-1] == np.diff(np.searchsorted(
+        np.arange(m.shape[1]) * 512 / 22050, feats.starts - 1e-9)))
+    np.testing.assert_allclose(stats[:, 1:21].sum(0), m.astype(np.float64).sum(1), rtol=1e-5)
+    whole = F.MfccStatsSpec().extract(y).values[0]  # [mean, var] interleaved per coefficient
+    f = window_features(np.concatenate([np.zeros((len(stats), 50)), stats[:, :41]], axis=1), "ms_mfcc")
+    np.testing.assert_allclose(f[100:120], whole[0::2], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(f[120:], np.log(whole[1::2]), atol=1e-4)
+
+
+def test_musicnn_mfcc_block_quantum_keeps_both_grids() -> None:
+    """Block-wise prediction cuts inputs on multiples of 5 patch hops: whole samples at 22050 and
+    16000 Hz, so every block's patch grid is the input's."""
+    spec = F.MusicnnMfccSpec()
+    q = spec.block_quantum_samples
+    assert q == 107604
+    q16 = q * 16000 / 22050
+    assert q16 == int(q16) and int(q16) % (61 * 256) == 0
+    assert spec.segment_hop_samples == 21521 and spec.edge_margin_samples > spec.segment_hop_samples

@@ -210,3 +210,55 @@ def test_demo_command(tmp_path, capsys):
     assert (tmp_path / "demo.png").is_file() and (tmp_path / "demo.wav").is_file()
     rec = json.loads((tmp_path / "demo.json").read_text())
     assert rec["genre"] in rec["probabilities"]
+
+
+class _RowsModel:
+    """The default model's spec and routes with a cheap stand-in backbone (the mean log-mel of
+    each patch as its 'taggram'), recording the per-patch rows the heads receive."""
+
+    def __new__(cls):
+        from genrekit.default_model import MusicnnGenreModel, load_default_model
+
+        class Rows(MusicnnGenreModel):
+            def taggram(self, values):
+                return self.split_values(values)[0].mean(axis=1)[:, :50].astype(np.float32)
+
+            def segment_probs_from_taggram(self, rows):
+                return np.full((len(rows), 10), 0.1, np.float32)
+
+            def track_probs_from_taggram(self, rows):
+                self.seen = np.asarray(rows)
+                return np.full(10, 0.1, np.float32)
+
+        d = load_default_model()
+        return Rows(d.head, d.labels, d.spec)
+
+
+def test_default_spec_rows_blockwise_match_whole():
+    """Block-wise prediction with the default spec (read at 22.05 kHz, musicnn patches at 16 kHz,
+    MFCC slot statistics) hands the heads the per-patch rows of one whole-signal pass: the same
+    patches (blocks are cut on whole samples of both rates), and MFCC statistics that differ only
+    by where each block's 23 ms frames fall (at most one frame per slot; a patch whose slot would
+    run to a block's end waits for the next block, so no frame is counted twice). Steady
+    tones over a noise floor keep every mel bin within the 80 dB floor, which is per block."""
+    from genrekit.default_model import window_features
+
+    model = _RowsModel()
+    rng = np.random.default_rng(0)
+    n = int(23.3 * 22050)
+    t = np.arange(n) / 22050
+    y = sum(np.sin(2 * np.pi * f * (1 + 0.002 * np.sin(2 * np.pi * 5 * t)) * t) * (1 + 0.5 * np.sin(2 * np.pi * t / (k + 2)))
+            for k, f in enumerate((110.0, 220.0, 330.0, 554.4, 880.0, 1318.5, 2637.0)))
+    y = (0.05 * y + 0.01 * rng.standard_normal(n)).astype(np.float32)  # harmonics over a noise floor
+    Classifier(model, block_seconds=1000, top_tags=0).predict_signal(y, 22050, "x")
+    whole = model.seen
+    Classifier(model, block_seconds=6, top_tags=0).predict_signal(y, 22050, "x")  # 4.88 s blocks
+    blocks = model.seen
+    assert whole.shape == blocks.shape == (21, 91)
+    assert whole[:, 50].sum() == 1 + n // 512  # every MFCC frame in exactly one slot
+    assert np.abs(whole[:, 50] - blocks[:, 50]).max() <= 1 and abs(whole[:, 50].sum() - blocks[:, 50].sum()) <= 4
+    np.testing.assert_allclose(blocks[:, :50], whole[:, :50], atol=2e-4)  # soxr per block: edges excluded
+    fw, fb = window_features(whole, "ms_mfcc"), window_features(blocks, "ms_mfcc")
+    sigma = model.head.members[0]["sigma"][100:140]  # the features' spread over the training tracks
+    assert np.abs(fb[100:] - fw[100:]).max() > 0  # the frame grids do differ ...
+    assert np.max(np.abs(fb[100:] - fw[100:]) / sigma) < 0.01  # ... by under 1% of a feature's spread

@@ -261,6 +261,50 @@ def _assign_from_lists(splits_dir: str | os.PathLike, groups: np.ndarray) -> tup
     return assignment, {s: [k for k in keys if k not in present] for s, keys in lists.items()}
 
 
+def read_clip_mfcc_table(path: str | os.PathLike[str], n_mfcc: int = 20,
+                         hop_length: int = 512) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """{file stem: (MFCC means [n_mfcc], variances [n_mfcc], frame count)} from a
+    ``features_30_sec.csv``-style table (``filename``, ``length`` in samples, ``mfccN_mean/var``):
+    the whole-clip MFCC statistics that stored taggrams lack (``attach_clip_mfcc``)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read MFCC table ({exc.strerror or exc})") from None
+    need = ["filename", "length"] + [f"mfcc{i + 1}_{s}" for i in range(n_mfcc) for s in ("mean", "var")]
+    missing = [c for c in need if not rows or c not in rows[0]]
+    if missing:
+        raise DatasetError(f"{path}: not an MFCC statistics table (no {missing[0]} column)")
+    out = {}
+    for r in rows:
+        mean = np.array([float(r[f"mfcc{i + 1}_mean"]) for i in range(n_mfcc)])
+        var = np.array([float(r[f"mfcc{i + 1}_var"]) for i in range(n_mfcc)])
+        out[Path(r["filename"]).stem] = (mean, var, 1 + int(float(r["length"])) // hop_length)
+    return out
+
+
+#: Where a taggram file's MFCC table lies in the shared data layout (``gtzan-musicnn/*.npz`` next to
+#: ``gtzan-features/features_30_sec.csv``).
+SIBLING_MFCC_TABLE = Path("..") / "gtzan-features" / "features_30_sec.csv"
+
+
+def attach_clip_mfcc(X: np.ndarray, groups: np.ndarray, table: dict, source: object = "taggrams") -> np.ndarray:
+    """Stored taggram rows [n, 50] + each track's whole-clip MFCC statistics as per-patch slot
+    columns -> [n, 91] (``default_model.clip_mfcc_rows``), the rows a ``ms_mfcc`` head reads."""
+    from genrekit.default_model import MFCC_STAT_COLUMNS, clip_mfcc_rows
+
+    out = np.zeros((len(X), X.shape[1] + MFCC_STAT_COLUMNS), np.float32)
+    out[:, : X.shape[1]] = X
+    for g in dict.fromkeys(groups.tolist()):
+        stem = Path(str(g)).name
+        if stem not in table:
+            raise DatasetError(f"{source}: track {g} has no row in the MFCC table")
+        rows = np.flatnonzero(groups == g)
+        out[rows, X.shape[1]:] = clip_mfcc_rows(len(rows), *table[stem])
+    return out
+
+
 # musicnn taggrams -----------------------------------------------------------------------------------
 
 def _read_taggram_npz(path: Path):

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .base import GenreModel, register_loader
-from .features import MusicnnSpec, spec_from_dict
+from .features import FeatureSpec, spec_from_dict
 
 FORMAT = "genrekit-musicnn-head"
 HEAD_PATH = Path(__file__).parent / "assets" / "default_head.safetensors"
@@ -36,17 +36,51 @@ GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
 _EPS = 1e-4
 
 
-def window_features(taggram: np.ndarray, kind: str = "ms_lm") -> np.ndarray:
-    """Statistics of a window of patch taggrams [n, 50] (or a batch [b, n, 50]) -> [.., D].
+#: musicnn MSD tags per patch: the first columns of a patch row.
+N_TAGS = 50
+#: MFCC statistics that the ``ms_mfcc`` head reads (``features.MusicnnMfccSpec``): librosa's
+#: default MFCCs (22.05 kHz, 20 coefficients) of each patch's 1 s slot as sufficient statistics
+#: [frame count, sum of each coefficient, sum of its squares], columns N_TAGS.. of a patch row.
+N_MFCC = 20
+MFCC_STAT_COLUMNS = 1 + 2 * N_MFCC
 
-    ``ms``: mean and std of the probabilities; ``ms_lm``: plus the mean of their logits.
+
+def window_features(taggram: np.ndarray, kind: str = "ms_lm") -> np.ndarray:
+    """Statistics of a window of patch rows [n, 50 (+41)] (or a batch [b, n, ..]) -> [.., D].
+
+    ``ms``: mean and std of the tag probabilities; ``ms_lm``: plus the mean of their logits;
+    ``ms_mfcc``: ``ms`` plus the mean and log variance of the MFCCs over the window's frames
+    (from the per-patch sufficient statistics in columns 50..90, so any window of patches gives
+    the statistics of exactly its frames: a whole GTZAN clip gives the clip's, as in the
+    ``features_30_sec.csv`` table the head is trained on).
     """
     t = np.asarray(taggram, dtype=np.float64)
-    parts = [t.mean(-2), t.std(-2)]
+    tags = t[..., :N_TAGS]
+    parts = [tags.mean(-2), tags.std(-2)]
     if kind == "ms_lm":
-        p = np.clip(t, _EPS, 1 - _EPS)
+        p = np.clip(tags, _EPS, 1 - _EPS)
         parts.append(np.log(p / (1 - p)).mean(-2))
+    elif kind == "ms_mfcc":
+        if t.shape[-1] < N_TAGS + MFCC_STAT_COLUMNS:
+            raise ValueError(f"the ms_mfcc head needs MFCC statistics: patch rows of {N_TAGS + MFCC_STAT_COLUMNS} "
+                             f"columns, got {t.shape[-1]}")
+        st = t[..., N_TAGS : N_TAGS + MFCC_STAT_COLUMNS].sum(-2)
+        n = np.maximum(st[..., :1], 1.0)
+        mean = st[..., 1 : 1 + N_MFCC] / n
+        var = np.maximum(st[..., 1 + N_MFCC :] / n - mean**2, 1e-8)
+        parts += [mean, np.log(var)]
     return np.concatenate(parts, axis=-1).astype(np.float32)
+
+
+def clip_mfcc_rows(n_patches: int, mean: np.ndarray, var: np.ndarray, n_frames: int) -> np.ndarray:
+    """[n_patches, 41] MFCC columns for a clip known only by its whole-clip MFCC mean and variance
+    (the stored training / test taggrams + ``features_30_sec.csv``): the frames are shared out
+    evenly over the patches, so the whole clip's window gives back exactly ``mean`` and ``var``."""
+    mean = np.asarray(mean, np.float64)
+    var = np.asarray(var, np.float64)
+    c = float(n_frames) / max(n_patches, 1)
+    row = np.concatenate([[c], mean * c, (var + mean**2) * c])
+    return np.repeat(row[None], n_patches, axis=0)
 
 
 def svm_ovr_decision(m: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
@@ -216,7 +250,7 @@ class MusicnnGenreModel(GenreModel):
 
     format = FORMAT
 
-    def __init__(self, head: TaggramHead, labels: list[str], spec: MusicnnSpec, metrics: dict[str, Any] | None = None,
+    def __init__(self, head: TaggramHead, labels: list[str], spec: FeatureSpec, metrics: dict[str, Any] | None = None,
                  info: dict[str, Any] | None = None, backbone: str = "MSD_musicnn", segment_half_window: int = 1,
                  weights: str | None = None, segment_head: TaggramHead | None = None,
                  track_window: int | None = None, track_window_hop: int | None = None) -> None:
@@ -242,25 +276,47 @@ class MusicnnGenreModel(GenreModel):
         from .musicnn import load_backbone, run_patches
 
         hop = getattr(self.spec, "patch_hop_frames", None)  # overlapping patches share the front end
-        out = run_patches(load_backbone(self.backbone_name, self.weights), values, hop=hop)
+        out = run_patches(load_backbone(self.backbone_name, self.weights), self.split_values(values)[0], hop=hop)
         self._last = (values, out)
         return out
+
+    def split_values(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(log-mel patches [n, 187, 96], MFCC slot statistics [n, 41] or None): a
+        ``MusicnnMfccSpec`` packs the statistics into an extra row of each patch."""
+        values = np.asarray(values)
+        frames = int(getattr(self.spec, "patch_frames", 187))
+        if values.ndim == 3 and values.shape[1] == frames + 1:
+            return values[:, :frames], values[:, frames, :MFCC_STAT_COLUMNS]
+        return values, None
 
     def taggram(self, values: np.ndarray) -> np.ndarray:
         return self.backbone_outputs(values)["tags"]
 
+    def patch_rows(self, values: np.ndarray) -> np.ndarray:
+        """What the heads read per patch: the taggram [n, 50], plus the MFCC slot statistics
+        [n, 41] when the spec provides them ([n, 91])."""
+        tags = self.taggram(values)
+        stats = self.split_values(values)[1]
+        return tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
+
+    @property
+    def needs_mfcc_stats(self) -> bool:
+        """True when a head reads MFCC statistics (rows of stored taggrams need them attached:
+        ``datasets.attach_clip_mfcc``)."""
+        return "ms_mfcc" in (self.head.kind, self.segment_head.kind)
+
     # -- GenreModel -----------------------------------------------------------------------------
     def segment_probs(self, values: np.ndarray) -> np.ndarray:
-        return self.segment_probs_from_taggram(self.taggram(values))
+        return self.segment_probs_from_taggram(self.patch_rows(values))
 
     def track_probs(self, values: np.ndarray) -> np.ndarray:
-        return self.track_probs_from_taggram(self.taggram(values))
+        return self.track_probs_from_taggram(self.patch_rows(values))
 
     def tag_probs(self, values: np.ndarray, top_k: int | None = 10) -> dict[str, float]:
         """Zero-shot MSD tags of the track (mean over patches), best first."""
         from .musicnn import LABELS
 
-        mean = self.taggram(values).mean(axis=0)
+        mean = self.taggram(values)[:, :N_TAGS].mean(axis=0)
         order = np.argsort(-mean)[: top_k or None]
         names = LABELS[self.backbone_name]
         return {names[i]: float(mean[i]) for i in order}

@@ -475,3 +475,117 @@ class MusicnnSpec(_SegmentedSpec):
         starts = segment_starts(rep.shape[0], self.patch_frames, self.patch_hop_frames)
         v = np.stack([rep[s : s + self.patch_frames] for s in starts]).astype(np.float32)
         return Features(v, *self._times(starts, len(y)))
+
+
+@dataclass(frozen=True)
+class MusicnnMfccSpec(FeatureSpec):
+    """musicnn patches plus, per patch, the MFCC statistics of its 1 s slot: the input of the
+    default model's ``ms_mfcc`` track head (musicnn tag statistics + the whole clip's MFCC mean
+    and variance, the ``mfccN_mean`` / ``mfccN_var`` columns of GTZAN's ``features_30_sec.csv``).
+
+    Why two rates: the MFCCs must be librosa's defaults on 22.05 kHz audio (that is how the table
+    the head is trained on was made; 16 kHz audio has no content above 8 kHz), and musicnn wants
+    16 kHz. The signal is read at ``sample_rate`` (22050), the MFCCs are computed on it, and it is
+    resampled to 16 kHz (soxr HQ) for musicnn: the same 22050 -> 16000 step that the band-edge
+    correction measures, whatever the file's own rate.
+
+    ``values`` are [n_patches, 188, 96]: rows 0..186 the patch's log-mel frames exactly as
+    :class:`MusicnnSpec` gives them, row 187 holds in its first 41 entries the MFCC sufficient
+    statistics of the frames whose centres fall in the patch's slot [start_i, start_{i+1}) (the last
+    patch's slot runs to the end of the signal): [frame count, 20 sums, 20 sums of squares]. Any
+    run of patches therefore gives the mean and variance of exactly its frames, and all of a clip's
+    patches give the clip's (``default_model.window_features``). One array per segment keeps the
+    statistics with their patch through caching, block-wise prediction and evaluation.
+
+    The dB floor of the MFCCs (``mfcc_top_db`` below the loudest mel bin, as librosa) is taken over
+    the analysed signal: the whole input up to a prediction block (300 s by default), so inputs
+    longer than that get a per-block floor.
+    """
+
+    kind: ClassVar[str] = "musicnn_mfcc"
+    sample_rate: int = 22050
+    musicnn_sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 96
+    patch_frames: int = 187
+    patch_hop_frames: int = 61
+    band_edge_hz: float | None = 7600.0
+    band_edge_width_hz: float = 600.0
+    n_mfcc: int = 20
+    mfcc_n_fft: int = 2048
+    mfcc_hop_length: int = 512
+    mfcc_n_mels: int = 128
+    mfcc_pad_mode: str = "reflect"  # the table was made with librosa < 0.10 (see MfccStatsSpec)
+    mfcc_top_db: float = 80.0
+
+    @property
+    def musicnn(self) -> MusicnnSpec:
+        """The musicnn part (at 16 kHz; its band-edge gains assume the 22050 -> 16000 step)."""
+        return MusicnnSpec(sample_rate=self.musicnn_sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+                           n_mels=self.n_mels, patch_frames=self.patch_frames,
+                           patch_hop_frames=self.patch_hop_frames, band_edge_hz=self.band_edge_hz,
+                           band_edge_width_hz=self.band_edge_width_hz, band_edge_from_hz=self.sample_rate)
+
+    @property
+    def stat_columns(self) -> int:
+        return 1 + 2 * self.n_mfcc
+
+    def _seconds(self, frames: float) -> float:
+        return frames * self.hop_length / self.musicnn_sample_rate
+
+    @property
+    def segment_hop_samples(self) -> int:
+        """The patch hop at ``sample_rate``, rounded (0.976 s = 21520.8 samples at 22050 Hz)."""
+        return int(round(self._seconds(self.patch_hop_frames) * self.sample_rate))
+
+    @property
+    def segment_samples(self) -> int:
+        return int(np.ceil(self._seconds(self.patch_frames) * self.sample_rate))
+
+    @property
+    def block_quantum_samples(self) -> int:
+        """Smallest whole number of patch hops that is a whole number of samples at both rates
+        (5 hops = 107604 samples at 22050 Hz = 78080 at 16 kHz): block-wise prediction cuts long
+        inputs only there, so every block's patch grid is the whole input's."""
+        hop16 = self.patch_hop_frames * self.hop_length
+        g = np.gcd(self.sample_rate, self.musicnn_sample_rate)
+        step16 = self.musicnn_sample_rate // g  # 16 kHz samples that map to whole samples at sample_rate
+        k = step16 // np.gcd(hop16, step16)
+        return int(k * hop16 * self.sample_rate // self.musicnn_sample_rate)
+
+    @property
+    def edge_margin_samples(self) -> int:
+        """Distance a patch kept in a block must keep from the block's end: the MFCC window, the
+        resampler's reach, and one patch hop, because the last patch of a signal takes the frames to
+        its end into its slot (in a block that is not the last, that patch must be left to the next)."""
+        return self.mfcc_n_fft + 2048 + self.segment_hop_samples
+
+    def mfcc_frames(self, y: np.ndarray) -> np.ndarray:
+        """[n_mfcc, n_frames] MFCCs of ``y`` at ``sample_rate`` (librosa defaults, reflect padding)."""
+        S = mel_power(y, self.sample_rate, self.mfcc_n_fft, self.mfcc_hop_length, self.mfcc_n_mels,
+                      pad_mode=self.mfcc_pad_mode)
+        return dct_matrix(self.n_mfcc, self.mfcc_n_mels) @ power_to_db(S, top_db=self.mfcc_top_db)
+
+    def slot_stats(self, m: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
+        """[n, 41] per-slot sufficient statistics of MFCC frames ``m`` for patches starting at
+        ``starts_s`` seconds (see the class docstring)."""
+        centres = np.arange(m.shape[1]) * self.mfcc_hop_length / self.sample_rate
+        edges = np.searchsorted(centres, np.asarray(starts_s) - 1e-9)
+        edges[0] = 0
+        edges = np.append(edges, m.shape[1])
+        m64 = m.astype(np.float64)
+        cs = np.concatenate([np.zeros((1, 2 * self.n_mfcc)), np.cumsum(np.concatenate([m64, m64**2]).T, axis=0)])
+        sums = cs[edges[1:]] - cs[edges[:-1]]
+        return np.concatenate([np.diff(edges)[:, None].astype(np.float64), sums], axis=1)
+
+    def extract(self, y: np.ndarray) -> Features:
+        from .audio import resample
+
+        mus = self.musicnn
+        f = mus.extract(resample(np.asarray(y, np.float32), self.sample_rate, self.musicnn_sample_rate))
+        stats = self.slot_stats(self.mfcc_frames(y), f.starts)
+        v = np.zeros((len(f.values), self.patch_frames + 1, self.n_mels), np.float32)
+        v[:, : self.patch_frames] = f.values
+        v[:, self.patch_frames, : self.stat_columns] = stats
+        return Features(v, f.starts, np.minimum(f.ends, len(y) / self.sample_rate))

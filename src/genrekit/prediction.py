@@ -228,12 +228,21 @@ class Classifier:
 
     # ---------------------------------------------------------------------------------- internals
 
-    def _block_samples(self) -> int:
-        """Block length in samples: a whole number of segment hops (0 = not segmentable)."""
-        hop = int(self.model.spec.segment_hop_samples)
-        if hop <= 0:
+    def _block_quantum(self) -> int:
+        """Samples that block boundaries fall on multiples of: the segment hop, or the spec's own
+        ``block_quantum_samples`` when its hop is not a whole number of samples at its input rate
+        (0 = not segmentable)."""
+        spec = self.model.spec
+        if int(spec.segment_hop_samples) <= 0:
             return 0
-        return max(1, int(self.block_seconds * self.sample_rate) // hop) * hop
+        return int(getattr(spec, "block_quantum_samples", spec.segment_hop_samples))
+
+    def _block_samples(self) -> int:
+        """Block length in samples: a whole number of block quanta (0 = not segmentable)."""
+        q = self._block_quantum()
+        if q <= 0:
+            return 0
+        return max(1, int(self.block_seconds * self.sample_rate) // q) * q
 
     def _predict_path(self, path: Path, name: str) -> Prediction:
         sr = self.sample_rate
@@ -268,9 +277,10 @@ class Classifier:
         for single-block inputs and the mean of the segment probabilities otherwise.
         """
         model, spec, sr = self.model, self.model.spec, self.sample_rate
-        hop = int(spec.segment_hop_samples)
+        hop = self._block_quantum()
         seg = int(spec.segment_samples)
-        margin = int(getattr(spec, "n_fft", 0))
+        # how far a kept segment stays from a block's end: the spec's own margin, else one STFT window
+        margin = int(getattr(spec, "edge_margin_samples", getattr(spec, "n_fft", 0)))
         carry = math.ceil((seg + margin) / hop) * hop if hop > 0 else 0
         embed = all(hasattr(model, a) for a in ("taggram", "segment_probs_from_taggram", "track_probs_from_taggram"))
         mean_pooling = type(model).track_probs is GenreModel.track_probs
@@ -346,7 +356,8 @@ class Classifier:
             probs = np.asarray(model.segment_probs_from_taggram(emb), dtype=np.float64)
             track = np.asarray(model.track_probs_from_taggram(emb), dtype=np.float64)
             if want_tags and tag_names is not None:  # the model's tag_probs: mean over patches
-                tag_sum, tag_n = dict(zip(tag_names, emb.mean(axis=0).astype(float), strict=True)), 1
+                tag_mean = emb[:, : len(tag_names)].mean(axis=0).astype(float)
+                tag_sum, tag_n = dict(zip(tag_names, tag_mean, strict=True)), 1
         else:
             probs = np.concatenate(parts)
             if track is None:
@@ -355,10 +366,10 @@ class Classifier:
         return self._make(name, track, probs, starts, ends, duration, tags)
 
     def _embedder(self):
-        """(function values -> taggram, tag names or None) for the embedding route: the model's
-        own (memoised) ``taggram``; musicnn runs it a few patches per forward pass
-        (``musicnn.run_patches``), so the backbone's activations, not the input length, set
-        peak memory."""
+        """(function values -> per-patch rows, tag names or None) for the embedding route: the
+        model's ``patch_rows`` (the taggram, plus any per-patch statistics its heads read) or
+        ``taggram``; musicnn runs a few patches per forward pass (``musicnn.run_patches``), so the
+        backbone's activations, not the input length, set peak memory."""
         model = self.model
         names = None
         name = getattr(model, "backbone_name", None)
@@ -366,7 +377,7 @@ class Classifier:
             from .musicnn import LABELS
 
             names = list(LABELS[name]) if name in LABELS else None
-        return model.taggram, names
+        return getattr(model, "patch_rows", model.taggram), names
 
     def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
               duration: float, tags: dict[str, float] | None) -> Prediction:

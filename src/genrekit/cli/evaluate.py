@@ -7,6 +7,10 @@
 Without split lists, a single table / taggram file / audio folder is scored as a whole; with
 --splits (or a pre-split dataset) --split picks which part (default test). Writes OUT/metrics.json
 (accuracy / macro-F1 at segment and track level), full per-class metrics and confusion PNGs.
+
+Stored taggrams hold musicnn's tags only; the default model's track head also reads each clip's
+MFCC mean and variance, which are joined from a features table (--mfcc-table; in the shared data
+layout it is found beside the taggram folder).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--splits", help="folder with {train,valid,test}_filtered.txt split lists")
     p.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
     p.add_argument("--manifest", help="CSV of (source, label) rows to evaluate instead of --data")
+    p.add_argument("--mfcc-table", help="features_30_sec.csv-style table of whole-clip MFCC statistics, for "
+                   "models whose head reads them (the default) when --data holds stored taggrams; default: "
+                   "../gtzan-features/features_30_sec.csv beside the taggram file's folder")
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -50,6 +57,20 @@ def load_for_model(model, data, splits=None, workers=0, use_cache=True, progress
         raise GenrekitError(f"{data}: this model was trained on a precomputed table and cannot read audio")
     return load_data(data, splits, model.spec if kind == "audio" else None, columns=_columns_for(model),
                      workers=workers, use_cache=use_cache, progress=progress, **frac)
+
+
+def _with_mfcc(split, data, table_path):
+    """The split's taggram rows with each track's whole-clip MFCC statistics attached."""
+    from genrekit.datasets import SIBLING_MFCC_TABLE, Split, attach_clip_mfcc, read_clip_mfcc_table
+    from genrekit.errors import GenrekitError
+
+    data = Path(data)
+    path = Path(table_path) if table_path else (data.parent if data.is_file() else data) / SIBLING_MFCC_TABLE
+    if not path.exists():
+        raise GenrekitError(f"{data}: this model's track head needs each clip's MFCC statistics, and stored "
+                            f"taggrams have none; no table at {path} (pass --mfcc-table features_30_sec.csv)")
+    X = attach_clip_mfcc(split.X, split.groups, read_clip_mfcc_table(path), source=data)
+    return Split(X, split.y, split.groups)
 
 
 def evaluate_model_on(model, split, data_labels: list[str], taggrams: bool = False) -> dict:
@@ -117,6 +138,8 @@ def run(args) -> int:
         split = bundle.splits[args.split]
     if len(split) == 0:
         raise GenrekitError(f"{args.data}: the {args.split} split is empty")
+    if bundle.kind == "taggram" and getattr(model, "needs_mfcc_stats", False):
+        split = _with_mfcc(split, args.data, args.mfcc_table)
     ev = evaluate_model_on(model, split, bundle.labels, taggrams=bundle.kind == "taggram")
     metrics = {"model": str(args.model), "data": str(args.data), "split": args.split, "unit": bundle.unit,
                "test": summary(ev["segment"])}
