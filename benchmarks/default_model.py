@@ -3,7 +3,8 @@
     python benchmarks/default_model.py [--clip ../shared/data/gtzan-clips/rock/rock.00000.wav] [--repeats 5]
 
 * warm: the default model already loaded in this process (backbone converted and cached); one
-  prediction = decode + resample to 16 kHz + log-mel + musicnn on the 3 s patches + head; the
+  prediction = decode at 22.05 kHz + MFCC statistics + resample to 16 kHz + log-mel + musicnn
+  on the 3 s patches + heads; the
   real-time factor is the clip's duration over the median wall time;
 * cold: ``python -m genrekit.cli.main predict CLIP`` in a fresh process, wall time from process
   start to exit (the converted backbone must already be cached; the warm step ensures that).

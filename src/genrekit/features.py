@@ -562,10 +562,15 @@ class MusicnnMfccSpec(FeatureSpec):
         return self.mfcc_n_fft + 2048 + self.segment_hop_samples
 
     def mfcc_frames(self, y: np.ndarray) -> np.ndarray:
-        """[n_mfcc, n_frames] MFCCs of ``y`` at ``sample_rate`` (librosa defaults, reflect padding)."""
+        """[n_mfcc, n_frames] MFCCs of ``y`` at ``sample_rate`` (librosa defaults, reflect padding).
+
+        The DCT is an einsum, not a BLAS matmul: numpy's OpenBLAS leaves its threads spinning after
+        a matmul, which on 2 cores slowed the musicnn forward pass that follows (``benchmarks/
+        default_model.py`` gave 264 ms per 30 s clip with the matmul here, 193-217 ms with the
+        einsum); the einsum costs ~0.5 ms."""
         S = mel_power(y, self.sample_rate, self.mfcc_n_fft, self.mfcc_hop_length, self.mfcc_n_mels,
                       pad_mode=self.mfcc_pad_mode)
-        return dct_matrix(self.n_mfcc, self.mfcc_n_mels) @ power_to_db(S, top_db=self.mfcc_top_db)
+        return np.einsum("ij,jk->ik", dct_matrix(self.n_mfcc, self.mfcc_n_mels), power_to_db(S, top_db=self.mfcc_top_db))
 
     def slot_stats(self, m: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
         """[n, 41] per-slot sufficient statistics of MFCC frames ``m`` for patches starting at
