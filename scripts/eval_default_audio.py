@@ -4,12 +4,17 @@ front end, PyTorch musicnn and the committed head.
 
     python scripts/eval_default_audio.py [--data ../shared/data] [--json out.json]
     python scripts/eval_default_audio.py --spread
+    python scripts/eval_default_audio.py --mfcc-check
 
 ``--spread`` measures how much this 74-clip number moves with choices that carry no information
 about genre: the track head on every patch (1 s apart, the default) and on every 2nd / 3rd patch
 from each starting offset (one backbone pass per clip; the subsets are slices of it), plus a
 bootstrap 95% interval over clips and exact McNemar tests against every-patch. Analysis only:
 nothing is selected from it.
+
+``--mfcc-check`` compares the track head's MFCC features computed from the audio with those of
+the whole-clip statistics in ``gtzan-features/features_30_sec.csv`` (what the head was trained
+on), and the predictions with either.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def main(argv=None) -> int:
                     help="go through Classifier.predict (streamed decoding and resampling, what `genrekit predict` runs)")
     ap.add_argument("--spread", action="store_true",
                     help="accuracy on every patch and on every 2nd / 3rd patch from each offset, bootstrap CI, McNemar")
+    ap.add_argument("--mfcc-check", action="store_true",
+                    help="MFCC statistics from the audio vs the features_30_sec.csv table, and the predictions with each")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
@@ -67,6 +74,8 @@ def main(argv=None) -> int:
         clf = Classifier(model)
     if args.spread:
         return spread(model, rows, load_audio)
+    if args.mfcc_check:
+        return mfcc_check(model, rows, load_audio, data)
     for lst, stem, p in rows:
         if clf is not None:
             pred = clf.predict(p)
@@ -86,6 +95,39 @@ def main(argv=None) -> int:
             print(f"  wrong: {r['clip']} -> {r['pred']} ({r['confidence']:.2f})")
     if args.json:
         Path(args.json).write_text(json.dumps({"accuracy": acc, "by_list": by_list, "clips": results}, indent=1))
+    return 0
+
+
+def mfcc_check(model, rows, load_audio, data: Path) -> int:
+    """See the module docstring (``--mfcc-check``)."""
+    from genrekit.datasets import read_clip_mfcc_table
+    from genrekit.default_model import N_TAGS, clip_mfcc_rows, window_features
+
+    if not getattr(model, "needs_mfcc_stats", False):
+        print("this model's heads read no MFCC statistics")
+        return 1
+    table = read_clip_mfcc_table(data / "gtzan-features" / "features_30_sec.csv")
+    d_mean, d_logvar, same, right_audio, right_table, frames_equal = [], [], 0, 0, 0, 0
+    for _lst, stem, p in rows:
+        rows_a = model.patch_rows(model.features(load_audio(p, model.spec.sample_rate)).values)
+        mean, var, n_frames = table[Path(stem).name]
+        rows_t = rows_a.copy()
+        rows_t[:, N_TAGS:] = clip_mfcc_rows(len(rows_a), mean, var, n_frames)
+        fa, ft = window_features(rows_a, "ms_mfcc"), window_features(rows_t, "ms_mfcc")
+        d_mean.append(float(np.abs(fa - ft)[100:120].max()))
+        d_logvar.append(float(np.abs(fa - ft)[120:140].max()))
+        frames_equal += int(round(float(rows_a[:, N_TAGS].sum()))) == n_frames
+        pa = int(np.argmax(model.track_probs_from_taggram(rows_a)))
+        pt = int(np.argmax(model.track_probs_from_taggram(rows_t)))
+        truth = stem.split("/")[0]
+        same += pa == pt
+        right_audio += model.labels[pa] == truth
+        right_table += model.labels[pt] == truth
+    n = len(rows)
+    print(f"{n} clips: MFCC features from the audio vs the table: max abs difference of the means "
+          f"{max(d_mean):.2g}, of the log variances {max(d_logvar):.2g}; frame counts equal on {frames_equal}")
+    print(f"  predictions the same on {same}/{n}; right with audio MFCCs {right_audio}/{n}, "
+          f"with the table's {right_table}/{n}")
     return 0
 
 

@@ -15,8 +15,11 @@ Needs scikit-learn (a dev dependency; the committed head is plain numpy at runti
    on all 28 patches (``--score all``, the committed head's selection; prediction also uses
    every patch now) or on the windows that prediction used before it moved to the 1 s grid,
    every 3rd patch from each offset (``--score deployed``). The best CV mean is
-   chosen. The defaults reproduce the committed head; ``--candidates all --score deployed
-   --out OTHER`` is the later experiment reported in docs/model_card.md.
+   chosen. The defaults reproduce the committed head (``--candidates selection``: ORIGINAL plus
+   SVCs that also read each clip's MFCC mean / log variance, joined from
+   gtzan-features/features_30_sec.csv); ``--candidates pre_mfcc --score deployed --out OTHER``
+   is the ensemble experiment reported in docs/model_card.md. The chosen head is printed against
+   the runners-up fold by fold.
 2. The chosen track head is refitted on all 443 train tracks. For an SVC, its ovr decision
    values are turned into probabilities by softmax(ovr / T), T = exp(a + b * s_top) with s_top
    the winning class's summed pairwise decision value (a constant T too, for older readers),
@@ -79,9 +82,9 @@ CANDIDATES: dict[str, object] = {
 }
 
 
-#: The candidates of the committed head's selection (first session): single members scored on all
-#: patches. ``--candidates all --score deployed`` is the later experiment (model card: it chose
-#: ens_svc3_lr, which scored lower on test, so the committed head stayed).
+#: The candidates of the first sessions' selection: single members scored on all patches (it chose
+#: svc_C1_ms). ``--candidates pre_mfcc --score deployed`` is the later ensemble experiment (model
+#: card: it chose ens_svc3_lr, which scored lower on test, so svc_C1_ms stayed).
 ORIGINAL = ("svc_C0.5_ms", "svc_C1_ms", "svc_C2_ms", "svc_C0.5_ms_lm", "svc_C1_ms_lm", "svc_C2_ms_lm",
             "lr_C0.03_ms_lm", "lr_C0.1_ms_lm", "ens_lin_patchmlp")
 
@@ -91,6 +94,14 @@ ORIGINAL = ("svc_C0.5_ms", "svc_C1_ms", "svc_C2_ms", "svc_C0.5_ms_lm", "svc_C1_m
 #: spectral shape, HPSS, tempo) are not candidates: computing them at prediction would need
 #: librosa's slower features (HPSS, beat tracking) on every input.
 SELECTION = ORIGINAL + ("svc_C0.5_ms_mfcc", "svc_C1_ms_mfcc", "svc_C2_ms_mfcc")
+
+#: The head that SELECTION replaced (chosen from ORIGINAL); the CV prints the chosen one against it fold by fold.
+PREVIOUS = "svc_C1_ms"
+
+#: Named candidate sets for --candidates. "pre_mfcc" is every candidate but the MFCC ones: with
+#: ``--score deployed`` it is the fifth test look's ensemble experiment (docs/model_card.md).
+CANDIDATE_SETS = {"selection": SELECTION, "original": ORIGINAL, "all": tuple(CANDIDATES),
+                  "pre_mfcc": tuple(k for k in CANDIDATES if "mfcc" not in k)}
 
 
 def track_windows(track: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -390,7 +401,7 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", default="selection",
                     help="comma-separated CANDIDATES names, 'selection' (the committed head's: "
                          f"{', '.join(SELECTION)}), 'original' (the first sessions' selection, without the MFCC "
-                         "candidates) or 'all'")
+                         "candidates), 'pre_mfcc' (all but the MFCC candidates) or 'all'")
     ap.add_argument("--score", choices=("all", "deployed"), default="all",
                     help="CV score: all 28 patches of a held-out track (the committed head's selection) or the "
                          "deployed windows (every 3rd patch, each of the 3 offsets)")
@@ -408,9 +419,9 @@ def main(argv=None) -> int:
           "StratifiedGroupKFold folds; scored as deployed (every 3rd patch, each of the 3 offsets) and on all patches")
     from genrekit.default_model import TaggramHead
 
-    names = ({"selection": list(SELECTION), "original": list(ORIGINAL), "all": list(CANDIDATES)}.get(args.candidates)
-             or args.candidates.split(","))
+    names = list(CANDIDATE_SETS.get(args.candidates) or args.candidates.split(","))
     cv = {}
+    fold_scores: dict[str, list[float]] = {}
     t0 = time.time()
     for name in names:
         cand = CANDIDATES[name]
@@ -431,6 +442,7 @@ def main(argv=None) -> int:
             accs.append(float(np.mean(sub)))
             accs_all.append(float(np.mean([int(np.argmax(head.probs(tracks[i]))) == y[i] for i in f])))
         scored = accs if args.score == "deployed" else accs_all
+        fold_scores[name] = scored
         cv[name] = {"mean": float(np.mean(scored)), "std": float(np.std(scored)),
                     "mean_deployed": float(np.mean(accs)), "mean_all_patches": float(np.mean(accs_all)),
                     "candidate": cand if is_torch else [list(m) for m in cand]}
@@ -443,6 +455,10 @@ def main(argv=None) -> int:
     best_name = ranked[0]
     best = CANDIDATES[best_name]
     print(f"chosen by CV: {best_name} {best}")
+    for other in ranked[1:3] + [n for n in (PREVIOUS,) if n in cv and n not in ranked[:3]]:
+        d = np.array(fold_scores[best_name]) - np.array(fold_scores[other])
+        print(f"  {best_name} vs {other}: folds better {int((d > 0).sum())}, equal {int((d == 0).sum())}, "
+              f"worse {int((d < 0).sum())} (mean difference {d.mean():+.4f})")
     if args.cv_only:
         return 0
 
