@@ -7,9 +7,11 @@ probabilities, and the track gets probabilities of its own.
 
 Long inputs are decoded and classified in blocks (``audio.iter_audio_blocks``) so memory stays
 bounded whatever the length (a 2-hour file stays well under 1 GB). Block boundaries fall on
-multiples of the segment hop and each block carries the tail of the previous one (at least one
-segment plus one STFT window), so every segment is computed once, on exactly the samples a
-whole-file extraction would use, away from the zero-padded block edges.
+multiples of the segment hop (or of the spec's ``block_quantum_samples``) and each block carries
+the tail of the previous one (at least one segment plus the spec's edge margin, by default one
+STFT window), so every segment is computed once, on exactly the samples a whole-file extraction
+would use, away from the zero-padded block edges. (The default spec's MFCC statistics are the
+exception: their frames and dB floor are per block, see ``features.MusicnnMfccSpec``.)
 
 Track probabilities: when the input fits in one block the model's own ``track_probs`` is used
 (whatever pooling the model defines); across several blocks it is the mean of the segment
