@@ -233,3 +233,13 @@ def test_musicnn_mfcc_block_quantum_keeps_both_grids() -> None:
     q16 = q * 16000 / 22050
     assert q16 == int(q16) and int(q16) % (61 * 256) == 0
     assert spec.segment_hop_samples == 21521 and spec.edge_margin_samples > spec.segment_hop_samples
+
+
+def test_musicnn_mfcc_short_input_is_one_patch_holding_every_frame() -> None:
+    """A 1.5 s input gives one zero-padded patch whose slot holds all of its MFCC frames."""
+    spec = F.MusicnnMfccSpec()
+    y = tone(1.5, sr=22050)
+    feats = spec.extract(y)
+    assert feats.values.shape == (1, 188, 96)
+    assert feats.values[0, 187, 0] == 1 + len(y) // 512
+    assert feats.ends[0] == pytest.approx(len(y) / 22050)
