@@ -3,21 +3,26 @@
 Why this design: GTZAN has only 443 artist-filtered training tracks, far too few to train a CNN
 that generalises; musicnn was trained on the Million Song Dataset and its 50 tag probabilities
 already separate GTZAN's genres well (an SVM on their mean/std reaches ~80% on the filtered test
-split). The *track head* is that SVM: StandardScaler + RBF SVC (C=1, gamma='scale') on the mean
-and std of the patch taggram, chosen by grouped stratified cross-validation on the train split
-and exported to plain numpy (libsvm one-vs-one decisions -> sklearn's ovr decision values ->
-softmax with a per-input temperature fitted on out-of-fold decisions). The *segment head* (timelines) is a small ensemble of a
-softmax regression and per-patch MLPs on window statistics (mean, std, mean logit), trained on
-random 1-3 patch windows. Inputs longer than the longest training track (29 patches) get the
+split). The *track head* is such an SVM: StandardScaler + RBF SVC (C=2, gamma='scale') on the
+mean and std of the patch taggram plus the track's MFCC mean and log variance (the one other
+per-track feature the training split has: GTZAN's ``features_30_sec.csv``; computed from the
+audio at prediction by ``features.MusicnnMfccSpec``), chosen by grouped stratified
+cross-validation on the train split and exported to plain numpy (libsvm one-vs-one decisions ->
+sklearn's ovr decision values -> softmax with a per-input temperature fitted on out-of-fold
+decisions). The *segment head* (timelines) is a small ensemble of a softmax regression and
+per-patch MLPs on tag window statistics (mean, std, mean logit), trained on random 1-3 patch
+windows. Inputs longer than the longest training track (29 patches) get the
 track head's mean probability over 29-patch windows.
 
 * backbone: :func:`genrekit.musicnn.load_backbone` (weights converted from the musicnn wheel at
   first use and cached; never committed);
 * head: ``assets/default_head.safetensors`` (a genrekit model file of format
   ``genrekit-musicnn-head``: tensors + JSON metadata with spec, labels, metrics);
-* ``segment_probs`` / ``track_probs`` take the spec's patches [n, 187, 96]; the ``*_from_taggram``
-  variants take [n, 50] taggrams (what the training data holds); ``tag_probs`` gives the top
-  zero-shot MSD tags.
+* ``segment_probs`` / ``track_probs`` take the spec's values (patches [n, 187, 96], or [n, 188, 96]
+  with the MFCC statistics row); the ``*_from_taggram`` variants take per-patch rows: [n, 50]
+  taggrams, plus 41 MFCC columns for a head that reads them (``patch_rows``;
+  ``datasets.attach_clip_mfcc`` for stored taggrams); ``tag_probs`` gives the top zero-shot MSD
+  tags.
 """
 
 from __future__ import annotations
