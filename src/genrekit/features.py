@@ -231,10 +231,15 @@ def mel_power(y: np.ndarray, sr: int, n_fft: int, hop_length: int, n_mels: int, 
 
 
 def mfcc(y: np.ndarray, sr: int, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int = 512,
-         n_mels: int = 128, pad_mode: str = "constant") -> np.ndarray:
-    """[n_mfcc, n_frames] like ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)``."""
-    S_db = power_to_db(mel_power(y, sr, n_fft, hop_length, n_mels, pad_mode=pad_mode))
-    return dct_matrix(n_mfcc, n_mels) @ S_db
+         n_mels: int = 128, pad_mode: str = "constant", top_db: float | None = 80.0) -> np.ndarray:
+    """[n_mfcc, n_frames] like ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)``.
+
+    The DCT is an einsum, not a BLAS matmul, for the reason of :func:`_mel_plan`: OpenBLAS's
+    threads spin after a matmul and slow the model that runs next (the default model's
+    ``benchmarks/default_model.py`` gave 264 ms per 30 s clip with a matmul here, 193-217 ms with
+    the einsum, which costs ~0.5 ms)."""
+    S_db = power_to_db(mel_power(y, sr, n_fft, hop_length, n_mels, pad_mode=pad_mode), top_db=top_db)
+    return np.einsum("ij,jk->ik", dct_matrix(n_mfcc, n_mels), S_db)
 
 
 def segment_starts(n_frames: int, seg_frames: int, hop_frames: int) -> np.ndarray:
@@ -562,15 +567,9 @@ class MusicnnMfccSpec(FeatureSpec):
         return self.mfcc_n_fft + 2048 + self.segment_hop_samples
 
     def mfcc_frames(self, y: np.ndarray) -> np.ndarray:
-        """[n_mfcc, n_frames] MFCCs of ``y`` at ``sample_rate`` (librosa defaults, reflect padding).
-
-        The DCT is an einsum, not a BLAS matmul: numpy's OpenBLAS leaves its threads spinning after
-        a matmul, which on 2 cores slowed the musicnn forward pass that follows (``benchmarks/
-        default_model.py`` gave 264 ms per 30 s clip with the matmul here, 193-217 ms with the
-        einsum); the einsum costs ~0.5 ms."""
-        S = mel_power(y, self.sample_rate, self.mfcc_n_fft, self.mfcc_hop_length, self.mfcc_n_mels,
-                      pad_mode=self.mfcc_pad_mode)
-        return np.einsum("ij,jk->ik", dct_matrix(self.n_mfcc, self.mfcc_n_mels), power_to_db(S, top_db=self.mfcc_top_db))
+        """[n_mfcc, n_frames] MFCCs of ``y`` at ``sample_rate`` (librosa defaults, reflect padding)."""
+        return mfcc(y, self.sample_rate, self.n_mfcc, self.mfcc_n_fft, self.mfcc_hop_length, self.mfcc_n_mels,
+                    self.mfcc_pad_mode, self.mfcc_top_db)
 
     def slot_stats(self, m: np.ndarray, starts_s: np.ndarray) -> np.ndarray:
         """[n, 41] per-slot sufficient statistics of MFCC frames ``m`` for patches starting at
