@@ -312,6 +312,19 @@ class FeatureSpec:
         """Samples one segment spans (the overlap that blockwise processing must carry over)."""
         raise NotImplementedError
 
+    @property
+    def block_quantum_samples(self) -> int:
+        """Block-wise prediction cuts long inputs only on multiples of this, so every block's
+        segment grid is the whole input's: the segment hop, unless that is not a whole number of
+        samples of every rate the spec works at (:class:`MusicnnMfccSpec`)."""
+        return self.segment_hop_samples
+
+    @property
+    def edge_margin_samples(self) -> int:
+        """How far (beyond its own span) a segment kept from a block must stay from the block's
+        end, so that nothing it depends on reaches the block's zero-padded edge."""
+        return 0
+
 
 def spec_from_dict(d: dict[str, Any]) -> FeatureSpec:
     """Rebuild a spec saved with :meth:`FeatureSpec.to_dict`."""
@@ -381,6 +394,10 @@ class _SegmentedSpec(FeatureSpec):
     @property
     def segment_samples(self) -> int:
         return self.segment_frames * self.hop_length
+
+    @property
+    def edge_margin_samples(self) -> int:
+        return self.n_fft  # one STFT window
 
     def _times(self, starts: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         t0 = starts * self.hop_length / self.sample_rate

@@ -231,13 +231,12 @@ class Classifier:
     # ---------------------------------------------------------------------------------- internals
 
     def _block_quantum(self) -> int:
-        """Samples that block boundaries fall on multiples of: the segment hop, or the spec's own
-        ``block_quantum_samples`` when its hop is not a whole number of samples at its input rate
-        (0 = not segmentable)."""
+        """Samples that block boundaries fall on multiples of (the spec's
+        ``block_quantum_samples``; 0 = not segmentable)."""
         spec = self.model.spec
         if int(spec.segment_hop_samples) <= 0:
             return 0
-        return int(getattr(spec, "block_quantum_samples", spec.segment_hop_samples))
+        return int(spec.block_quantum_samples)
 
     def _block_samples(self) -> int:
         """Block length in samples: a whole number of block quanta (0 = not segmentable)."""
@@ -281,8 +280,7 @@ class Classifier:
         model, spec, sr = self.model, self.model.spec, self.sample_rate
         hop = self._block_quantum()
         seg = int(spec.segment_samples)
-        # how far a kept segment stays from a block's end: the spec's own margin, else one STFT window
-        margin = int(getattr(spec, "edge_margin_samples", getattr(spec, "n_fft", 0)))
+        margin = int(spec.edge_margin_samples)  # how far a kept segment stays from a block's end
         carry = math.ceil((seg + margin) / hop) * hop if hop > 0 else 0
         embed = all(hasattr(model, a) for a in ("taggram", "segment_probs_from_taggram", "track_probs_from_taggram"))
         mean_pooling = type(model).track_probs is GenreModel.track_probs
