@@ -272,15 +272,16 @@ def read_clip_mfcc_table(path: str | os.PathLike[str], n_mfcc: int = 20,
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read MFCC table ({exc.strerror or exc})") from None
-    need = ["filename", "length"] + [f"mfcc{i + 1}_{s}" for i in range(n_mfcc) for s in ("mean", "var")]
-    missing = [c for c in need if not rows or c not in rows[0]]
+    from genrekit.features import MfccStatsSpec
+
+    names = MfccStatsSpec(n_mfcc=n_mfcc).feature_names()  # mfcc1_mean, mfcc1_var, mfcc2_mean, ...
+    missing = [c for c in ["filename", "length", *names] if not rows or c not in rows[0]]
     if missing:
         raise DatasetError(f"{path}: not an MFCC statistics table (no {missing[0]} column)")
     out = {}
     for r in rows:
-        mean = np.array([float(r[f"mfcc{i + 1}_mean"]) for i in range(n_mfcc)])
-        var = np.array([float(r[f"mfcc{i + 1}_var"]) for i in range(n_mfcc)])
-        out[Path(r["filename"]).stem] = (mean, var, 1 + int(float(r["length"])) // hop_length)
+        v = np.array([float(r[c]) for c in names])
+        out[Path(r["filename"]).stem] = (v[0::2], v[1::2], 1 + int(float(r["length"])) // hop_length)
     return out
 
 
