@@ -30,6 +30,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shared_clips(data: Path, lists: list[str]) -> list[tuple[str, str, Path]]:
+    """(list name, 'genre/genre.000NN', path) of every shared clip named in the split lists."""
+    rows = []
+    for lst in lists:
+        for line in (data / "gtzan-splits" / f"{lst}_filtered.txt").read_text().split():
+            stem = line.rsplit(".", 1)[0]
+            found = [p for p in (data / "gtzan-clips" / f"{stem}{ext}" for ext in (".wav", ".au")) if p.is_file()]
+            rows += [(lst, stem, found[0])] if found else []
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -56,15 +67,7 @@ def main(argv=None) -> int:
         import dataclasses
 
         model.spec = dataclasses.replace(model.spec, patch_hop_frames=args.patch_hop)
-    rows = []
-    for lst in args.lists.split(","):
-        for line in (data / "gtzan-splits" / f"{lst}_filtered.txt").read_text().split():
-            stem = line.rsplit(".", 1)[0]
-            for ext in (".wav", ".au"):
-                p = data / "gtzan-clips" / f"{stem}{ext}"
-                if p.is_file():
-                    rows.append((lst, stem, p))
-                    break
+    rows = shared_clips(data, args.lists.split(","))
     results = []
     t0 = time.perf_counter()
     clf = None

@@ -28,20 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="16000,44100,48000")
     ap.add_argument("--lists", default="valid,test")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "src"))
+    sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "src")]
     import soundfile as sf
     import soxr
+    from eval_default_audio import shared_clips
 
     from genrekit.audio import decode
     from genrekit.prediction import Classifier
 
     data = Path(args.data)
-    clips = []
-    for lst in args.lists.split(","):
-        for line in (data / "gtzan-splits" / f"{lst}_filtered.txt").read_text().split():
-            stem = line.rsplit(".", 1)[0]
-            found = [p for p in (data / "gtzan-clips" / f"{stem}{e}" for e in (".wav", ".au")) if p.is_file()]
-            clips += found[:1]
+    clips = [p for _lst, _stem, p in shared_clips(data, args.lists.split(","))]
     clf = Classifier.load(None)
     base = {p: clf.predict(p) for p in clips}
     truth = {p: p.parent.name for p in clips}
