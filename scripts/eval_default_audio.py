@@ -9,7 +9,8 @@ front end, PyTorch musicnn and the committed head.
 ``--spread`` measures how much this 74-clip number moves with choices that carry no information
 about genre: the track head on every patch (1 s apart, the default) and on every 2nd / 3rd patch
 from each starting offset (one backbone pass per clip; the subsets are slices of it), plus a
-bootstrap 95% interval over clips and exact McNemar tests against every-patch. Analysis only:
+bootstrap 95% interval over clips, one over artist-proxy blocks (ten neighbouring file numbers:
+clips of one artist are not independent) and exact McNemar tests against every-patch. Analysis only:
 nothing is selected from it.
 
 ``--mfcc-check`` compares the track head's MFCC features computed from the audio with those of
@@ -134,6 +135,14 @@ def mfcc_check(model, rows, load_audio, data: Path) -> int:
     return 0
 
 
+def artist_block(stem: str) -> str:
+    """'country/country.00004' -> 'country 00-09': GTZAN stores an artist's songs under neighbouring
+    file numbers, so blocks of ten stand in for artists (as in train_default_head.groups_of)."""
+    genre, number = stem.split("/")[0], int(stem.rsplit(".", 1)[1])
+    lo = number // 10 * 10
+    return f"{genre} {lo:02d}-{lo + 9:02d}"
+
+
 def _mcnemar_p(b: int, c: int) -> float:
     """Exact two-sided McNemar p-value for b vs c discordant pairs (binomial, p = 1/2)."""
     from math import comb
@@ -159,6 +168,16 @@ def spread(model, rows, load_audio) -> int:
     boot = base[rng.integers(0, len(base), (10000, len(base)))].mean(1)
     print(f"{len(base)} clips; every patch: {base.sum()}/{len(base)} = {base.mean():.4f}, bootstrap 95% interval "
           f"{np.quantile(boot, 0.025):.3f}-{np.quantile(boot, 0.975):.3f}")
+    # clips of one artist are not independent: resample whole artist-proxy blocks instead
+    blocks = [artist_block(stem) for _lst, stem, _p in rows]
+    names = sorted(set(blocks))
+    members = [np.flatnonzero(np.array(blocks) == b) for b in names]
+    draws = rng.integers(0, len(names), (10000, len(names)))
+    block_boot = np.array([base[np.concatenate([members[j] for j in d])].mean() for d in draws])
+    print(f"  artist-proxy blocks: {len(names)}; block bootstrap 95% interval "
+          f"{np.quantile(block_boot, 0.025):.3f}-{np.quantile(block_boot, 0.975):.3f}; blocks with errors: "
+          + ", ".join(f"{b} {int((~base[m]).sum())}/{len(m)}" for b, m in zip(names, members, strict=True)
+                      if (~base[m]).any()))
     for k, r in right.items():
         r = np.array(r)
         b, c = int((base & ~r).sum()), int((~base & r).sum())
