@@ -302,6 +302,14 @@ def test_ms_mfcc_window_features_give_the_clip_statistics():
     np.testing.assert_array_equal(window_features(rows, "ms_lm"), window_features(tags, "ms_lm"))  # tags only
     with pytest.raises(ValueError, match="MFCC statistics"):
         window_features(tags, "ms_mfcc")
+    with pytest.raises(ValueError, match="MFCC statistics"):  # an even count cannot be [n, sums, sumsq]
+        window_features(rows[:, :-1], "ms_mfcc")
+    # another MFCC count: read off the row width (MusicnnMfccSpec.stat_columns), not assumed to be 20
+    rows13 = np.concatenate([tags, clip_mfcc_rows(28, mean[:13], var[:13], 1293).astype(np.float32)], axis=1)
+    f13 = window_features(rows13, "ms_mfcc")
+    assert f13.shape == (126,)
+    np.testing.assert_allclose(f13[100:113], mean[:13], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(f13[113:], np.log(var[:13]), atol=1e-4)
 
 
 def test_evaluate_cli_joins_the_mfcc_table(shared_data, tmp_path):

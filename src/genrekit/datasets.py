@@ -292,10 +292,12 @@ SIBLING_MFCC_TABLE = Path("..") / "gtzan-features" / "features_30_sec.csv"
 
 def attach_clip_mfcc(X: np.ndarray, groups: np.ndarray, table: dict, source: object = "taggrams") -> np.ndarray:
     """Stored taggram rows [n, 50] + each track's whole-clip MFCC statistics as per-patch slot
-    columns -> [n, 91] (``default_model.clip_mfcc_rows``), the rows a ``ms_mfcc`` head reads."""
-    from genrekit.default_model import MFCC_STAT_COLUMNS, clip_mfcc_rows
+    columns -> [n, 50 + 1 + 2 n_mfcc] ([n, 91] for the table's 20 MFCCs; ``default_model.clip_mfcc_rows``),
+    the rows a ``ms_mfcc`` head reads."""
+    from genrekit.default_model import clip_mfcc_rows
 
-    out = np.zeros((len(X), X.shape[1] + MFCC_STAT_COLUMNS), np.float32)
+    n_mfcc = len(next(iter(table.values()))[0]) if table else 0
+    out = np.zeros((len(X), X.shape[1] + 1 + 2 * n_mfcc), np.float32)
     out[:, : X.shape[1]] = X
     for g in dict.fromkeys(groups.tolist()):
         stem = Path(str(g)).name

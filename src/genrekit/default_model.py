@@ -47,6 +47,8 @@ N_TAGS = 50
 #: default MFCCs (22.05 kHz, 20 coefficients) of each patch's 1 s slot as sufficient statistics
 #: [frame count, sum of each coefficient, sum of its squares], columns N_TAGS.. of a patch row.
 N_MFCC = 20
+#: Slot statistics per patch for the default spec's 20 MFCCs; other ``n_mfcc`` values give
+#: ``MusicnnMfccSpec.stat_columns`` columns, and ``window_features`` reads the count off the rows.
 MFCC_STAT_COLUMNS = 1 + 2 * N_MFCC
 
 
@@ -66,13 +68,15 @@ def window_features(taggram: np.ndarray, kind: str = "ms_lm") -> np.ndarray:
         p = np.clip(tags, _EPS, 1 - _EPS)
         parts.append(np.log(p / (1 - p)).mean(-2))
     elif kind == "ms_mfcc":
-        if t.shape[-1] < N_TAGS + MFCC_STAT_COLUMNS:
-            raise ValueError(f"the ms_mfcc head needs MFCC statistics: patch rows of {N_TAGS + MFCC_STAT_COLUMNS} "
-                             f"columns, got {t.shape[-1]}")
-        st = t[..., N_TAGS : N_TAGS + MFCC_STAT_COLUMNS].sum(-2)
+        extra = t.shape[-1] - N_TAGS  # [count, n_mfcc sums, n_mfcc sums of squares]
+        if extra < 3 or extra % 2 == 0:
+            raise ValueError(f"the ms_mfcc head needs MFCC statistics: patch rows of {N_TAGS} tags + 1 + 2 * n_mfcc "
+                             f"columns (e.g. {N_TAGS + MFCC_STAT_COLUMNS}), got {t.shape[-1]}")
+        n_mfcc = (extra - 1) // 2
+        st = t[..., N_TAGS:].sum(-2)
         n = np.maximum(st[..., :1], 1.0)
-        mean = st[..., 1 : 1 + N_MFCC] / n
-        var = np.maximum(st[..., 1 + N_MFCC :] / n - mean**2, 1e-8)
+        mean = st[..., 1 : 1 + n_mfcc] / n
+        var = np.maximum(st[..., 1 + n_mfcc :] / n - mean**2, 1e-8)
         parts += [mean, np.log(var)]
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
@@ -291,7 +295,7 @@ class MusicnnGenreModel(GenreModel):
         values = np.asarray(values)
         frames = int(getattr(self.spec, "patch_frames", 187))
         if values.ndim == 3 and values.shape[1] == frames + 1:
-            return values[:, :frames], values[:, frames, :MFCC_STAT_COLUMNS]
+            return values[:, :frames], values[:, frames, : int(getattr(self.spec, "stat_columns", MFCC_STAT_COLUMNS))]
         return values, None
 
     def taggram(self, values: np.ndarray) -> np.ndarray:
