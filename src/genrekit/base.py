@@ -73,6 +73,17 @@ class GenreModel(ABC):
         }
 
 
+def model_path(ref: str | os.PathLike[str] | None = None) -> Path:
+    """The file a model reference names: ``None`` / ``"default"`` -> the committed default head,
+    a folder -> its ``model.safetensors`` (as ``genrekit train --out`` writes), else the path."""
+    if ref is None or str(ref) == "default":
+        from .default_model import HEAD_PATH
+
+        return HEAD_PATH
+    path = Path(ref)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
 def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
     """Load a model: ``None`` or ``"default"`` gives the pretrained default, else a model file path
     (or a folder holding ``model.safetensors``, as ``genrekit train --out`` writes)."""
@@ -82,9 +93,7 @@ def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
         return load_default_model()
     from .modelfile import read_model_file
 
-    path = Path(ref)
-    if path.is_dir():
-        path = path / "model.safetensors"
+    path = model_path(ref)
     tensors, meta = read_model_file(path)
     fmt = meta.get("format", "")
     if fmt not in _LOADERS and fmt in FORMAT_MODULES:

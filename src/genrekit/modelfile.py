@@ -101,3 +101,12 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     except Exception as exc:
         raise ModelFileError(f"{path}: cannot read tensors ({type(exc).__name__})") from None
     return tensors, meta
+
+
+def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, list[int]]:
+    """{tensor name: shape} from the safetensors header alone (no tensor is read)."""
+    from safetensors import safe_open
+
+    read_model_meta(path)  # the same clear errors for a missing or foreign file
+    with safe_open(str(path), framework="pt") as f:
+        return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)

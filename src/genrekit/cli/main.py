@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import GenrekitError
 
-COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve"]
+COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info"]
 WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 
@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genrekit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genrekit info --json | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python would complain again when flushing stdout at exit
+        return 141
     finally:  # main() may run inside another program (tests, notebooks): leave its environment as found
         if saved is None:
             os.environ.pop(WEIGHTS_ENV, None)
