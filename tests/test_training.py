@@ -152,3 +152,51 @@ def test_cnn_learns_mel_segments_of_shared_clips(gtzan_clips: Path) -> None:
 
     acc = (predict_probs(net, torch.from_numpy(x)).argmax(1) == y).mean()
     assert acc > 0.9, (acc, losses)
+
+
+def test_resolve_device(monkeypatch) -> None:
+    """'auto' takes CUDA only when torch sees it; a missing or unknown device is a one-line error."""
+    from genrekit.errors import GenrekitError
+    from genrekit.training import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(GenrekitError, match=r"^--device cuda: no CUDA device is available .*use --device cpu$"):
+        resolve_device("cuda")
+    for bad in ("tpu", "cuda:x"):
+        with pytest.raises(GenrekitError, match=f"^--device {bad}: "):
+            resolve_device(bad)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"  # (resolving touches no GPU)
+
+
+def test_cli_train_rejects_a_missing_device_before_reading_data(tmp_path, capsys, monkeypatch) -> None:
+    from genrekit.cli.main import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["train", "--model", "fnn", "--data", str(tmp_path / "no-such-data"), "--out", str(tmp_path / "o"),
+               "--device", "cuda", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and err[0].startswith("genrekit: error: --device cuda: no CUDA device")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/train_device.py)")
+def test_cuda_training_matches_cpu_and_hands_back_cpu_tensors(tmp_path: Path) -> None:
+    """On a GPU: the same batches as on the CPU (no dropout, so the losses agree to float
+    rounding), the net comes back on the CPU, and the checkpoint holds CPU tensors plus the
+    GPU's RNG state."""
+    from genrekit.training import CHECKPOINT, load_checkpoint
+
+    x, y = _blobs()
+    losses = {}
+    for dev in ("cpu", "cuda"):
+        seed_everything(1)
+        net = build_model(dict(default_config("fnn"), input_shape=[8], n_classes=3, hidden=[16], dropout=0.0))
+        r = train(net, x[:200], y[:200], x[200:], y[200:], list("abc"),
+                  TrainConfig(epochs=3, patience=0, seed=1, input_noise=0.1, device=dev), out_dir=tmp_path / dev, log=None)
+        assert next(net.parameters()).device.type == "cpu"
+        losses[dev] = [h["train_loss"] for h in r.history]
+    assert losses["cuda"] == pytest.approx(losses["cpu"], rel=1e-3)
+    tensors, _ = load_checkpoint(tmp_path / "cuda" / CHECKPOINT)
+    assert "rng.cuda" in tensors and all(t.device.type == "cpu" for t in tensors.values())

@@ -1,6 +1,12 @@
 """Training loop: optimizers and schedulers by name, early stopping on validation macro-F1,
 best-checkpoint restore, seeds / deterministic mode, per-epoch logs and resumable checkpoints.
 
+Training runs on the CPU or a GPU (``TrainConfig.device``: "auto" takes CUDA when torch sees
+one). Data stay on the CPU and go to the device batch by batch; random numbers (batch order,
+input noise) come from a CPU generator, so batch order does not depend on the device. The
+returned net is always back on the CPU, and checkpoints and model files hold CPU tensors:
+a run trained on a GPU predicts, evaluates and resumes on a machine without one.
+
 The checkpoint is a single safetensors file (weights, best weights, optimizer tensors, RNG state)
 whose JSON metadata holds the epoch, history and scheduler state; it is replaced atomically after
 every epoch, so an interrupted run resumes from its last finished epoch with `resume=True`.
@@ -48,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     threads: int = 0  # torch intra-op threads; 0 = torch's default
+    device: str = "auto"  # "auto" (CUDA if available, else CPU), "cpu", "cuda", "cuda:N" or "mps"
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -95,6 +102,33 @@ def make_scheduler(name: str, optimizer, epochs: int, step_size: int = 30, gamma
     raise ValueError(f"unknown scheduler {name!r}; choose from {', '.join(SCHEDULERS)}")
 
 
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device a ``TrainConfig.device`` names; a clear error when it is not there."""
+    from genrekit.errors import GenrekitError
+
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GenrekitError(f"--device {name}: not a device (use {', '.join(DEVICES)} or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "torch sees no CUDA GPU"
+            raise GenrekitError(f"--device {name}: no CUDA device is available ({why}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise GenrekitError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GenrekitError(f"--device {name}: no Apple MPS device is available; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise GenrekitError(f"--device {name}: unsupported device type (use {', '.join(DEVICES)} or cuda:N)")
+    return dev
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed python, numpy and torch; deterministic=True also forces deterministic kernels."""
     random.seed(seed)
@@ -110,9 +144,11 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 @torch.no_grad()
 def predict_probs(net: nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """Softmax probabilities in eval mode, batched to bound memory."""
+    """Softmax probabilities in eval mode, batched to bound memory; ``x`` stays on the CPU and
+    each batch goes to the net's device."""
     net.eval()
-    out = [torch.softmax(net(x[i:i + batch_size]), dim=1) for i in range(0, len(x), batch_size)]
+    dev = next((p.device for p in net.parameters()), torch.device("cpu"))
+    out = [torch.softmax(net(x[i:i + batch_size].to(dev)), dim=1).float().cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -151,6 +187,9 @@ def save_checkpoint(path: Path, net, best_state, optimizer, scheduler, generator
     tensors.update(opt_t)
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.generator"] = generator.get_state()
+    dev = next((p.device for p in net.parameters()), torch.device("cpu"))
+    if dev.type == "cuda":  # dropout on the GPU draws from the device's generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(dev)
     full = dict(meta, optimizer=opt_meta, scheduler=scheduler.state_dict() if scheduler else None)
     tmp = Path(str(path) + ".tmp")
     save_file(tensors, str(tmp), metadata={"genrekit_checkpoint": json.dumps(full)})
@@ -191,6 +230,10 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed, config.deterministic)
+    device = resolve_device(config.device)
+    net.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic  # fixed input shapes: let cuDNN pick kernels
     xt = torch.as_tensor(np.ascontiguousarray(x_train, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
     xv = torch.as_tensor(np.ascontiguousarray(x_val, dtype=np.float32))
@@ -213,6 +256,8 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
             scheduler.load_state_dict(meta["scheduler"])
         torch.set_rng_state(tensors["rng.torch"])
         gen.set_state(tensors["rng.generator"])
+        if device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
         history = meta["history"]
         best_f1, best_epoch, bad_epochs = meta["best_f1"], meta["best_epoch"], meta["bad_epochs"]
         start_epoch, elapsed = meta["epoch"] + 1, meta["seconds"]
@@ -233,8 +278,9 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
             if len(idx) < 2 and any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
                 continue  # BatchNorm cannot train on a batch of one
             xb, yb = xt[idx], yt[idx]
-            if config.input_noise > 0:
+            if config.input_noise > 0:  # drawn on the CPU: the same noise on every device
                 xb = xb + config.input_noise * torch.randn(xb.shape, generator=gen)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             if hasattr(net, "member_logits"):  # ensemble: every member gets its own loss
                 member = net.member_logits(xb)
@@ -280,7 +326,7 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
                 + ("  *" if improved else ""))
     if not keep_last:
         net.load_state_dict(best_state)
-    net.eval()
+    net.cpu().eval()
     if out_dir is not None and history:
         from genrekit.plots import plot_training_curve
 
@@ -350,7 +396,7 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
     net = build_model(cfg)
     result = train(net, norm(tr.X), tr.y, norm(va.X), va.y, bundle.labels, config,
                    out_dir=out_dir, resume=resume, log=log)
-    info = {"training": asdict(config), "data": {"kind": bundle.kind, "unit": bundle.unit,
+    info = {"training": asdict(config), "device": str(resolve_device(config.device)), "data": {"kind": bundle.kind, "unit": bundle.unit,
             "rows": {k: len(s) for k, s in bundle.splits.items()},
             "tracks": {k: s.n_tracks for k, s in bundle.splits.items()}},
             "best_epoch": result.best_epoch, "train_seconds": round(result.seconds, 2)}

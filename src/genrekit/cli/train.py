@@ -67,6 +67,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="deterministic torch kernels")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto: 1 for fnn, whose small matmuls lose to threading overhead)")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (a CUDA GPU if torch sees one, else the CPU), cpu, cuda, cuda:N or mps; the model "
+                        "file is the same either way and predicts on the CPU")
 
 
 def add_parser(subparsers) -> None:
@@ -101,8 +104,14 @@ def make_spec(args, arch: str):
 
 
 def load_bundle(args, arch: str, log=print):
-    """The DataBundle for --data, with a printed summary of skipped/missing files."""
+    """The DataBundle for --data, with a printed summary of skipped/missing files. An unusable
+    --device fails here, before minutes of feature extraction."""
     from genrekit.datasets import detect_kind, load_data
+
+    if getattr(args, "device", None):
+        from genrekit.training import resolve_device
+
+        resolve_device(args.device)
 
     spec = make_spec(args, arch) if detect_kind(args.data) == "audio" else None
     bundle = load_data(args.data, args.splits, spec, columns=args.columns, seed=args.seed,
@@ -154,7 +163,7 @@ def train_config(args, arch: str):
         label_smoothing=args.label_smoothing,
         input_noise=(0.2 if fnn else 0.0) if args.input_noise is None else args.input_noise,
         seed=args.seed, deterministic=args.deterministic,
-        threads=args.threads or (1 if fnn else 0))
+        threads=args.threads or (1 if fnn else 0), device=args.device)
 
 
 def run(args) -> int:
