@@ -9,7 +9,8 @@ saw. There are no labelled full-length songs here, so this builds stand-ins insi
 split's cross-validation (3 x 5 stratified grouped folds, as scripts/train_default_head.py; no
 test data is read): for every held-out track, an input of L tracks of the same genre (the track
 and L - 1 other held-out tracks of that genre, in random order), scored by the committed
-configuration (StandardScaler + RBF SVC C=1 on mean+std) fitted on the other folds, (a) on all
+configuration (read from the head file: StandardScaler + RBF SVC C=2 on tag mean/std + MFCC
+mean/log variance) fitted on the other folds, (a) on all
 patches at once and (b) as the mean of its probabilities over windows of 29 patches (the longest train track) every
 14 (``default_model.long_input_windows``), which is what the default model does with long inputs.
 """

@@ -3,8 +3,9 @@
     python scripts/cv_patch_spacing.py [--data ../shared/data]
 
 The stored taggrams have a patch every 1 s (61 frames), and so has prediction (it used every 3rd,
-183 frames, until the shared front end made every patch affordable). For the committed configuration (StandardScaler + RBF SVC C=1 on taggram mean+std), fitted
-per fold exactly as scripts/train_default_head.py fits it, this scores every k-th patch from each
+183 frames, until the shared front end made every patch affordable). For the committed
+configuration (read from the head file: StandardScaler + RBF SVC C=2 on tag mean/std + MFCC
+mean/log variance), fitted per fold exactly as scripts/train_default_head.py fits it, this scores every k-th patch from each
 of the k offsets of the held-out tracks, on the same 3 x 5 stratified grouped folds of the train
 split (no test data is read).
 """
