@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'demo.wav':<10}  {pred.genre:<12} {pred.confidence:>5.2f}  {pred.duration_s:>7.1f}s  {top3}")
     if pred.tags:
         print("tags: " + ", ".join(f"{t['tag']} {t['probability']:.2f}" for t in pred.tags))
+    if pred.confidence < 0.5:
+        print("(a synthetic loop is not much like any of the model's ten genres, so a low, split answer is the "
+              "honest one; real songs: genrekit predict SONG)")
 
     record = pred.to_dict()
     (out / "demo.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
