@@ -40,7 +40,18 @@ def test_info_json_counts_the_tensors(tmp_path: Path, capsys) -> None:
     assert "architecture: arch fnn, hidden [8]" in text and "best_epoch 3" in text
     assert main(["info", str(folder), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["meta"] == meta and got["tensors"] == 2 and got["parameters"] == 16
+    assert got["meta"] == meta and got["tensors"] == 2 and got["values"] == 16
+    assert main(["info", str(folder), "--confusion"]) == 0
+    assert "confusion: none stored in this file" in capsys.readouterr().out
+
+
+def test_info_on_a_table_model_says_it_cannot_read_audio(tmp_path: Path, capsys) -> None:
+    meta = {"format": "genrekit-torch", "labels": ["a", "b"], "config": {"arch": "fnn"},
+            "spec": {"kind": "table", "feature_names": ["f1", "f2", "f3", "f4", "f5"]}, "metrics": {}}
+    save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, meta)
+    assert main(["info", str(tmp_path / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "features:    a precomputed table of 5 columns (f1, f2, f3, f4, ...); this model cannot read audio" in out
 
 
 def test_info_errors_name_the_input(tmp_path: Path, capsys) -> None:

@@ -144,3 +144,48 @@ def test_restarts_keep_best_validation_run(shared_data: Path, tmp_path: Path) ->
     assert [r["seed"] for r in m["restarts"]] == [0, 1]
     assert m["val"]["macro_f1"] == max(r["val"]["macro_f1"] for r in m["restarts"])
     assert (out / "model.safetensors").is_file() and (out / "restarts.json").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--optimizers", "adam,foo"], "--optimizers adam,foo: unknown foo; choose from sgd"),
+    (["sweep", "--activations", "relu,nope"], "--activations relu,nope: unknown nope"),
+    (["sweep", "--lrs", "1e-3,x"], "--lrs 1e-3,x: use comma-separated numbers"),
+    (["compare", "--models", "fnn:mfcc,rnn:mfcc"], "unknown model 'rnn' in 'rnn:mfcc'"),
+    (["compare", "--models", "fnn:foo"], "unknown features 'foo' in 'fnn:foo'"),
+    (["train", "--model", "cnn", "--features", "mfcc"], "--features mfcc: the cnn reads 2-D log-mel segments"),
+])
+def test_bad_grids_and_pairs_fail_before_anything_is_written(tmp_path: Path, capsys, argv, message) -> None:
+    """Values are checked before the first model trains (and before --out is created)."""
+    data = tmp_path / "music"
+    (data / "a").mkdir(parents=True)
+    out = tmp_path / "out"
+    assert main([*argv, "--data", str(data), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
+
+
+def test_cnn_on_feature_vectors_is_a_one_line_error(shared_data: Path, tmp_path: Path, capsys) -> None:
+    csv = shared_data / "gtzan-features" / "features_30_sec.csv"
+    assert main(["train", "--model", "cnn", "--data", str(csv), "--out", str(tmp_path / "o")]) == 1
+    assert "the cnn reads 2-D log-mel segments of audio, this data holds feature vectors" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch-size", "0"), ("--lr", "-1"),
+                                         ("--hidden", "abc"), ("--dropout", "1.5"), ("--val-fraction", "1")])
+def test_out_of_range_options_are_refused_by_the_parser(tmp_path: Path, capsys, flag, value) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--model", "fnn", "--data", str(tmp_path), "--out", str(tmp_path / "o"), flag, value])
+    assert exc.value.code == 2 and f"argument {flag}:" in capsys.readouterr().err
+
+
+def test_sweep_without_a_test_split(tmp_path: Path, capsys) -> None:
+    """--test-fraction 0: the progress line says so instead of failing on a missing score."""
+    root = tmp_path / "music"
+    for gi, genre in enumerate(("low", "high")):
+        (root / genre).mkdir(parents=True)
+        for i in range(4):
+            sf.write(root / genre / f"{genre}{i}.wav", tone(2.0, freq=110 + 800 * gi + 17 * i), 22050)
+    rc = main(["sweep", "--model", "fnn", "--data", str(root), "--optimizers", "adam", "--test-fraction", "0",
+               "--val-fraction", "0.25", "--workers", "1", "--no-save-runs", "--out", str(tmp_path / "sw"), *FAST])
+    assert rc == 0 and "no test split" in capsys.readouterr().out

@@ -200,3 +200,24 @@ def test_cuda_training_matches_cpu_and_hands_back_cpu_tensors(tmp_path: Path) ->
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=1e-3)
     tensors, _ = load_checkpoint(tmp_path / "cuda" / CHECKPOINT)
     assert "rng.cuda" in tensors and all(t.device.type == "cpu" for t in tensors.values())
+
+
+def test_resume_refuses_other_settings_or_another_network(tmp_path: Path) -> None:
+    """--resume continues the same run: another optimizer or network is a one-line error, more
+    epochs (or another device) are fine."""
+    from genrekit.errors import GenrekitError
+
+    x, y = _blobs()
+    cfg = dict(epochs=2, patience=0, seed=1, optimizer="adamw")
+    train(_fnn(seed=1), x[:200], y[:200], x[200:], y[200:], list("abc"), TrainConfig(**cfg), out_dir=tmp_path, log=None)
+    with pytest.raises(GenrekitError, match=r"cannot resume: the checkpoint was trained with optimizer='adamw', "
+                                            r"this run asks optimizer='sgd'"):
+        train(_fnn(seed=1), x[:200], y[:200], x[200:], y[200:], list("abc"), TrainConfig(**dict(cfg, optimizer="sgd")),
+              out_dir=tmp_path, resume=True, log=None)
+    other = build_model(dict(default_config("fnn"), input_shape=[8], n_classes=3, hidden=[32], dropout=0.1))
+    with pytest.raises(GenrekitError, match="cannot resume: the checkpoint holds a different network"):
+        train(other, x[:200], y[:200], x[200:], y[200:], list("abc"), TrainConfig(**cfg), out_dir=tmp_path,
+              resume=True, log=None)
+    r = train(_fnn(seed=1), x[:200], y[:200], x[200:], y[200:], list("abc"),
+              TrainConfig(**dict(cfg, epochs=3, device="cpu")), out_dir=tmp_path, resume=True, log=None)
+    assert [h["epoch"] for h in r.history] == [1, 2, 3]

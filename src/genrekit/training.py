@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genrekit.errors import GenrekitError
 from genrekit.evaluation import classification_metrics
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "radam")
@@ -107,8 +108,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 def resolve_device(name: str = "auto") -> torch.device:
     """The torch device a ``TrainConfig.device`` names; a clear error when it is not there."""
-    from genrekit.errors import GenrekitError
-
     name = (name or "auto").lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -127,6 +126,22 @@ def resolve_device(name: str = "auto") -> torch.device:
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise GenrekitError(f"--device {name}: unsupported device type (use {', '.join(DEVICES)} or cuda:N)")
     return dev
+
+
+#: TrainConfig fields a resumed run may change: how long and where it runs, not what it learns.
+RESUMABLE_CHANGES = ("epochs", "patience", "threads", "device")
+
+
+def check_resumable(ckpt: Path, saved: dict, now: dict) -> None:
+    """A one-line error when ``--resume`` would continue a run with other training settings
+    (an optimizer whose state does not fit, another learning rate...): the result would be
+    neither run. Settings in ``RESUMABLE_CHANGES`` may differ."""
+    changed = [k for k in now if k in saved and k not in RESUMABLE_CHANGES and saved[k] != now[k]]
+    if changed:
+        k = changed[0]
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        raise GenrekitError(f"{ckpt}: cannot resume: the checkpoint was trained with {k}={saved[k]!r}, this run "
+                            f"asks {k}={now[k]!r}{more}; drop --resume or use another --out")
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -249,7 +264,13 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
     ckpt = Path(out_dir) / CHECKPOINT if out_dir else None
     if resume and ckpt is not None and ckpt.exists():
         tensors, meta = load_checkpoint(ckpt)
-        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        check_resumable(ckpt, meta.get("config", {}), asdict(config))
+        try:
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        except RuntimeError:
+            raise GenrekitError(f"{ckpt}: cannot resume: the checkpoint holds a different network (other --model, "
+                                "--hidden, --ensemble, --dropout or input features); drop --resume or use another "
+                                "--out") from None
         best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
         optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         if scheduler is not None and meta.get("scheduler"):

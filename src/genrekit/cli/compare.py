@@ -55,22 +55,41 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_models(text: str, default_features: str | None = None) -> list[tuple[str, str | None]]:
+    """--models "fnn:mfcc,cnn:mel" -> [(arch, features)]; a pair without features takes
+    --features (else the arch's default). Unknown names are a one-line error."""
+    from genrekit.cli.train import FEATURE_KINDS
+    from genrekit.errors import GenrekitError
+
+    pairs = []
+    for pair in (p.strip() for p in text.split(",")):
+        arch, _, feats = pair.partition(":")
+        if arch not in ("fnn", "cnn"):
+            raise GenrekitError(f"--models {text}: unknown model {arch!r} in {pair!r}; use fnn or cnn")
+        if feats and feats not in FEATURE_KINDS:
+            raise GenrekitError(f"--models {text}: unknown features {feats!r} in {pair!r}; use "
+                                f"{', '.join(FEATURE_KINDS)}")
+        pairs.append((arch, feats or default_features))
+    return pairs
+
+
 def run(args) -> int:
-    from genrekit.cli.train import load_bundle, model_config, train_config
+    from genrekit.cli.train import check_options, load_bundle, model_config, train_config
     from genrekit.datasets import Split
     from genrekit.evaluation import summary
     from genrekit.modelfile import write_json_atomic, write_text_atomic
     from genrekit.training import evaluate_split, fit
 
+    pairs = parse_models(args.models, args.features)  # all checked before the first model trains
+    check_options(args, pairs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda *_: None) if args.quiet else print
     rows = []
     bundles: dict = {}
-    for pair in args.models.split(","):
-        arch, _, feats = pair.strip().partition(":")
+    for arch, feats in pairs:
         a = copy.copy(args)
-        a.features = feats or None
+        a.features = feats
         a.mel_only_overrides = True  # MFCC vectors keep the notebook's 1 s segments
         if arch == "cnn" and args.cnn_epochs:
             a.epochs = args.cnn_epochs

@@ -38,8 +38,9 @@ def summary(ref: str = "default") -> dict[str, Any]:
     path = model_path(ref)
     meta = read_model_meta(path)
     shapes = tensor_shapes(path)
+    # every stored number (weights, normalisation statistics, BatchNorm running stats), not only trainable ones
     return {"path": str(path), "bytes": path.stat().st_size, "tensors": len(shapes),
-            "parameters": int(sum(int(np.prod(s)) for s in shapes.values())), "meta": meta}
+            "values": int(sum(int(np.prod(s)) for s in shapes.values())), "meta": meta}
 
 
 def _scores(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -55,6 +56,11 @@ def _scores(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[s
 
 
 def _spec_line(spec: dict[str, Any]) -> str:
+    if spec.get("kind") == "table":
+        names = spec.get("feature_names") or []
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        return (f"a precomputed table of {len(names)} columns ({shown}); this model cannot read audio"
+                if names else "a precomputed table; this model cannot read audio")
     rest = ", ".join(f"{k} {v}" for k, v in spec.items() if k not in ("kind", "sample_rate", "mono"))
     mono = "mono" if spec.get("mono", True) else "channels kept"
     return f"{spec.get('kind', '?')}: {spec.get('sample_rate', '?')} Hz, {mono}" + (f"; {rest}" if rest else "")
@@ -63,7 +69,7 @@ def _spec_line(spec: dict[str, Any]) -> str:
 def render(info: dict[str, Any], confusion: bool = False) -> str:
     meta = info["meta"]
     lines = [f"model:       {info['path']}",
-             f"file:        {info['bytes'] / 1024:.0f} KiB, {info['tensors']} tensors, {info['parameters']:,} parameters"
+             f"file:        {info['bytes'] / 1024:.0f} KiB, {info['tensors']} tensors holding {info['values']:,} numbers"
              f" (format {meta.get('format', '?')})"]
     if meta.get("description"):
         lines.append(f"description: {meta['description']}")
@@ -99,6 +105,9 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     extra = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
     if extra:
         lines.append("  " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in extra.items()))
+    if confusion and not any("confusion" in v for _, v in scores):
+        lines.append("confusion: none stored in this file (`genrekit train` writes them to OUT/<split>_metrics.json "
+                     "and OUT/<split>_metrics_confusion.png)")
     if confusion:
         for name, v in scores:
             if "confusion" in v:

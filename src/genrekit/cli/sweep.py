@@ -35,18 +35,46 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def parse_grid(args) -> tuple[list[str], list[str], list[str], list[float]]:
+    """(optimizers, activations, schedulers, learning rates) from the comma lists; an unknown name
+    or a learning rate that is not a positive number is a one-line error naming it."""
+    from genrekit.cli.train import ACTIVATIONS, OPTIMIZERS, SCHEDULERS
+    from genrekit.errors import GenrekitError
+
+    axes = []
+    for flag, text, allowed in (("--optimizers", args.optimizers, OPTIMIZERS),
+                                ("--activations", args.activations, ACTIVATIONS),
+                                ("--schedulers", args.schedulers, SCHEDULERS)):
+        names = [n.strip().lower() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in allowed]
+        if bad or not names:
+            raise GenrekitError(f"{flag} {text}: unknown {bad[0] if bad else 'empty list'!s}; choose from "
+                                f"{', '.join(allowed)}")
+        axes.append(names)
+    lrs = [args.lr]
+    if args.lrs:
+        try:
+            lrs = [float(x) for x in args.lrs.split(",")]
+        except ValueError:
+            raise GenrekitError(f"--lrs {args.lrs}: use comma-separated numbers, e.g. 1e-3,3e-4") from None
+        if not all(lr > 0 and lr < float("inf") for lr in lrs):
+            raise GenrekitError(f"--lrs {args.lrs}: learning rates must be positive numbers")
+    return axes[0], axes[1], axes[2], lrs
+
+
 def run(args) -> int:
     from genrekit.cli.compare import markdown_table
-    from genrekit.cli.train import load_bundle, model_config, train_config
+    from genrekit.cli.train import check_options, load_bundle, model_config, train_config
     from genrekit.modelfile import write_json_atomic, write_text_atomic
     from genrekit.training import fit
 
+    grid_axes = parse_grid(args)  # every value checked before hours of training start
+    check_options(args, [(args.model, args.features)])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(args, args.model, print)
-    lrs = [float(x) for x in args.lrs.split(",")] if args.lrs else [args.lr]
-    grid = list(itertools.product(args.optimizers.split(","), args.activations.split(","),
-                                  args.schedulers.split(","), lrs))
+    lrs = grid_axes[3]
+    grid = list(itertools.product(*grid_axes))
     rows = []
     unit_track = bundle.grouped or bundle.unit == "track"
     for i, (opt, act, sch, lr) in enumerate(grid, 1):
@@ -65,8 +93,10 @@ def run(args) -> int:
             row["track_accuracy"] = m["test_track"]["accuracy"]
             row["track_macro_f1"] = m["test_track"]["macro_f1"]
         rows.append(row)
-        print(f"[{i}/{len(grid)}] {name}: val F1 {row['val_macro_f1']:.3f}  test acc {row['accuracy']:.3f}  "
-              f"F1 {row['macro_f1']:.3f}  best epoch {row['best_epoch']}  {row['seconds']} s")
+        test = "no test split" if row["accuracy"] is None else \
+            f"test acc {row['accuracy']:.3f}  F1 {row['macro_f1']:.3f}"
+        print(f"[{i}/{len(grid)}] {name}: val F1 {row['val_macro_f1']:.3f}  {test}  best epoch {row['best_epoch']}  "
+              f"{row['seconds']} s")
         write_json_atomic(out / "sweep.json", rows)
     rows_sorted = sorted(rows, key=lambda r: -r["val_macro_f1"])
     cols = [("optimizer", "optimizer"), ("activation", "activation"), ("scheduler", "scheduler"), ("lr", "lr"),

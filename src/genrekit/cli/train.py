@@ -10,6 +10,7 @@ metrics JSON + confusion PNGs, history.{csv,json}, training_curve.png and data_s
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -21,6 +22,60 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (so --epochs 0 or --batch-size 0 is refused up front)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return v
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return v
+
+
+def _float_in(lo: float, hi: float | None, lo_open: bool = False, hi_open: bool = True):
+    """argparse type: a finite float in [lo, hi) (open or closed ends as given)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        bad_lo = v <= lo if lo_open else v < lo
+        bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
+        if not math.isfinite(v) or bad_lo or bad_hi:
+            left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+            raise argparse.ArgumentTypeError(f"{text} must be in {left}{lo:g}, {'inf' if hi is None else f'{hi:g}'}{right}")
+        return v
+    return parse
+
+
+positive_float = _float_in(0.0, None, lo_open=True)
+non_negative_float = _float_in(0.0, None)
+fraction = _float_in(0.0, 1.0)  # [0, 1)
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """argparse type for --hidden: comma-separated layer widths, each >= 1."""
+    try:
+        sizes = [int(h) for h in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use comma-separated whole numbers, e.g. 256,64") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every layer needs at least 1 unit")
+    return sizes
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """Options shared by train / compare / sweep: where the data is and how to featurise it."""
     p.add_argument("--data", required=True, help="audio folder <genre>/<files>, features .csv, notebook "
@@ -29,44 +84,44 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", choices=FEATURE_KINDS,
                    help="audio folders: mfcc (13 mean+std per segment), mel (log-mel segments), "
                         "mfcc_stats (whole clip); default mfcc for fnn, mel for cnn")
-    p.add_argument("--segment-seconds", type=float,
+    p.add_argument("--segment-seconds", type=positive_float,
                    help="segment length (default: the spec's; in compare, for mel features only)")
-    p.add_argument("--hop-seconds", type=float, help="hop between segments (default: the spec's)")
-    p.add_argument("--n-mels", type=int, help="mel bands (default: the spec's)")
+    p.add_argument("--hop-seconds", type=positive_float, help="hop between segments (default: the spec's)")
+    p.add_argument("--n-mels", type=positive_int, help="mel bands (default: the spec's)")
     p.add_argument("--columns", choices=("mfcc", "all"), default="mfcc",
                    help="CSV tables: the 40 MFCC mean/var columns (default; also computable from audio) or all")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="without split lists (default 0.15)")
-    p.add_argument("--test-fraction", type=float, default=0.15, help="without split lists (default 0.15)")
-    p.add_argument("--max-per-label", type=int, help="use at most N files per genre (quick runs)")
-    p.add_argument("--workers", type=int, default=0, help="feature extraction processes (0 = auto)")
+    p.add_argument("--val-fraction", type=fraction, default=0.15, help="without split lists (default 0.15)")
+    p.add_argument("--test-fraction", type=fraction, default=0.15, help="without split lists (default 0.15)")
+    p.add_argument("--max-per-label", type=positive_int, help="use at most N files per genre (quick runs)")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="feature extraction processes (0 = auto)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines or progress bars")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """Model and optimisation options (defaults: the tuned FNN recipe, see docs/results.md)."""
-    p.add_argument("--hidden", help="fnn hidden sizes, comma separated (default 256,64)")
+    p.add_argument("--hidden", type=hidden_sizes, help="fnn hidden sizes, comma separated (default 256,64)")
     p.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    p.add_argument("--dropout", type=float, help="default 0.5 fnn, 0.3 cnn")
-    p.add_argument("--ensemble", type=int, default=1, help="train K nets side by side and average them")
-    p.add_argument("--epochs", type=int, help="default 150 fnn, 30 cnn")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--dropout", type=fraction, help="default 0.5 fnn, 0.3 cnn")
+    p.add_argument("--ensemble", type=positive_int, default=1, help="train K nets side by side and average them")
+    p.add_argument("--epochs", type=positive_int, help="default 150 fnn, 30 cnn")
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-3)
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD / RMSprop momentum")
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--weight-decay", type=non_negative_float, default=1e-3)
+    p.add_argument("--momentum", type=fraction, default=0.9, help="SGD / RMSprop momentum")
     p.add_argument("--scheduler", choices=SCHEDULERS, default="none")
-    p.add_argument("--step-size", type=int, default=30, help="StepLR period in epochs")
-    p.add_argument("--gamma", type=float, default=0.1, help="StepLR factor")
-    p.add_argument("--patience", type=int, help="early stopping patience in epochs, 0 = off (default 40 fnn, 10 cnn)")
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--input-noise", type=float, help="Gaussian noise std on standardised fnn inputs (default 0.2)")
+    p.add_argument("--step-size", type=positive_int, default=30, help="StepLR period in epochs")
+    p.add_argument("--gamma", type=positive_float, default=0.1, help="StepLR factor")
+    p.add_argument("--patience", type=non_negative_int, help="early stopping patience in epochs, 0 = off (default 40 fnn, 10 cnn)")
+    p.add_argument("--label-smoothing", type=fraction, default=0.1)
+    p.add_argument("--input-noise", type=non_negative_float, help="Gaussian noise std on standardised fnn inputs (default 0.2)")
     p.add_argument("--refit", action="store_true",
                    help="after choosing the epoch count on val, retrain on train+val for that many epochs")
     p.add_argument("--no-log-var", action="store_true", help="do not log-transform *_var table columns")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="deterministic torch kernels")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = auto: 1 for fnn, whose small matmuls lose to threading overhead)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0 = auto: 1 for fnn, whose small matmuls lose to threading overhead)")
     p.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (a CUDA GPU if torch sees one, else the CPU), cpu, cuda, cuda:N or mps; the model "
                         "file is the same either way and predicts on the CPU")
@@ -80,7 +135,7 @@ def add_parser(subparsers) -> None:
     add_train_args(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--restarts", type=int, default=1,
+    p.add_argument("--restarts", type=positive_int, default=1,
                    help="train with seeds SEED..SEED+K-1 and keep the run with the best validation macro-F1 "
                         "(runs kept in OUT/restarts/, all scores in OUT/restarts.json)")
     p.set_defaults(func=run)
@@ -103,15 +158,32 @@ def make_spec(args, arch: str):
     return cls(**kw)
 
 
-def load_bundle(args, arch: str, log=print):
-    """The DataBundle for --data, with a printed summary of skipped/missing files. An unusable
-    --device fails here, before minutes of feature extraction."""
-    from genrekit.datasets import detect_kind, load_data
+def check_options(args, archs: list[tuple[str, str | None]]) -> None:
+    """Refuse what cannot work before any folder is made or feature extracted: a --device that is
+    not there, a CNN asked to read vectors. ``archs``: the (arch, --features) pairs to be trained."""
+    from genrekit.datasets import detect_kind
+    from genrekit.errors import GenrekitError
 
     if getattr(args, "device", None):
         from genrekit.training import resolve_device
 
         resolve_device(args.device)
+    kind = detect_kind(args.data)
+    for arch, feats in archs:
+        if arch != "cnn":
+            continue
+        if kind == "audio" and feats not in (None, "mel"):
+            raise GenrekitError(f"--features {feats}: the cnn reads 2-D log-mel segments; use --features mel "
+                                "(or --model fnn for MFCC vectors)")
+        if kind in ("table", "taggram"):
+            raise GenrekitError(f"{args.data}: the cnn reads 2-D log-mel segments of audio, this data holds "
+                                "feature vectors; use --model fnn, or point --data at an audio folder")
+
+
+def load_bundle(args, arch: str, log=print):
+    """The DataBundle for --data, with a printed summary of skipped/missing files."""
+    from genrekit.datasets import detect_kind, load_data
+    from genrekit.errors import GenrekitError
 
     spec = make_spec(args, arch) if detect_kind(args.data) == "audio" else None
     bundle = load_data(args.data, args.splits, spec, columns=args.columns, seed=args.seed,
@@ -119,6 +191,10 @@ def load_bundle(args, arch: str, log=print):
                        workers=args.workers, use_cache=not args.no_cache, progress=not args.quiet,
                        max_per_label=args.max_per_label)
     report_bundle(bundle, log)
+    train_x = bundle.splits["train"].X
+    if arch == "cnn" and train_x.ndim != 3:
+        raise GenrekitError(f"{args.data}: the cnn reads 2-D log-mel segments, this data holds "
+                            f"{train_x.shape[1:]} vectors; use --model fnn")
     return bundle
 
 
@@ -130,7 +206,8 @@ def report_bundle(bundle, log=print) -> None:
     if bundle.skipped:
         print(f"skipped {len(bundle.skipped)} unreadable or missing inputs:", file=sys.stderr)
         for s in bundle.skipped[:20]:
-            print(f"  {s['path']}: {s['reason']}", file=sys.stderr)
+            reason = str(s["reason"])  # decoding errors already start with the path
+            print(f"  {reason}" if reason.startswith(str(s["path"])) else f"  {s['path']}: {reason}", file=sys.stderr)
         if len(bundle.skipped) > 20:
             print(f"  ... and {len(bundle.skipped) - 20} more (see data_summary.json)", file=sys.stderr)
 
@@ -141,7 +218,7 @@ def model_config(args, arch: str) -> dict:
     cfg = default_config(arch)
     cfg["activation"] = args.activation
     if arch == "fnn":
-        cfg["hidden"] = [int(h) for h in args.hidden.split(",")] if args.hidden else [256, 64]
+        cfg["hidden"] = list(args.hidden) if args.hidden else [256, 64]
         cfg["dropout"] = 0.5 if args.dropout is None else args.dropout
     elif args.dropout is not None:
         cfg["dropout"] = args.dropout
@@ -170,6 +247,7 @@ def run(args) -> int:
     from genrekit.modelfile import write_json_atomic
     from genrekit.training import fit
 
+    check_options(args, [(args.model, args.features)])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda *_: None) if args.quiet else print
