@@ -131,3 +131,111 @@ def test_segment_clock_shows_tenths():
     assert len(set(shown)) == len(shown)
     assert _fmt_clock(19.52) == "0:19.5" and _fmt_clock(20.496) == "0:20.5"
     assert _fmt_clock(3725.04) == "1:02:05.0" and _fmt_clock(59.96) == "1:00.0"
+
+
+# ------------------------------------------------------------------ timelines, records of failures
+
+
+def test_timeline_failure_fails_that_input_only(toy_default, clips, tmp_path, monkeypatch, capsys):
+    """A timeline that cannot be drawn is one error line for its input; the next input still gets
+    its row and PNG, and the exit code says something failed."""
+    import genrekit.timeline as timeline
+
+    real = timeline.plot_timeline
+
+    def flaky(pred, path):
+        if pred.input == str(clips[0]):
+            raise TypeError("set_text(): incompatible function arguments.\n    1. (self: FT2Font, ...)")
+        return real(pred, path)
+
+    monkeypatch.setattr(timeline, "plot_timeline", flaky)
+    tl = tmp_path / "tl"
+    assert main(["predict", "--timeline", str(tl), *map(str, clips)]) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"genrekit: error: {clips[0]}: cannot write timeline (TypeError: set_text(): incompatible function arguments.)",
+        "genrekit: 1 of 2 inputs failed",
+    ]
+    assert str(clips[0]) not in out and str(clips[1]) in out  # failed input: no prediction row
+    assert [p.name for p in tl.glob("*.png")] == [clips[1].stem + ".png"]
+
+
+def test_timeline_title_survives_odd_file_names(toy_default, tmp_path, capsys):
+    """Names that are not UTF-8 (surrogate-escaped by Python) or hold matplotlib's '$' math markup
+    used to make the title raise; now every input gets its PNG."""
+    from .conftest import tone
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    sf.write(folder / "plain.wav", tone(3.0), 22050)
+    os.rename(folder / "plain.wav", os.path.join(os.fsencode(folder), b"bad\xffname.wav"))
+    sf.write(folder / "x$\\frac$.wav", tone(3.0, freq=330.0), 22050)
+    tl = tmp_path / "tl"
+    assert main(["predict", "--timeline", str(tl), str(folder)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tl.glob("*.png")) == ["bad_name.png", "x_frac.png"]
+    # captured stdout is strict UTF-8, like a terminal under en_US.UTF-8: the row shows U+FFFD
+    assert "bad\ufffdname.wav" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["file", "below-a-file"])
+def test_timeline_dir_that_cannot_be_made_fails_up_front(toy_default, clips, tmp_path, capsys, kind):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    target = tmp_path / "taken" if kind == "file" else tmp_path / "taken" / "sub"
+    assert main(["predict", "--timeline", str(target), str(clips[0])]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing was predicted
+    assert len(err.splitlines()) == 1 and err.startswith(f"genrekit: error: {target}: ")
+    assert "Traceback" not in err
+
+
+def test_failed_inputs_keep_a_record_in_jsonl_and_csv(toy_default, clips, tmp_path, capsys):
+    missing = str(tmp_path / "missing.wav")
+    assert main(["predict", "--format", "jsonl", str(clips[0]), missing]) == 1
+    out, err = capsys.readouterr()
+    recs = [json.loads(line) for line in out.splitlines()]
+    assert [r["input"] for r in recs] == [str(clips[0]), missing]
+    assert "error" not in recs[0] and recs[1] == {"input": missing, "error": "no such file"}
+    assert f"genrekit: error: {missing}: no such file" in err.splitlines()  # stderr unchanged
+
+    assert main(["predict", "--format", "csv", str(clips[0]), missing]) == 1
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["input"] for r in rows] == [str(clips[0]), missing]
+    assert rows[0]["error"] == "" and rows[0]["genre"]
+    assert rows[1]["error"] == "no such file" and rows[1]["genre"] == rows[1]["confidence"] == ""
+    assert None not in rows[1] and None not in rows[1].values()  # as many fields as the header
+
+
+def test_csv_segments_carry_the_track_genre(toy_default, clips, capsys):
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["segments"]  # jsonl always holds the segments (the help says so)
+    assert main(["predict", "--format", "csv", "--segments", str(clips[0])]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(rec["segments"])
+    assert {r["track_genre"] for r in rows} == {rec["genre"]}
+    assert [r["genre"] for r in rows] == [s["genre"] for s in rec["segments"]]
+
+
+def test_folders_skip_hidden_names_but_named_inputs_are_read(toy_default, tmp_path, capsys):
+    from .conftest import tone
+
+    folder = tmp_path / "album"
+    (folder / ".hidden").mkdir(parents=True)
+    sf.write(folder / "song.wav", tone(3.0), 22050)
+    sf.write(folder / ".hidden" / "old.wav", tone(3.0), 22050)
+    (folder / "._song.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble sidecar, not audio")
+    assert main(["predict", "--format", "jsonl", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["input"] for line in out.splitlines()] == [str(folder / "song.wav")] and err == ""
+    assert main(["predict", str(folder / "._song.wav")]) == 1  # named on the command line: read, and refused
+    assert capsys.readouterr().err.startswith(f"genrekit: error: {folder / '._song.wav'}: ")
+
+
+def test_table_model_refused_before_any_input(tmp_path, clips, capsys):
+    from .test_prediction import table_model
+
+    path = table_model().save(tmp_path / "table.safetensors")
+    assert main(["predict", "--model", str(path), str(clips[0]), str(clips[1])]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"genrekit: error: {path}: this model was trained on a precomputed table and cannot read audio\n"

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from genrekit.datasets import (
     DatasetError,
+    check_fractions,
     detect_kind,
     load_audio_folder,
     load_data,
@@ -18,6 +19,7 @@ from genrekit.datasets import (
     load_notebook_arrays,
     load_taggrams,
     read_split_lists,
+    scan_audio_folder,
     stratified_group_split,
     track_key,
 )
@@ -146,3 +148,73 @@ def test_bad_data_paths(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no audio files"):
         (tmp_path / "empty" / "genre").mkdir(parents=True)
         load_audio_folder(tmp_path / "empty", MfccSegmentSpec(), progress=False)
+
+
+@pytest.mark.parametrize("val,test", [(0.9, 0.15), (0.5, 0.5), (1.0, 0.0), (-0.1, 0.2), (0.2, 1.0)])
+def test_bad_fractions_fail_before_reading(tmp_path: Path, monkeypatch, val: float, test: float) -> None:
+    import genrekit.datasets as datasets
+
+    _write_folder(tmp_path / "music")
+    monkeypatch.setattr(datasets, "extract_files", lambda *a, **k: pytest.fail("files were read"))
+    with pytest.raises(DatasetError) as ei:
+        load_data(tmp_path / "music", spec=MfccSegmentSpec(), val_fraction=val, test_fraction=test, progress=False)
+    msg = str(ei.value)
+    assert f"--val-fraction {val:g} and --test-fraction {test:g}" in msg and "\n" not in msg
+
+
+def test_good_fractions_pass() -> None:
+    for val, test in ((0.15, 0.15), (0.0, 0.0), (0.5, 0.49), (0.0, 1.0)):  # (0, 1): score every track
+        check_fractions(val, test)
+
+
+def test_split_lists_naming_no_file_of_the_folder(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "music")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train_filtered.txt").write_text("blues/blues.00000.wav\n")
+    with pytest.raises(DatasetError) as ei:
+        load_audio_folder(tmp_path / "music", MfccSegmentSpec(), splits_dir=lists, workers=1, progress=False)
+    assert str(ei.value).startswith(f"{tmp_path / 'music'}: none of its 10 audio files is named in the split "
+                                    f"lists in {lists}")
+
+
+def test_audio_folder_skips_hidden_files_and_folders(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "music")
+    bass = tmp_path / "music" / "bass"
+    (bass / "._bass.00000.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble sidecar")
+    (bass / ".trash").mkdir()
+    sf.write(bass / ".trash" / "old.wav", tone(2.5), 22050)
+    (tmp_path / "music" / ".git").mkdir()
+    sf.write(tmp_path / "music" / ".git" / "x.wav", tone(2.5), 22050)
+    names = [(f.name, g) for f, g in scan_audio_folder(tmp_path / "music")]
+    assert len(names) == 10 and all(not n.startswith(".") and n != "old.wav" for n, _ in names)
+    assert ("broken.wav", "bass") in names  # not hidden: still listed (and reported as unreadable later)
+
+
+def test_audio_folder_hides_decoder_chatter(tmp_path: Path) -> None:
+    """A text file named .mp3 makes libmpg123 print 'Illegal Audio-MPEG-Header' notes straight to
+    fd 2; the loader lists the file in ``skipped`` and must print nothing of its own there. A child
+    process shows the real fd 2 (pytest's capture would hide it)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    _write_folder(tmp_path / "music")
+    (tmp_path / "music" / "bass" / "notes.mp3").write_text("these are my notes, not audio\n" * 200)
+    script = ("import sys; from genrekit.datasets import load_audio_folder; from genrekit.features import MfccSegmentSpec; "
+              "b = load_audio_folder(sys.argv[1], MfccSegmentSpec(), workers=1, use_cache=False, progress=False); "
+              "print(sorted(s['path'].rsplit('/', 1)[-1] for s in b.skipped))")
+
+    def run(debug: bool) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "GENREKIT_DEBUG"} | ({"GENREKIT_DEBUG": "1"} if debug else {})
+        r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "music")], cwd=repo, capture_output=True,
+                           text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    if "Illegal Audio-MPEG-Header" not in run(debug=True).stderr:
+        pytest.skip("this libsndfile/libmpg123 build prints no notes for a non-audio .mp3")
+    r = run(debug=False)
+    assert r.stderr == ""
+    assert "notes.mp3" in r.stdout

@@ -262,3 +262,133 @@ def test_default_spec_rows_blockwise_match_whole():
     sigma = model.head.members[0]["sigma"][100:140]  # the features' spread over the training tracks
     assert np.abs(fb[100:] - fw[100:]).max() > 0  # the frame grids do differ ...
     assert np.max(np.abs(fb[100:] - fw[100:]) / sigma) < 0.01  # ... by under 1% of a feature's spread
+
+
+# ------------------------------------------------------------------ models trained on tables
+
+
+def table_model(labels: tuple[str, ...] = ("blues", "classical", "hiphop", "rock_metal_hardrock"),
+                n_features: int = 26):
+    """A tiny untrained FNN saved as `genrekit train` saves a table-only model (spec kind "table"):
+    what training on notebook arrays or a features CSV with --columns all gives, minus the training."""
+    from genrekit.models import TorchGenreModel, build_model
+
+    config = {"arch": "fnn", "input_shape": [n_features], "n_classes": len(labels), "hidden": [4], "dropout": 0.0}
+    spec = {"kind": "table", "source": "test", "feature_names": [f"x{i}" for i in range(n_features)]}
+    return TorchGenreModel(build_model(config), config, list(labels), spec, np.zeros(n_features, np.float32),
+                           np.ones(n_features, np.float32))
+
+
+def test_table_model_cannot_become_a_classifier(tmp_path):
+    """Up front and in one line, instead of an AttributeError for every input."""
+    path = table_model().save(tmp_path / "run" / "model.safetensors")
+    for ref in (path, path.parent):  # the file, or the training folder holding it
+        with pytest.raises(GenrekitError) as ei:
+            Classifier.load(ref)
+        assert str(ei.value) == f"{ref}: this model was trained on a precomputed table and cannot read audio"
+    with pytest.raises(GenrekitError, match="precomputed table"):
+        Classifier(table_model())
+
+
+def test_evaluate_table_model_on_manifest_is_one_line(tmp_path, clip, capsys):
+    from genrekit.cli.main import main
+
+    path = table_model().save(tmp_path / "table.safetensors")
+    man = tmp_path / "songs.csv"
+    man.write_text(f"input,genre\n{clip},rock_metal_hardrock\n")
+    assert main(["evaluate", "--model", str(path), "--manifest", str(man), "--out", str(tmp_path / "ev")]) == 1
+    assert capsys.readouterr().err == (f"genrekit: error: {path}: this model was trained on a precomputed table "
+                                       "and cannot read audio\n")
+
+
+def test_evaluate_names_scores_by_the_split_scored(shared_data, tmp_path, capsys):
+    from genrekit.cli.main import main
+
+    path = table_model().save(tmp_path / "table.safetensors")
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--model", str(path), "--data", str(shared_data / "seed-mfcc"), "--split", "val",
+                 "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["split"] == "val" and m["val"]["n"] == 800 and "test" not in m
+    assert (out / "val_metrics.json").is_file() and not (out / "test_metrics.json").exists()
+    assert printed[-1].startswith("val ") and not any(line.startswith("test") for line in printed)
+
+
+# ------------------------------------------------------------------ manifest rows and exit codes
+
+
+@pytest.fixture()
+def toy_loaded(monkeypatch):
+    """`evaluate --model default` answers with the toy model (Classifier.load calls load_model)."""
+    import genrekit.prediction as prediction
+
+    monkeypatch.setattr(prediction, "load_model", lambda ref=None: ToyModel())
+
+
+def test_manifest_genres_match_labels_and_unknown_ones_are_named(toy, gtzan_clips, tmp_path, capsys):
+    from genrekit.manifest import evaluate_manifest
+
+    rock, metal = (sorted((gtzan_clips / g).glob("*.wav"))[0] for g in ("rock", "metal"))
+    man = tmp_path / "songs.csv"
+    man.write_text(f"input,genre\n{metal},Metal\n{rock}, Rock \n{rock},polka\n{metal},\n{rock},polka\n")
+    m = evaluate_manifest(toy.model, man, tmp_path / "out", timelines=False)
+    err = capsys.readouterr().err.splitlines()
+    assert [e["genre"] for e in m["per_song"]] == ["metal", "rock", "polka", "polka"]  # the model's spelling
+    assert m["n_scored"] == 4 and m["n_failed"] == 1 and m["unknown_genres"] == {"polka": 2}
+    assert m["failed"][0]["error"] == f"{metal}: line 5 of songs.csv gives no genre"
+    assert f"[4/5] genrekit: error: {metal}: line 5 of songs.csv gives no genre" in err
+    warnings = [line for line in err if line.startswith("genrekit: warning:")]
+    assert len(warnings) == 1 and "'polka' (2 rows)" in warnings[0] and "metal" in warnings[0]
+    assert not any(e["correct"] for e in m["per_song"] if e["genre"] == "polka")  # still scored, as wrong
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Genres the model does not know (always scored as wrong): 'polka' (2 rows)." in report
+
+
+def test_evaluate_manifest_exit_code(toy_loaded, gtzan_clips, tmp_path, capsys):
+    from genrekit.cli.main import main
+
+    rock = sorted((gtzan_clips / "rock").glob("*.wav"))[0]
+    good, bad = tmp_path / "good.csv", tmp_path / "allbad.csv"
+    good.write_text(f"input,genre\n{rock},rock\n")
+    bad.write_text("input,genre\nmissing1.wav,rock\nmissing2.wav,jazz\n")
+    assert main(["evaluate", "--manifest", str(good), "--out", str(tmp_path / "a")]) == 0
+    assert main(["evaluate", "--manifest", str(bad), "--out", str(tmp_path / "b")]) == 1
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["n_failed"] == 2  # still written
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(f"input,genre\n{rock},rock\nmissing.wav,rock\n")
+    assert main(["evaluate", "--manifest", str(mixed), "--out", str(tmp_path / "c")]) == 1
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["n_scored"] == 1
+    capsys.readouterr()
+    assert main(["evaluate", "--manifest", str(good), "--data", str(tmp_path), "--out", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"genrekit: error: {tmp_path}: --data cannot be used with --manifest") and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+
+
+def test_manifest_hides_decoder_chatter(tmp_path):
+    """libmpg123 prints 'Illegal Audio-MPEG-Header' notes straight to fd 2 for a text file named
+    .mp3; evaluate must show only its own line. Run in a child process to see the real fd 2."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "notes.mp3").write_text("these are my notes, not audio\n" * 200)
+    (tmp_path / "songs.csv").write_text("input,genre\nnotes.mp3,rock\n")
+    script = ("import sys; from tests.predict_toy import ToyModel; from genrekit.manifest import evaluate_manifest; "
+              "evaluate_manifest(ToyModel(), sys.argv[1], sys.argv[2], timelines=False)")
+
+    def stderr(debug: bool) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "GENREKIT_DEBUG"} | ({"GENREKIT_DEBUG": "1"} if debug else {})
+        r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "songs.csv"), str(tmp_path / "out")],
+                           cwd=repo, capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+
+    if "Illegal Audio-MPEG-Header" not in stderr(debug=True):
+        pytest.skip("this libsndfile/libmpg123 build prints no notes for a non-audio .mp3")
+    err = stderr(debug=False)
+    assert "Illegal Audio-MPEG-Header" not in err
+    assert f"[1/1] genrekit: error: {tmp_path / 'notes.mp3'}: " in err

@@ -10,7 +10,9 @@ here match librosa's up to float rounding.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,50 @@ class AudioInfo:
 def is_audio_path(path: str | os.PathLike[str]) -> bool:
     """True when the suffix looks like audio (used when walking folders)."""
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def audio_files_under(folder: str | os.PathLike[str]) -> list[Path]:
+    """The audio files under ``folder`` (recursive, sorted), hidden ones left out.
+
+    Names starting with '.' (files or any folder below ``folder``) are skipped: they are macOS
+    AppleDouble sidecars (``._song.wav``: metadata, not audio), ``.Trash`` or VCS folders, never
+    songs, and reporting each as unreadable would bury the real errors. Shared by ``predict`` and
+    the dataset loader so both walk folders the same way.
+    """
+    root = Path(folder)
+    return sorted(
+        f for f in root.rglob("*")
+        if is_audio_path(f) and not any(part.startswith(".") for part in f.relative_to(root).parts) and f.is_file()
+    )
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C libraries (libmpg123, FFmpeg) that print warnings straight to file descriptor 2
+    while a file is decoded, so a bad input costs exactly one line of our own on stderr.
+
+    Python-level writes to ``sys.stderr`` inside the block are lost too, so callers keep their own
+    messages outside it. ``GENREKIT_DEBUG=1`` leaves stderr alone (to see what a decoder says).
+    """
+    if os.environ.get("GENREKIT_DEBUG"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # captured / replaced stderr: nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _check_file(path: Path) -> None:

@@ -106,6 +106,23 @@ def read_split_lists(splits_dir: str | os.PathLike[str]) -> dict[str, list[str]]
     return out
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Refuse split fractions that leave no training tracks, before any file is read.
+
+    Each fraction must be in [0, 1) and together they must leave something to train on
+    (val + test < 1); otherwise the run would end, after feature extraction, in a confusing
+    "need train and validation rows". The one exception is val 0 with test 1, which scores every
+    track (what ``genrekit evaluate`` asks for when the data has no split of its own).
+    """
+    v, t = float(val_fraction), float(test_fraction)
+    if v == 0.0 and t == 1.0:
+        return
+    ok = 0.0 <= v < 1.0 and 0.0 <= t < 1.0 and v + t < 1.0
+    if not ok:
+        raise DatasetError(f"--val-fraction {v:g} and --test-fraction {t:g}: each must be in [0, 1) and together "
+                           f"under 1 so tracks are left for training (they add up to {v + t:g})")
+
+
 def stratified_group_split(groups: np.ndarray, y: np.ndarray, fractions: dict[str, float],
                            seed: int = 0) -> dict[str, np.ndarray]:
     """Boolean row masks per split; whole tracks are assigned, per label, in seeded random order.
@@ -212,6 +229,7 @@ def load_features_csv(path: str | os.PathLike[str], splits_dir=None, columns: st
     so the trained model can also classify any audio file; "all" keeps every numeric column
     except filename/length/label (a table-only model).
     """
+    check_fractions(val_fraction, test_fraction)
     path = Path(path)
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -326,6 +344,7 @@ def load_taggrams(path: str | os.PathLike[str], splits_dir=None, seed: int = 0,
     split (validation is then carved out of train by track). Label names come from the IDS genre
     folder, ordered by Y.
     """
+    check_fractions(val_fraction, test_fraction)
     path = Path(path)
     parts: dict[str, tuple] = {}
     if path.is_dir():
@@ -367,30 +386,35 @@ def load_taggrams(path: str | os.PathLike[str], splits_dir=None, seed: int = 0,
 # Audio folders ----------------------------------------------------------------------------------------
 
 def scan_audio_folder(root: str | os.PathLike[str]) -> list[tuple[Path, str]]:
-    """[(file, genre)] for `<root>/<genre>/<files>`, sorted; hidden files are ignored."""
-    from genrekit.audio import is_audio_path
+    """[(file, genre)] for `<root>/<genre>/<files>`, sorted; hidden files and folders (macOS
+    `._song.wav` sidecars, `.git`) are ignored, walked the same way as `genrekit predict` does."""
+    from genrekit.audio import audio_files_under
 
     root = Path(root)
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(d.rglob("*")):
-            if f.is_file() and not f.name.startswith(".") and is_audio_path(f):
-                out.append((f, d.name))
+        out += [(f, d.name) for f in audio_files_under(d)]
     return out
 
 
 def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: bool):
-    """Worker: features of one file through the cache, or the error message (never raises)."""
+    """Worker: features of one file through the cache, or the error message (never raises).
+
+    Decoding runs with file descriptor 2 silenced: libmpg123 prints "Illegal Audio-MPEG-Header"
+    notes straight to it for a non-audio .mp3, and the file is already listed in ``skipped``.
+    """
+    from genrekit.audio import quiet_native_stderr
     from genrekit.features import spec_from_dict
 
     spec = spec_from_dict(spec_dict)
     try:
-        if use_cache:
-            from genrekit.cache import FeatureCache
+        with quiet_native_stderr():
+            if use_cache:
+                from genrekit.cache import FeatureCache
 
-            feats = FeatureCache(cache_root).extract(path, spec)
-        else:
-            feats = spec.extract_file(path)
+                feats = FeatureCache(cache_root).extract(path, spec)
+            else:
+                feats = spec.extract_file(path)
         if len(feats.values) == 0:
             return path, None, "no segments (file too short)"
         return path, feats.values, None
@@ -446,6 +470,7 @@ def load_audio_folder(root: str | os.PathLike[str], spec, splits_dir=None, seed:
                       use_cache: bool = True, cache_root=None, progress: bool = True,
                       max_per_label: int | None = None) -> DataBundle:
     """A labelled folder `<root>/<genre>/<files>` -> features per segment, split by track."""
+    check_fractions(val_fraction, test_fraction)
     root = Path(root)
     files = scan_audio_folder(root)
     if not files:
@@ -474,6 +499,9 @@ def load_audio_folder(root: str | os.PathLike[str], spec, splits_dir=None, seed:
         if outside:
             notes.append(f"{len(outside)} files are in no split list and were left out")
         files = [(f, g) for f, g in files if track_key(f) in assignment]
+        if not files:  # say so before extraction, not as "none of 0 audio files could be read"
+            raise DatasetError(f"{root}: none of its {len(outside)} audio files is named in the split lists in "
+                               f"{splits_dir} (lists name files as <genre>/<file>, matched by genre folder and stem)")
     values, bad = extract_files([f for f, _ in files], spec, workers, use_cache, cache_root, progress)
     skipped += bad
     X_parts, y_parts, g_parts = [], [], []
@@ -521,6 +549,7 @@ def load_data(path, splits_dir=None, spec=None, columns: str = "mfcc", seed: int
               val_fraction: float = 0.15, test_fraction: float = 0.15, workers: int = 0,
               use_cache: bool = True, progress: bool = True, max_per_label: int | None = None) -> DataBundle:
     """Load any supported dataset; `spec` (a FeatureSpec) is needed only for audio folders."""
+    check_fractions(val_fraction, test_fraction)
     kind = detect_kind(path)
     if kind == "arrays":
         return load_notebook_arrays(path)

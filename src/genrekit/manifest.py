@@ -8,6 +8,11 @@ segments whose genre is the true one (segment accuracy) and a timeline PNG; over
 accuracy, macro-F1 and the confusion matrix (JSON and PNG). Songs that fail (missing file, dead
 URL) are listed in the report and do not stop the run.
 
+Genres are matched to the model's labels ignoring case and surrounding spaces ('Metal' counts as
+'metal'). A row without a genre (or without an input) is a bad row: one error line, counted as
+failed, never scored. A genre the model does not know at all stays in the scores as a wrong answer
+(the model cannot say it), with one warning line up front and a note in ``report.md``.
+
 Outputs in ``out_dir``: ``metrics.json`` (``test_track.accuracy``, ``test_track.macro_f1``,
 ``per_song``, ...), ``confusion.json``, ``confusion.png``, ``report.md``, ``timelines/*.png``.
 """
@@ -17,8 +22,9 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,8 +39,22 @@ class ManifestError(GenrekitError):
     """A manifest that cannot be read (missing, no header, missing columns)."""
 
 
-def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """(input, genre) rows; relative paths resolved against the CSV's folder."""
+class ManifestRow(NamedTuple):
+    """One song of a manifest: ``genre`` is stripped but may be empty (a bad row the caller reports),
+    ``line`` is the row's line number in the CSV, for error messages."""
+
+    input: str
+    genre: str
+    line: int
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
+    """The manifest's rows; relative paths resolved against the CSV's folder.
+
+    Rows with an empty input or genre are returned (``input`` or ``genre`` empty) rather than
+    dropped, so the evaluation reports them as failed instead of silently scoring fewer songs;
+    rows with neither are blank lines and are skipped.
+    """
     p = Path(path)
     if not p.is_file():
         raise ManifestError(f"{p}: no such manifest file")
@@ -42,7 +62,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{p}: cannot read manifest ({type(exc).__name__})") from None
-    reader = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    kept = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+    reader = csv.DictReader(line for _, line in kept)
     fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
     icol = next((fields[c] for c in _INPUT_COLS if c in fields), None)
     gcol = next((fields[c] for c in _GENRE_COLS if c in fields), None)
@@ -55,12 +76,12 @@ def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     for r in reader:
         src = (r.get(icol) or "").strip()
         genre = (r.get(gcol) or "").strip()
-        if not src:
+        if not src and not genre:
             continue
-        if not is_url(src):
+        if src and not is_url(src):
             sp = Path(src).expanduser()
             src = str(sp if sp.is_absolute() else (p.parent / sp))
-        rows.append((src, genre))
+        rows.append(ManifestRow(src, genre, kept[reader.line_num - 1][0]))
     if not rows:
         raise ManifestError(f"{p}: the manifest lists no songs")
     return rows
@@ -92,6 +113,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
 
     Returns the metrics dict that is also written to ``out_dir/metrics.json``.
     """
+    from .audio import quiet_native_stderr
     from .base import GenreModel
     from .prediction import Classifier
 
@@ -110,12 +132,31 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
         if echo:
             print(msg, file=sys.stderr, flush=True)
 
+    # the model's spelling of each genre: 'Metal' and ' metal ' in a hand-written CSV mean 'metal'
+    by_fold = {lab.casefold(): lab for lab in clf.labels}
+    rows = [r._replace(genre=by_fold.get(r.genre.casefold(), r.genre)) for r in rows]
+    unknown = Counter(r.genre for r in rows if r.genre and r.input and r.genre not in clf.labels)
+    if unknown:
+        say(f"genrekit: warning: {manifest_csv}: the model does not know the genre"
+            f"{'s' if len(unknown) > 1 else ''} {_counts(unknown)}; those rows are scored as wrong "
+            f"(the model's labels: {', '.join(clf.labels)})")
+
     per_song: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     used: set[str] = set()
-    for i, (src, genre) in enumerate(rows, 1):
+    for i, (src, genre, line) in enumerate(rows, 1):
+        problem = None
+        if not src:
+            problem = f"{manifest_csv}: line {line}: no input given"
+        elif not genre:
+            problem = f"{src}: line {line} of {Path(manifest_csv).name} gives no genre"
+        if problem is not None:
+            failed.append({"input": src, "genre": genre, "error": problem})
+            say(f"[{i}/{len(rows)}] genrekit: error: {problem}")
+            continue
         try:
-            pred = clf.predict(src)
+            with quiet_native_stderr():  # libmpg123 & co. print to fd 2; our own line follows
+                pred = clf.predict(src)
         except GenrekitError as exc:
             failed.append({"input": src, "genre": genre, "error": str(exc)})
             say(f"[{i}/{len(rows)}] genrekit: error: {exc}")
@@ -142,7 +183,13 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             while stem in used:
                 stem, k = f"{base}-{k}", k + 1
             used.add(stem)
-            entry["timeline"] = str(plot_timeline(pred, tl_dir / f"{stem}.png").relative_to(out))
+            try:
+                entry["timeline"] = str(plot_timeline(pred, tl_dir / f"{stem}.png").relative_to(out))
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as exc:  # the song is scored; only its picture is missing
+                first = (str(exc).strip().splitlines() or [""])[0][:120]
+                say(f"genrekit: warning: {src}: cannot write timeline ({type(exc).__name__}: {first})")
         per_song.append(entry)
         say(f"[{i}/{len(rows)}] {src}: {genre} -> {pred.genre} ({pred.confidence:.2f}), "
             f"segments right {seg_acc:.0%}")
@@ -171,6 +218,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             "mean_song_segment_accuracy": float(np.mean([e["segment_accuracy"] for e in per_song])) if per_song else 0.0,
             "n": n_seg,
         },
+        "unknown_genres": dict(sorted(unknown.items())),
         "per_song": per_song,
         "failed": failed,
     }
@@ -185,6 +233,11 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
     say(f"track accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f} on {len(per_song)} songs"
         + (f" ({len(failed)} failed)" if failed else "") + f"; report: {out / 'report.md'}")
     return metrics
+
+
+def _counts(c: Counter) -> str:
+    """'polka (2 rows), ska (1 row)': genres by how many manifest rows name them."""
+    return ", ".join(f"{g!r} ({n} row{'s' if n != 1 else ''})" for g, n in sorted(c.items()))
 
 
 def _report(m: dict[str, Any], out: Path) -> str:
@@ -202,6 +255,9 @@ def _report(m: dict[str, Any], out: Path) -> str:
         f"| segment accuracy (mean per song) | {m['test_segment']['mean_song_segment_accuracy']:.3f} |",
         "",
     ]
+    if m.get("unknown_genres"):
+        lines += [f"Genres the model does not know (always scored as wrong): {_counts(Counter(m['unknown_genres']))}.",
+                  ""]
     if (out / "confusion.png").exists():
         lines += ["![confusion matrix](confusion.png)", ""]
     lines += ["## Songs", "", "| input | true | predicted | conf. | segments right | timeline |", "|---|---|---|---|---|---|"]

@@ -40,6 +40,19 @@ from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, 
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
 
 
+def printable(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name replaced by U+FFFD.
+
+    Python keeps bytes of a file name that are not UTF-8 as lone surrogates (b'bad\\xffname.wav' ->
+    'bad\\udcffname.wav') so the name still opens the file; renderers (matplotlib) and strict UTF-8
+    writers reject them, so text meant for people goes through here first.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _probs_dict(labels: list[str], p: np.ndarray) -> dict[str, float]:
     return {lab: round(float(v), _DIGITS) for lab, v in zip(labels, p, strict=True)}
 
@@ -128,13 +141,25 @@ class _Decoding:
             yield block
 
 
+def reads_audio_or_raise(model: GenreModel, where: object) -> None:
+    """Refuse a model that cannot compute its inputs from audio, up front and in one line.
+
+    Models trained on precomputed tables (notebook arrays, a features CSV with ``--columns all``,
+    taggram files) have no feature spec (``model.spec is None``): they can score rows of such a
+    table, never a song, and would otherwise fail on every input with an AttributeError.
+    """
+    if model.spec is None:
+        raise GenrekitError(f"{where}: this model was trained on a precomputed table and cannot read audio")
+
+
 class Classifier:
     """A loaded genre model plus the options of how inputs are read and reported.
 
     Options: ``block_seconds`` (decode/classify long inputs in blocks of about this length),
     ``min_seconds`` (shorter inputs are refused), ``top_tags`` (how many zero-shot tags to report
     for models that have them; 0 for none), and the URL caps ``max_bytes``, ``max_duration_s``,
-    ``timeout_s``.
+    ``timeout_s``. Models without a feature spec (trained on precomputed tables) are refused with
+    a GenrekitError, since a Classifier exists to read audio.
     """
 
     def __init__(
@@ -149,8 +174,9 @@ class Classifier:
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self.model = model
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
+        reads_audio_or_raise(model, self.name)
+        self.model = model
         self.block_seconds = float(block_seconds)
         self.min_seconds = float(min_seconds)
         self.top_tags = int(top_tags)
@@ -167,6 +193,7 @@ class Classifier:
         if isinstance(model, GenreModel):
             return cls(model, **options)
         m = load_model(model)
+        reads_audio_or_raise(m, model)  # name the model as the user gave it, not its stored name
         if "name" not in options:
             options["name"] = str(m.info.get("name") or ("default" if model in (None, "default") else model))
         return cls(m, **options)

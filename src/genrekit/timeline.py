@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from .prediction import Prediction
+from .prediction import Prediction, printable
 
 
 def safe_stem(name: str, max_len: int = 80) -> str:
@@ -39,6 +39,13 @@ def plot_timeline(prediction: Prediction, path: str | os.PathLike[str]) -> Path:
     fig, (ax1, ax2) = plt.subplots(
         2, 1, figsize=(11, 6.5), gridspec_kw={"height_ratios": [3, 2]}, constrained_layout=True
     )
+    try:
+        return _draw(prediction, path, fig, ax1, ax2, labels, index, colours)
+    finally:
+        plt.close(fig)  # also when drawing or writing fails: a long batch must not pile up figures
+
+
+def _draw(prediction: Prediction, path, fig, ax1, ax2, labels, index, colours) -> Path:
     segs = prediction.segments
     if segs:
         mid = [(s.start_s + s.end_s) / 2 for s in segs]
@@ -59,7 +66,9 @@ def plot_timeline(prediction: Prediction, path: str | os.PathLike[str]) -> Path:
         ax1.set_xlabel("time (s)")
     ax1.set_ylabel("segment genre")
     ax1.grid(axis="x", alpha=0.3)
-    title = prediction.input if len(prediction.input) <= 90 else "..." + prediction.input[-87:]
+    # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
+    name = printable(prediction.input).replace("$", r"\$")
+    title = name if len(name) <= 90 else "..." + name[-87:]
     ax1.set_title(f"{title}\n{prediction.genre} ({prediction.confidence:.0%}) - model {prediction.model}", fontsize=10)
 
     probs = [prediction.probabilities[g] for g in labels]
@@ -76,5 +85,4 @@ def plot_timeline(prediction: Prediction, path: str | os.PathLike[str]) -> Path:
 
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
     return out

@@ -6,7 +6,11 @@
 
 Without split lists, a single table / taggram file / audio folder is scored as a whole; with
 --splits (or a pre-split dataset) --split picks which part (default test). Writes OUT/metrics.json
-(accuracy / macro-F1 at segment and track level), full per-class metrics and confusion PNGs.
+(accuracy / macro-F1 at segment and track level, under the name of the split scored: "test" and
+"test_track", or "val" and "val_track", ...), full per-class metrics and confusion PNGs.
+
+With --manifest the exit code is 1 when any song failed (the metrics of the others are still
+written), as for `genrekit predict`.
 
 Stored taggrams hold musicnn's tags only; the default model's track head also reads each clip's
 MFCC mean and variance, which are joined from a features table (--mfcc-table; in the shared data
@@ -28,7 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", help="audio folder, features .csv, notebook arrays folder or taggram .npz")
     p.add_argument("--splits", help="folder with {train,valid,test}_filtered.txt split lists")
     p.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
-    p.add_argument("--manifest", help="CSV of (source, label) rows to evaluate instead of --data")
+    p.add_argument("--manifest", help="CSV of (input, genre) rows to evaluate instead of --data")
     p.add_argument("--mfcc-table", help="features_30_sec.csv-style table of whole-clip MFCC statistics, for "
                    "models whose head reads them (the default) when --data holds stored taggrams; default: "
                    "../gtzan-features/features_30_sec.csv beside the taggram file's folder")
@@ -116,12 +120,17 @@ def run(args) -> int:
     from genrekit.modelfile import write_json_atomic
 
     out = Path(args.out)
-    model = load_model(args.model)
     if args.manifest:
+        if args.data:
+            raise GenrekitError(f"{args.data}: --data cannot be used with --manifest (the manifest lists the "
+                                "songs to score); give one of them")
         from genrekit.manifest import evaluate_manifest
+        from genrekit.prediction import Classifier
 
-        result = evaluate_manifest(model, args.manifest, out)
-        return 0 if result is None or not isinstance(result, int) else result
+        # Classifier.load refuses table-only models up front, naming the model as given
+        result = evaluate_manifest(Classifier.load(args.model), args.manifest, out)
+        return 1 if result["n_failed"] else 0
+    model = load_model(args.model)
     if not args.data:
         raise GenrekitError("evaluate needs --data or --manifest")
     from genrekit.cli.train import report_bundle
@@ -141,17 +150,18 @@ def run(args) -> int:
     if bundle.kind == "taggram" and getattr(model, "needs_mfcc_stats", False):
         split = _with_mfcc(split, args.data, args.mfcc_table)
     ev = evaluate_model_on(model, split, bundle.labels, taggrams=bundle.kind == "taggram")
+    name = args.split  # scores are named by the split they measure: val scores must not read as test scores
     metrics = {"model": str(args.model), "data": str(args.data), "split": args.split, "unit": bundle.unit,
-               "test": summary(ev["segment"])}
-    write_metrics(ev["segment"], out, "test_metrics")
+               name: summary(ev["segment"])}
+    write_metrics(ev["segment"], out, f"{name}_metrics")
     if "track" in ev:
-        metrics["test_track"] = summary(ev["track"])
-        write_metrics(ev["track"], out, "test_track_metrics")
+        metrics[f"{name}_track"] = summary(ev["track"])
+        write_metrics(ev["track"], out, f"{name}_track_metrics")
     elif bundle.unit == "track":
-        metrics["test_track"] = metrics["test"]
+        metrics[f"{name}_track"] = metrics[name]
     metrics["skipped"] = bundle.skipped
     write_json_atomic(out / "metrics.json", metrics)
-    for k in ("test", "test_track"):
+    for k in (name, f"{name}_track"):
         if k in metrics:
             print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")
     return 0

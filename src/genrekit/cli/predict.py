@@ -4,6 +4,10 @@ The model is loaded once for the whole batch. A bad input prints one line on std
 (``genrekit: error: <input>: <reason>``) and the batch goes on; the exit code is 1 when any input
 failed. Rows are printed as soon as each input is done, so long batches show progress on stdout
 too; the tqdm bar goes to stderr and only when stderr is a terminal (or with ``--progress``).
+
+``jsonl`` and ``csv`` keep one record per input: a failed input gets ``{"input", "error"}`` (jsonl)
+or a row with empty prediction fields and the ``error`` column filled (csv), so a script reading
+stdout can tell which inputs failed without parsing stderr. The table leaves failures to stderr.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
+
+from ..errors import GenrekitError
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -33,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="model file or folder from `genrekit train`, or 'default' (the default)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--segments", action="store_true",
-                   help="also show each segment's genre (table: indented lines; csv: one row per segment)")
+                   help="also show each segment's genre (table: indented lines; csv: one row per segment, "
+                   "with the track's genre in track_genre); jsonl records always hold the segments")
     p.add_argument("--timeline", metavar="DIR", type=Path, default=None,
                    help="write a timeline PNG per input into DIR")
     p.add_argument("--top-tags", type=int, default=3, metavar="K",
@@ -51,9 +57,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
-    """(input, error) pairs: folders become their audio files (sorted, recursive); URLs and files
-    pass through (missing files fail later with their own message)."""
-    from ..audio import is_audio_path
+    """(input, error) pairs: folders become their audio files (sorted, recursive, hidden names such
+    as macOS ``._song.wav`` sidecars left out); URLs and files pass through, hidden or not, since
+    the user named them (missing files fail later with their own message)."""
+    from ..audio import audio_files_under
     from ..urls import is_url
 
     for raw in inputs:
@@ -62,7 +69,7 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
             continue
         p = Path(raw)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and is_audio_path(f))
+            files = audio_files_under(p)
             if not files:
                 yield raw, "folder holds no audio files"
             for f in files:
@@ -88,23 +95,26 @@ def _fmt_clock(s: float) -> str:
 
 
 class _Writer:
-    """Writes one prediction at a time in the chosen format."""
+    """Writes one prediction (or one failed input's record) at a time in the chosen format."""
 
-    def __init__(self, fmt: str, out: TextIO, labels: list[str], segments: bool, emit) -> None:
+    def __init__(self, fmt: str, out: TextIO, labels: list[str], segments: bool, emit: Callable[[str], None]) -> None:
         self.fmt, self.out, self.labels, self.segments, self.emit = fmt, out, labels, segments, emit
         self.started = False
         self.input_width = 40
+        self.n_csv_cols = 0  # columns before "error", set by header() for csv
 
     def header(self, inputs: list[str]) -> None:
         if self.fmt == "table":
             self.input_width = max(5, min(60, max((len(i) for i in inputs), default=5)))
             self.emit(f"{'input':<{self.input_width}}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3")
         elif self.fmt == "csv":
-            if self.segments:
-                cols = ["input", "start_s", "end_s", "genre", "confidence"]
+            if self.segments:  # segment rows carry the track's genre too: no second file needed for it
+                cols = ["input", "track_genre", "start_s", "end_s", "genre", "confidence"]
             else:
                 cols = ["input", "genre", "confidence", "duration_s"]
-            self.emit(_csv_line(cols + [f"p_{lab}" for lab in self.labels] + ([] if self.segments else ["tags", "model"])))
+            cols += [f"p_{lab}" for lab in self.labels] + ([] if self.segments else ["tags", "model"])
+            self.n_csv_cols = len(cols)
+            self.emit(_csv_line(cols + ["error"]))
 
     def write(self, pred: Any) -> None:
         if self.fmt == "jsonl":
@@ -112,12 +122,14 @@ class _Writer:
         elif self.fmt == "csv":
             if self.segments:
                 for s in pred.segments:
-                    self.emit(_csv_line([pred.input, f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.genre, f"{s.confidence:.4f}"]
-                                        + [f"{s.probabilities[lab]:.4f}" for lab in self.labels]))
+                    self.emit(_csv_line([pred.input, pred.genre, f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.genre,
+                                         f"{s.confidence:.4f}"]
+                                        + [f"{s.probabilities[lab]:.4f}" for lab in self.labels] + [""]))
             else:
                 tags = ";".join(f"{t['tag']}:{t['probability']:.3f}" for t in pred.tags or [])
                 self.emit(_csv_line([pred.input, pred.genre, f"{pred.confidence:.4f}", f"{pred.duration_s:.2f}"]
-                                    + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels] + [tags, pred.model]))
+                                    + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels]
+                                    + [tags, pred.model, ""]))
         else:
             name = pred.input
             w = self.input_width
@@ -131,6 +143,14 @@ class _Writer:
                 for s in pred.segments:
                     self.emit(f"    {_fmt_clock(s.start_s):>9} - {_fmt_clock(s.end_s):>9}  {s.genre:<12} {s.confidence:.2f}")
 
+    def write_error(self, src: str, reason: str) -> None:
+        """The record of an input that failed, so jsonl/csv keep one record per input; the table
+        shows only predictions (the stderr line is the failure's record there)."""
+        if self.fmt == "jsonl":
+            self.emit(json.dumps({"input": src, "error": reason}, ensure_ascii=False))
+        elif self.fmt == "csv":
+            self.emit(_csv_line([src] + [""] * (self.n_csv_cols - 1) + [reason]))
+
 
 def _csv_line(values: list[Any]) -> str:
     import io
@@ -138,28 +158,6 @@ def _csv_line(values: list[Any]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(values)
     return buf.getvalue()
-
-
-@contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence C libraries (libmpg123, FFmpeg) that print warnings straight to file descriptor 2
-    while a file is decoded, so a bad input costs exactly one line of our own on stderr."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # captured / replaced stderr: nothing to do
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, fd)
-        os.close(saved)
 
 
 def _unique_png(directory: Path, name: str, used: set[str]) -> Path:
@@ -173,9 +171,51 @@ def _unique_png(directory: Path, name: str, used: set[str]) -> Path:
     return directory / f"{cand}.png"
 
 
+def _one_line(exc: BaseException, limit: int = 150) -> str:
+    """An exception as one short line (some libraries put whole signatures in their messages)."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
+
+
+def _reason(exc: GenrekitError, src: str) -> str:
+    """The reason of an error about ``src``, without the ``<input>: `` prefix of its message."""
+    msg = str(exc)
+    return msg[len(src) + 2:] if msg.startswith(f"{src}: ") else msg
+
+
+def _prepare_timeline_dir(directory: Path) -> None:
+    """Make the ``--timeline`` folder before any input is read: a folder that cannot hold the PNGs
+    is one error for the whole command, not one per input after minutes of work."""
+    if directory.exists() and not directory.is_dir():
+        raise GenrekitError(f"{directory}: cannot write timelines here: it is a file, not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenrekitError(f"{directory}: cannot create the timeline folder ({exc.strerror or exc})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise GenrekitError(f"{directory}: cannot write timelines here (permission denied)")
+
+
+def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Path:
+    """The timeline PNG of one input; any failure becomes a GenrekitError about that input alone."""
+    from ..timeline import plot_timeline
+
+    try:
+        return plot_timeline(pred, _unique_png(directory, src, used))
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        if os.environ.get("GENREKIT_DEBUG"):
+            raise
+        raise GenrekitError(f"{src}: cannot write timeline ({_one_line(exc)})") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..errors import GenrekitError
-    from ..prediction import Classifier
+    from ..audio import quiet_native_stderr
+    from ..prediction import Classifier, printable
 
     classifier = Classifier.load(
         args.model,
@@ -185,6 +225,8 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         block_seconds=args.block_seconds,
     )
+    if args.timeline is not None:
+        _prepare_timeline_dir(args.timeline)
     items = list(expand_inputs(args.inputs))
     show_bar = (args.progress or sys.stderr.isatty()) and not args.no_progress and len(items) > 0
     bar = None
@@ -194,23 +236,27 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(items), unit="input", file=sys.stderr, dynamic_ncols=True, leave=False)
 
     def emit(line: str) -> None:
+        try:
+            _print(line, sys.stdout)
+        except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict stdout: show it with U+FFFD
+            _print(printable(line), sys.stdout)
+
+    def _print(line: str, stream: TextIO) -> None:
         if bar is not None:
-            bar.write(line, file=sys.stdout)
+            bar.write(line, file=stream)
         else:
-            print(line, file=sys.stdout, flush=True)
+            print(line, file=stream, flush=True)
 
     def error(line: str) -> None:
-        if bar is not None:
-            bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        try:
+            _print(line, sys.stderr)
+        except UnicodeEncodeError:
+            _print(printable(line), sys.stderr)
 
     writer = _Writer(args.format, sys.stdout, classifier.labels, args.segments, emit)
     writer.header([i for i, _ in items])
     failed = 0
     used: set[str] = set()
-    if args.timeline is not None:
-        args.timeline.mkdir(parents=True, exist_ok=True)
     try:
         for src, problem in items:
             if bar is not None:
@@ -218,29 +264,28 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if problem is not None:
                     raise GenrekitError(f"{src}: {problem}")
-                if os.environ.get("GENREKIT_DEBUG"):
+                with quiet_native_stderr():
                     pred = classifier.predict(src)
-                else:
-                    with quiet_native_stderr():
-                        pred = classifier.predict(src)
+                # the PNG is written before the record, so an input whose timeline fails is reported
+                # once, as failed, instead of as a prediction followed by an error
+                png = _write_timeline(pred, src, args.timeline, used) if args.timeline is not None else None
             except GenrekitError as exc:
                 failed += 1
                 error(f"genrekit: error: {exc}")
+                writer.write_error(src, _reason(exc, src))
             except (KeyboardInterrupt, MemoryError):
                 raise
             except Exception as exc:  # a bug should not kill a long batch, nor print a traceback
                 if os.environ.get("GENREKIT_DEBUG"):
                     raise
                 failed += 1
-                error(f"genrekit: error: {src}: unexpected {type(exc).__name__}: {str(exc)[:150]}")
+                reason = f"unexpected {_one_line(exc)}"
+                error(f"genrekit: error: {src}: {reason}")
+                writer.write_error(src, reason)
             else:
                 writer.write(pred)
-                if args.timeline is not None:
-                    from ..timeline import plot_timeline
-
-                    png = plot_timeline(pred, _unique_png(args.timeline, src, used))
-                    if args.format == "table":
-                        emit(f"    timeline: {png}")
+                if png is not None and args.format == "table":
+                    emit(f"    timeline: {png}")
             if bar is not None:
                 bar.update(1)
     finally:
