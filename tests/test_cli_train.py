@@ -42,12 +42,17 @@ def test_train_on_features_csv_scores_tracks(shared_data: Path, tmp_path: Path) 
     assert m["unit"] == "track" and m["test"]["n"] == 290 and m["test_track"]["n"] == 290
 
 
-def test_train_on_audio_folder_skips_bad_file(tmp_path: Path, capsys) -> None:
-    root = tmp_path / "music"
+def _tone_folder(root: Path, per_genre: int, seconds: float) -> Path:
+    """<root>/{low,high}/*.wav: two 'genres' of synthetic tones, told apart by pitch."""
     for gi, genre in enumerate(("low", "high")):
         (root / genre).mkdir(parents=True)
-        for i in range(5):
-            sf.write(root / genre / f"{genre}{i}.wav", tone(3.0, freq=100 + 900 * gi + 13 * i), 22050)
+        for i in range(per_genre):
+            sf.write(root / genre / f"{genre}{i}.wav", tone(seconds, freq=100 + 900 * gi + 13 * i), 22050)
+    return root
+
+
+def test_train_on_audio_folder_skips_bad_file(tmp_path: Path, capsys) -> None:
+    root = _tone_folder(tmp_path / "music", 5, 3.0)
     (root / "low" / "bad.wav").write_bytes(b"not audio at all")
     out = tmp_path / "run"
     rc = main(["train", "--model", "fnn", "--data", str(root), "--out", str(out), "--val-fraction", "0.2",
@@ -181,11 +186,7 @@ def test_out_of_range_options_are_refused_by_the_parser(tmp_path: Path, capsys, 
 
 def test_sweep_without_a_test_split(tmp_path: Path, capsys) -> None:
     """--test-fraction 0: the progress line says so instead of failing on a missing score."""
-    root = tmp_path / "music"
-    for gi, genre in enumerate(("low", "high")):
-        (root / genre).mkdir(parents=True)
-        for i in range(4):
-            sf.write(root / genre / f"{genre}{i}.wav", tone(2.0, freq=110 + 800 * gi + 17 * i), 22050)
+    root = _tone_folder(tmp_path / "music", 4, 2.0)
     rc = main(["sweep", "--model", "fnn", "--data", str(root), "--optimizers", "adam", "--test-fraction", "0",
                "--val-fraction", "0.25", "--workers", "1", "--no-save-runs", "--out", str(tmp_path / "sw"), *FAST])
     assert rc == 0 and "no test split" in capsys.readouterr().out

@@ -22,26 +22,21 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (so --epochs 0 or --batch-size 0 is refused up front)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return v
+def _int_at_least(lo: int):
+    """argparse type: a whole number >= ``lo`` (so --epochs 0 or --batch-size 0 is refused up front)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{text} must be at least {lo}")
+        return v
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text} must not be negative")
-    return v
+positive_int = _int_at_least(1)
+non_negative_int = _int_at_least(0)
 
 
 def _float_in(lo: float, hi: float | None, lo_open: bool = False, hi_open: bool = True):
