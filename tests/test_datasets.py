@@ -218,3 +218,25 @@ def test_audio_folder_hides_decoder_chatter(tmp_path: Path) -> None:
     r = run(debug=False)
     assert r.stderr == ""
     assert "notes.mp3" in r.stdout
+
+
+def test_audio_folder_skips_what_prediction_refuses(tmp_path) -> None:
+    """Training data go through the same checks as prediction: a 0.2 s clip and a silent clip are
+    listed in ``skipped`` with prediction's reasons, not padded into training segments."""
+    from genrekit.datasets import load_audio_folder
+    from genrekit.features import MfccSegmentSpec
+
+    from .conftest import tone
+
+    for genre in ("a", "b"):
+        (tmp_path / genre).mkdir()
+        for i in range(3):
+            sf.write(tmp_path / genre / f"{genre}{i}.wav", tone(2.0, freq=200 + 300 * i), 22050)
+    sf.write(tmp_path / "a" / "short.wav", tone(0.2), 22050)
+    sf.write(tmp_path / "b" / "silent.wav", np.zeros(44100, np.float32), 22050)
+    bundle = load_audio_folder(tmp_path, MfccSegmentSpec(), val_fraction=0.0, test_fraction=0.0, workers=1,
+                               progress=False)
+    reasons = {Path(s["path"]).name: s["reason"] for s in bundle.skipped}
+    assert set(reasons) == {"short.wav", "silent.wav"}
+    assert "too short: 0.20 s" in reasons["short.wav"] and "silent" in reasons["silent.wav"]
+    assert bundle.splits["train"].n_tracks == 6

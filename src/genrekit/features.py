@@ -297,10 +297,14 @@ class FeatureSpec:
         raise NotImplementedError
 
     def extract_file(self, path: str | os.PathLike[str]) -> Features:
-        """Load ``path`` with this spec's sample rate and mix-down, then :meth:`extract`."""
-        from .audio import load_audio
+        """Load ``path`` with this spec's sample rate and mix-down, then :meth:`extract`. Inputs
+        that prediction refuses (under 1 s, digital silence) are refused here too, so a training
+        or evaluation folder cannot feed the model what it would never be asked to classify."""
+        from .audio import check_signal, load_audio
 
-        return self.extract(load_audio(path, self.sample_rate, mono=self.mono))
+        y = load_audio(path, self.sample_rate, mono=self.mono)
+        check_signal(y, self.sample_rate, path)
+        return self.extract(y)
 
     @property
     def segment_hop_samples(self) -> int:
