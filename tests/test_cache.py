@@ -38,3 +38,32 @@ def test_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     entry.write_bytes(b"junk")
     assert cache.get(audio, spec) is None
     assert cache.extract(audio, spec).values.shape[1] == 26
+
+
+def test_entries_of_another_cache_version_miss(tmp_path: Path, monkeypatch) -> None:
+    """Entries written before extract_file's rules changed are not served afterwards."""
+    import genrekit.cache as cache_mod
+
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone(4.0), 22050)
+    cache = FeatureCache(tmp_path / "cache")
+    cache.extract(audio, MfccSegmentSpec())
+    monkeypatch.setattr(cache_mod, "CACHE_VERSION", cache_mod.CACHE_VERSION + 1)
+    assert cache.get(audio, MfccSegmentSpec()) is None
+
+
+def test_unwritable_cache_costs_speed_not_inputs(tmp_path: Path, capsys) -> None:
+    """A cache folder that cannot be made (here: a file is in its place) leaves every input usable
+    and says so once, naming the cache."""
+    from genrekit.datasets import extract_files
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"t{i}.wav")
+        sf.write(files[-1], tone(2.0, freq=300 + 100 * i), 22050)
+    values, skipped = extract_files(files, MfccSegmentSpec(), workers=1, cache_root=blocker, progress=False)
+    assert len(values) == 3 and skipped == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"genrekit: warning: {blocker}: cannot write the feature cache")

@@ -18,7 +18,10 @@ import numpy as np
 from .features import Features, FeatureSpec
 from .modelfile import atomic_path
 
-CACHE_VERSION = 1
+#: Part of every key: raise it whenever what ``extract_file`` returns or refuses changes, so old
+#: entries miss instead of answering for code that no longer exists (2: inputs under 1 s and
+#: digital silence are refused, as prediction refuses them).
+CACHE_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -35,6 +38,9 @@ class FeatureCache:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else cache_dir() / "features"
+        #: Why the last write failed (cache folder not writable, disk full), or None: a cache that
+        #: cannot be written costs speed, never an input, so ``extract`` carries on without it.
+        self.write_error: str | None = None
 
     def key(self, path: str | os.PathLike[str], spec: FeatureSpec) -> str:
         p = Path(path).resolve()
@@ -68,5 +74,8 @@ class FeatureCache:
         if hit is not None:
             return hit
         feats = spec.extract_file(path)
-        self.put(path, spec, feats)
+        try:
+            self.put(path, spec, feats)
+        except OSError as exc:
+            self.write_error = f"{self.root}: cannot write the feature cache ({exc.strerror or exc})"
         return feats

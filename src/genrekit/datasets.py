@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -407,20 +408,23 @@ def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: 
     from genrekit.features import spec_from_dict
 
     spec = spec_from_dict(spec_dict)
+    cache_error = None
     try:
         with quiet_native_stderr():
             if use_cache:
                 from genrekit.cache import FeatureCache
 
-                feats = FeatureCache(cache_root).extract(path, spec)
+                cache = FeatureCache(cache_root)
+                feats = cache.extract(path, spec)
+                cache_error = cache.write_error
             else:
                 feats = spec.extract_file(path)
         if len(feats.values) == 0:
-            return path, None, "no segments (file too short)"
-        return path, feats.values, None
+            return path, None, "no segments (file too short)", cache_error
+        return path, feats.values, None, cache_error
     except Exception as exc:  # noqa: BLE001 - any bad file is reported and skipped
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return path, None, msg
+        return path, None, msg, cache_error
 
 
 def extract_files(paths: list[Path], spec, workers: int = 0, use_cache: bool = True, cache_root=None,
@@ -443,8 +447,14 @@ def extract_files(paths: list[Path], spec, workers: int = 0, use_cache: bool = T
         bar = tqdm(total=len(paths), desc=f"features ({spec.kind})", unit="file", leave=False)
     croot = str(cache_root) if cache_root is not None else None
 
+    cache_problems: list[str] = []
+
     def take(res):
-        p, values, err = res
+        p, values, err, cache_error = res
+        if cache_error and not cache_problems:  # once per run, not once per file
+            cache_problems.append(cache_error)
+            msg = f"genrekit: warning: {cache_error}; features are computed without it"
+            (bar.write(msg, file=sys.stderr) if bar is not None else print(msg, file=sys.stderr))
         if err is None:
             results[p] = values
         else:

@@ -199,7 +199,7 @@ def report_bundle(bundle, log=print) -> None:
     for note in bundle.notes:
         log(f"note: {note}")
     if bundle.skipped:
-        print(f"skipped {len(bundle.skipped)} unreadable or missing inputs:", file=sys.stderr)
+        print(f"skipped {len(bundle.skipped)} inputs (unreadable, missing, too short or silent):", file=sys.stderr)
         for s in bundle.skipped[:20]:
             reason = str(s["reason"])  # decoding errors already start with the path
             print(f"  {reason}" if reason.startswith(str(s["path"])) else f"  {s['path']}: {reason}", file=sys.stderr)
