@@ -273,6 +273,30 @@ def test_busy_gets_429_when_queue_is_full(tmpdirs: Path):
         assert first.result(10).status_code == 200
 
 
+def test_a_burst_gets_in_flight_plus_queue_through():
+    """Six requests at the same instant, one slot, a queue of two: three are served (one at once,
+    two after waiting), three get 429. A request that takes a free slot is never counted as waiting."""
+    import asyncio
+
+    from genrekit.serve.app import Problem, _Slots
+
+    async def burst() -> list[int]:
+        slots = _Slots(1, 2)
+
+        async def one() -> int:
+            try:
+                release = await slots.acquire(5.0)
+            except Problem as p:
+                return p.status
+            await asyncio.sleep(0.02)
+            release()
+            return 200
+
+        return await asyncio.gather(*[one() for _ in range(6)])
+
+    assert sorted(asyncio.run(burst())) == [200, 200, 200, 429, 429, 429]
+
+
 def test_queue_waits_then_429_after_queue_timeout(tmpdirs: Path):
     gate = threading.Event()
     model = ToyModel(gate=gate)

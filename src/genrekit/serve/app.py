@@ -105,17 +105,22 @@ class _Slots:
         sem = self._bind()
         loop = self._loop
         assert loop is not None
-        if sem.locked() and self.waiting >= self.max_queue:
-            raise Problem(429, f"server busy: {self.busy} requests running and {self.waiting} waiting; "
-                               "try again shortly", {"Retry-After": "5"})
-        self.waiting += 1
-        try:
-            await asyncio.wait_for(sem.acquire(), timeout=timeout_s if timeout_s > 0 else 0.001)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise Problem(429, f"server busy: no free slot within {timeout_s:g} s; try again shortly",
-                          {"Retry-After": "5"}) from None
-        finally:
-            self.waiting -= 1
+        if not sem.locked():
+            # a free slot is taken at once (this await does not yield), so a request that is about to
+            # run is never counted as waiting: a burst gets max_in_flight + max_queue through, as promised
+            await sem.acquire()
+        else:
+            if self.waiting >= self.max_queue:
+                raise Problem(429, f"server busy: {self.busy} requests running and {self.waiting} waiting; "
+                                   "try again shortly", {"Retry-After": "5"})
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(sem.acquire(), timeout=timeout_s if timeout_s > 0 else 0.001)
+            except (asyncio.TimeoutError, TimeoutError):
+                raise Problem(429, f"server busy: no free slot within {timeout_s:g} s; try again shortly",
+                              {"Retry-After": "5"}) from None
+            finally:
+                self.waiting -= 1
         self.busy += 1
         done = threading.Event()
 
