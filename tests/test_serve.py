@@ -516,6 +516,10 @@ def test_cli_flags_build_limits_and_stay_light():
     bad = build_parser().parse_args(["serve", "--allow-host", "nowhere"])
     with pytest.raises(GenrekitError, match="nowhere"):
         limits_from_args(bad)
+    for flag, value in (("--port", "99999"), ("--threads", "-1"), ("--max-upload-mb", "inf"),
+                        ("--max-duration", "nan"), ("--max-in-flight", "0"), ("--max-queue", "-1")):
+        with pytest.raises(SystemExit):  # argparse: one usage line, exit 2, before anything starts
+            build_parser().parse_args(["serve", flag, value])
     code = ("import sys, genrekit.cli.main as m; m.build_parser(); "
             "assert 'fastapi' not in sys.modules and 'uvicorn' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -22,8 +22,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
 
 
-def _int_at_least(lo: int):
-    """argparse type: a whole number >= ``lo`` (so --epochs 0 or --batch-size 0 is refused up front)."""
+def _int_at_least(lo: int, hi: int | None = None):
+    """argparse type: a whole number >= ``lo`` (and <= ``hi``), so --epochs 0 or --batch-size 0 is
+    refused up front."""
     def parse(text: str) -> int:
         try:
             v = int(text)
@@ -31,6 +32,8 @@ def _int_at_least(lo: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if v < lo:
             raise argparse.ArgumentTypeError(f"{text} must be at least {lo}")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {hi}")
         return v
     return parse
 
@@ -49,8 +52,10 @@ def _float_in(lo: float, hi: float | None, lo_open: bool = False, hi_open: bool 
         bad_lo = v <= lo if lo_open else v < lo
         bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
         if not math.isfinite(v) or bad_lo or bad_hi:
-            left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-            raise argparse.ArgumentTypeError(f"{text} must be in {left}{lo:g}, {'inf' if hi is None else f'{hi:g}'}{right}")
+            cond = (">" if lo_open else ">=") + f" {lo:g}"
+            if hi is not None:
+                cond += (" and <" if hi_open else " and <=") + f" {hi:g}"
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number {cond}")
         return v
     return parse
 
