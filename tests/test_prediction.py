@@ -189,6 +189,18 @@ def test_default_model_prediction(default_clf, clip):
 
 
 @needs_default
+def test_to_dict_is_the_jsonl_line_of_predict(default_clf, clip, capsys):
+    """Classifier's defaults (3 tags...) are the CLI's, so the API's record and `genrekit predict
+    --format jsonl` (and /api/predict, which returns to_dict()) are the same object."""
+    from genrekit.cli.main import main
+
+    assert main(["predict", "--format", "jsonl", str(clip)]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    rec = json.loads(json.dumps(default_clf.predict(clip).to_dict()))
+    assert len(rec["tags"]) == 3 and line.keys() == rec.keys()
+    assert line == rec
+
+
 def test_default_model_blockwise_matches_whole(default_clf, clip):
     """Taggram route: patches computed per block, head applied once on the whole taggram."""
     whole = default_clf.predict(clip)

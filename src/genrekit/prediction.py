@@ -169,7 +169,7 @@ class Classifier:
         name: str | None = None,
         block_seconds: float = 300.0,
         min_seconds: float = 1.0,
-        top_tags: int = 5,
+        top_tags: int = 3,  # as `genrekit predict --top-tags`, so to_dict() is its jsonl line
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         timeout_s: float = DEFAULT_TIMEOUT_S,

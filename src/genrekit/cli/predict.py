@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import GenrekitError
+from .train import non_negative_int, positive_float
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -42,14 +43,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "with the track's genre in track_genre); jsonl records always hold the segments")
     p.add_argument("--timeline", metavar="DIR", type=Path, default=None,
                    help="write a timeline PNG per input into DIR")
-    p.add_argument("--top-tags", type=int, default=3, metavar="K",
+    p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="report the K most probable tags for models that have them (default 3; 0: none)")
-    p.add_argument("--max-duration", type=float, default=180.0, metavar="MIN",
+    p.add_argument("--max-duration", type=positive_float, default=180.0, metavar="MIN",
                    help="refuse URLs whose audio is longer than MIN minutes (default 180)")
-    p.add_argument("--max-size", type=float, default=200.0, metavar="MB",
+    p.add_argument("--max-size", type=positive_float, default=200.0, metavar="MB",
                    help="refuse URL downloads larger than MB megabytes (default 200)")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="network timeout for URLs (s)")
-    p.add_argument("--block-seconds", type=float, default=300.0, metavar="S", help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="network timeout for URLs (s)")
+    p.add_argument("--block-seconds", type=positive_float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     p.add_argument("--no-progress", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
