@@ -94,11 +94,11 @@ def run(args) -> int:
         if arch == "cnn" and args.cnn_epochs:
             a.epochs = args.cnn_epochs
         key = (a.features or ("mel" if arch == "cnn" else "mfcc"))
+        run_dir = out / f"{arch}-{key}"
+        print(f"== {arch} on {key} features -> {run_dir}")  # before its data line, which belongs to it
         if key not in bundles:
             bundles[key] = load_bundle(a, arch, print)
         bundle = bundles[key]
-        run_dir = out / f"{arch}-{key}"
-        print(f"== {arch} on {key} features -> {run_dir}")
         t0 = time.perf_counter()
         model, metrics = fit(bundle, model_config(a, arch), train_config(a, arch), run_dir, log=log)
         row = {"model": arch, "features": key, "input_shape": list(bundle.splits["train"].X.shape[1:]),
@@ -113,6 +113,8 @@ def run(args) -> int:
             row["val+test"] = summary(ev["segment"])
             if "track" in ev:
                 row["val+test_track"] = summary(ev["track"])
+            elif bundle.unit == "track":  # one row per track: the segment scores are the track scores
+                row["val+test_track"] = row["val+test"]
         rows.append(row)
         write_json_atomic(out / "comparison.json", rows)
     cols = [("model", "model"), ("features", "features"), ("params", "params"),

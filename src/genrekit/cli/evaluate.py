@@ -159,6 +159,8 @@ def run(args) -> int:
         write_metrics(ev["track"], out, f"{name}_track_metrics")
     elif bundle.unit == "track":
         metrics[f"{name}_track"] = metrics[name]
+    if bundle.notes:  # e.g. "no split lists: every track is scored" -- then "test" means every track of --data
+        metrics["notes"] = list(bundle.notes)
     metrics["skipped"] = bundle.skipped
     write_json_atomic(out / "metrics.json", metrics)
     for k in (name, f"{name}_track"):
