@@ -67,3 +67,19 @@ def test_unwritable_cache_costs_speed_not_inputs(tmp_path: Path, capsys) -> None
     assert len(values) == 3 and skipped == []
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"genrekit: warning: {blocker}: cannot write the feature cache")
+
+
+def test_content_rewritten_with_mtime_restored_misses(tmp_path: Path) -> None:
+    """Same size, same mtime, other samples (as `cp -p` over an old copy leaves it): a miss."""
+    import time
+
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone(4.0, freq=300.0), 22050)
+    cache = FeatureCache(tmp_path / "cache")
+    cache.extract(audio, MfccSegmentSpec())
+    st = audio.stat()
+    time.sleep(0.01)
+    sf.write(audio, tone(4.0, freq=500.0), 22050)  # same length, so the same size
+    os.utime(audio, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert audio.stat().st_size == st.st_size and audio.stat().st_mtime_ns == st.st_mtime_ns
+    assert cache.get(audio, MfccSegmentSpec()) is None

@@ -2,7 +2,7 @@
 
 Feature extraction dominates training set-up on audio folders, so results are kept in the user
 cache (``GENREKIT_CACHE_DIR`` or ``$XDG_CACHE_HOME/genrekit`` or ``~/.cache/genrekit``). The key is
-a hash of the absolute path, size, mtime and the spec's dict, so editing a file or changing any
+a hash of the absolute path, size, mtime, ctime and the spec's dict, so editing a file or changing any
 feature setting misses the cache instead of returning stale features. Writes are atomic.
 """
 
@@ -45,8 +45,10 @@ class FeatureCache:
     def key(self, path: str | os.PathLike[str], spec: FeatureSpec) -> str:
         p = Path(path).resolve()
         st = p.stat()
+        # ctime too: rewriting a file in place and restoring its mtime (cp -p, rsync -t, untar) keeps
+        # size and mtime, but the system moves ctime on every write, and nothing can set it back
         ident = {"v": CACHE_VERSION, "path": str(p), "size": st.st_size, "mtime": st.st_mtime_ns,
-                 "spec": spec.to_dict()}
+                 "ctime": st.st_ctime_ns, "spec": spec.to_dict()}
         return hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
     def _file(self, key: str) -> Path:
