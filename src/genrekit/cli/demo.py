@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .train import _float_in
+from .argtypes import float_in
 
 SAMPLE_RATE = 22050
 
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where to write demo.wav, demo.json and demo.png (default: a new temp folder)")
-    p.add_argument("--seconds", type=_float_in(1.0, 600.0, hi_open=False), default=12.0,
+    p.add_argument("--seconds", type=float_in(1.0, 600.0, hi_open=False), default=12.0,
                    help="length of the synthesised song, 1 to 600 (default 12)")
     p.add_argument("--model", default=None, metavar="PATH|default", help=argparse.SUPPRESS)
     p.set_defaults(func=run)

@@ -10,9 +10,17 @@ metrics JSON + confusion PNGs, history.{csv,json}, training_curve.png and data_s
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
+
+from .argtypes import (
+    fraction,
+    hidden_sizes,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 FEATURE_KINDS = ("mfcc", "mel", "mfcc_stats")
 # Copies of models.ACTIVATIONS / training.OPTIMIZERS / SCHEDULERS (a test keeps them equal): building
@@ -20,60 +28,6 @@ FEATURE_KINDS = ("mfcc", "mel", "mfcc_stats")
 ACTIVATIONS = ("elu", "gelu", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softplus", "tanh")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "radam")
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
-
-
-def _int_at_least(lo: int, hi: int | None = None):
-    """argparse type: a whole number >= ``lo`` (and <= ``hi``), so --epochs 0 or --batch-size 0 is
-    refused up front."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"{text} must be at least {lo}")
-        if hi is not None and v > hi:
-            raise argparse.ArgumentTypeError(f"{text} must be at most {hi}")
-        return v
-    return parse
-
-
-positive_int = _int_at_least(1)
-non_negative_int = _int_at_least(0)
-
-
-def _float_in(lo: float, hi: float | None, lo_open: bool = False, hi_open: bool = True):
-    """argparse type: a finite float in [lo, hi) (open or closed ends as given)."""
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        bad_lo = v <= lo if lo_open else v < lo
-        bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
-        if not math.isfinite(v) or bad_lo or bad_hi:
-            cond = (">" if lo_open else ">=") + f" {lo:g}"
-            if hi is not None:
-                cond += (" and <" if hi_open else " and <=") + f" {hi:g}"
-            raise argparse.ArgumentTypeError(f"{text} must be a finite number {cond}")
-        return v
-    return parse
-
-
-positive_float = _float_in(0.0, None, lo_open=True)
-non_negative_float = _float_in(0.0, None)
-fraction = _float_in(0.0, 1.0)  # [0, 1)
-
-
-def hidden_sizes(text: str) -> list[int]:
-    """argparse type for --hidden: comma-separated layer widths, each >= 1."""
-    try:
-        sizes = [int(h) for h in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use comma-separated whole numbers, e.g. 256,64") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every layer needs at least 1 unit")
-    return sizes
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

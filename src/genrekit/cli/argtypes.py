@@ -1,0 +1,61 @@
+"""argparse types shared by the commands: numbers checked where they are parsed, so a bad value
+is argparse's one usage line (exit 2) before any data is read or any folder is made."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def int_at_least(lo: int, hi: int | None = None):
+    """argparse type: a whole number >= ``lo`` (and <= ``hi``), so --epochs 0 or --batch-size 0 is
+    refused up front."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{text} must be at least {lo}")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"{text} must be at most {hi}")
+        return v
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def float_in(lo: float, hi: float | None, lo_open: bool = False, hi_open: bool = True):
+    """argparse type: a finite float in [lo, hi) (open or closed ends as given)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        bad_lo = v <= lo if lo_open else v < lo
+        bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
+        if not math.isfinite(v) or bad_lo or bad_hi:
+            cond = (">" if lo_open else ">=") + f" {lo:g}"
+            if hi is not None:
+                cond += (" and <" if hi_open else " and <=") + f" {hi:g}"
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number {cond}")
+        return v
+    return parse
+
+
+positive_float = float_in(0.0, None, lo_open=True)
+non_negative_float = float_in(0.0, None)
+fraction = float_in(0.0, 1.0)  # [0, 1)
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """argparse type for --hidden: comma-separated layer widths, each >= 1."""
+    try:
+        sizes = [int(h) for h in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use comma-separated whole numbers, e.g. 256,64") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every layer needs at least 1 unit")
+    return sizes
