@@ -239,3 +239,15 @@ def test_table_model_refused_before_any_input(tmp_path, clips, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"genrekit: error: {path}: this model was trained on a precomputed table and cannot read audio\n"
+
+
+def test_url_caps_take_zero_for_no_limit():
+    """--max-size / --max-duration 0 switch the URL caps off (as before they were range-checked);
+    negative values are refused by the parser."""
+    from genrekit.cli.main import build_parser
+
+    args = build_parser().parse_args(["predict", "x.wav", "--max-size", "0", "--max-duration", "0"])
+    assert args.max_size == 0 and args.max_duration == 0
+    for flag in ("--max-size", "--max-duration", "--top-tags"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["predict", "x.wav", flag, "-1"])

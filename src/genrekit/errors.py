@@ -22,3 +22,13 @@ class AudioError(GenrekitError):
 
 class ModelFileError(GenrekitError):
     """A model file that is missing, unreadable or not a genrekit model."""
+
+
+def one_line(exc: BaseException, limit: int = 150) -> str:
+    """An unexpected exception as one short line for a message about an input ("TypeError: ..."):
+    some libraries put whole signatures or tracebacks in their messages."""
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__

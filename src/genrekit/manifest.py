@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import GenrekitError
+from .errors import GenrekitError, one_line
 from .modelfile import write_json_atomic, write_text_atomic
 
 _INPUT_COLS = ("input", "source", "path", "file", "url")
@@ -188,8 +188,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             except (KeyboardInterrupt, MemoryError):
                 raise
             except Exception as exc:  # the song is scored; only its picture is missing
-                first = (str(exc).strip().splitlines() or [""])[0][:120]
-                say(f"genrekit: warning: {src}: cannot write timeline ({type(exc).__name__}: {first})")
+                say(f"genrekit: warning: {src}: cannot write timeline ({one_line(exc, 120)})")
         per_song.append(entry)
         say(f"[{i}/{len(rows)}] {src}: {genre} -> {pred.genre} ({pred.confidence:.2f}), "
             f"segments right {seg_acc:.0%}")

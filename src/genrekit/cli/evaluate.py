@@ -52,13 +52,13 @@ def load_for_model(model, data, splits=None, workers=0, use_cache=True, progress
     """The dataset as the model needs it: its feature spec for audio folders, and every row in
     'test' when the data has no split of its own."""
     from genrekit.datasets import detect_kind, load_data
-    from genrekit.errors import GenrekitError
+    from genrekit.prediction import reads_audio_or_raise
 
     kind = detect_kind(data)
     presplit = splits is not None or kind == "arrays" or (kind == "taggram" and Path(data).is_dir())
     frac = {} if presplit else {"val_fraction": 0.0, "test_fraction": 1.0}
-    if kind == "audio" and model.spec is None:
-        raise GenrekitError(f"{data}: this model was trained on a precomputed table and cannot read audio")
+    if kind == "audio":
+        reads_audio_or_raise(model, data)
     return load_data(data, splits, model.spec if kind == "audio" else None, columns=_columns_for(model),
                      workers=workers, use_cache=use_cache, progress=progress, **frac)
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import GenrekitError
-from .train import non_negative_int, positive_float
+from ..errors import GenrekitError, one_line
+from .argtypes import non_negative_float, non_negative_int, positive_float
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -45,10 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="write a timeline PNG per input into DIR")
     p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="report the K most probable tags for models that have them (default 3; 0: none)")
-    p.add_argument("--max-duration", type=positive_float, default=180.0, metavar="MIN",
-                   help="refuse URLs whose audio is longer than MIN minutes (default 180)")
-    p.add_argument("--max-size", type=positive_float, default=200.0, metavar="MB",
-                   help="refuse URL downloads larger than MB megabytes (default 200)")
+    p.add_argument("--max-duration", type=non_negative_float, default=180.0, metavar="MIN",
+                   help="refuse URLs whose audio is longer than MIN minutes (default 180; 0: no limit)")
+    p.add_argument("--max-size", type=non_negative_float, default=200.0, metavar="MB",
+                   help="refuse URL downloads larger than MB megabytes (default 200; 0: no limit)")
     p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="network timeout for URLs (s)")
     p.add_argument("--block-seconds", type=positive_float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
@@ -172,15 +172,6 @@ def _unique_png(directory: Path, name: str, used: set[str]) -> Path:
     return directory / f"{cand}.png"
 
 
-def _one_line(exc: BaseException, limit: int = 150) -> str:
-    """An exception as one short line (some libraries put whole signatures in their messages)."""
-    text = str(exc).strip()
-    if isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
-
-
 def _reason(exc: GenrekitError, src: str) -> str:
     """The reason of an error about ``src``, without the ``<input>: `` prefix of its message."""
     msg = str(exc)
@@ -211,7 +202,7 @@ def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Pat
     except Exception as exc:
         if os.environ.get("GENREKIT_DEBUG"):
             raise
-        raise GenrekitError(f"{src}: cannot write timeline ({_one_line(exc)})") from None
+        raise GenrekitError(f"{src}: cannot write timeline ({one_line(exc)})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,9 +211,9 @@ def run(args: argparse.Namespace) -> int:
 
     classifier = Classifier.load(
         args.model,
-        top_tags=max(0, args.top_tags),
-        max_bytes=int(args.max_size * 1e6) if args.max_size and args.max_size > 0 else None,
-        max_duration_s=args.max_duration * 60 if args.max_duration and args.max_duration > 0 else None,
+        top_tags=args.top_tags,  # argparse: >= 0; the caps below: >= 0, 0 meaning none
+        max_bytes=int(args.max_size * 1e6) if args.max_size else None,
+        max_duration_s=args.max_duration * 60 if args.max_duration else None,
         timeout_s=args.timeout,
         block_seconds=args.block_seconds,
     )
@@ -236,23 +227,21 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=len(items), unit="input", file=sys.stderr, dynamic_ncols=True, leave=False)
 
-    def emit(line: str) -> None:
-        try:
-            _print(line, sys.stdout)
-        except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict stdout: show it with U+FFFD
-            _print(printable(line), sys.stdout)
+    def say(line: str, stream: TextIO) -> None:
+        """One line on ``stream``, above the progress bar when there is one."""
+        def write(text: str) -> None:
+            bar.write(text, file=stream) if bar is not None else print(text, file=stream, flush=True)
 
-    def _print(line: str, stream: TextIO) -> None:
-        if bar is not None:
-            bar.write(line, file=stream)
-        else:
-            print(line, file=stream, flush=True)
+        try:
+            write(line)
+        except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict stream: show it with U+FFFD
+            write(printable(line))
+
+    def emit(line: str) -> None:
+        say(line, sys.stdout)
 
     def error(line: str) -> None:
-        try:
-            _print(line, sys.stderr)
-        except UnicodeEncodeError:
-            _print(printable(line), sys.stderr)
+        say(line, sys.stderr)
 
     writer = _Writer(args.format, sys.stdout, classifier.labels, args.segments, emit)
     writer.header([i for i, _ in items])
@@ -280,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
                 if os.environ.get("GENREKIT_DEBUG"):
                     raise
                 failed += 1
-                reason = f"unexpected {_one_line(exc)}"
+                reason = f"unexpected {one_line(exc)}"
                 error(f"genrekit: error: {src}: {reason}")
                 writer.write_error(src, reason)
             else:
