@@ -259,11 +259,8 @@ class Classifier:
 
     def _block_quantum(self) -> int:
         """Samples that block boundaries fall on multiples of (the spec's
-        ``block_quantum_samples``; 0 = not segmentable)."""
-        spec = self.model.spec
-        if int(spec.segment_hop_samples) <= 0:
-            return 0
-        return int(spec.block_quantum_samples)
+        ``block_quantum_samples``, by default its segment hop; 0 = not segmentable)."""
+        return max(0, int(self.model.spec.block_quantum_samples))
 
     def _block_samples(self) -> int:
         """Block length in samples: a whole number of block quanta (0 = not segmentable)."""

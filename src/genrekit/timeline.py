@@ -40,49 +40,45 @@ def plot_timeline(prediction: Prediction, path: str | os.PathLike[str]) -> Path:
         2, 1, figsize=(11, 6.5), gridspec_kw={"height_ratios": [3, 2]}, constrained_layout=True
     )
     try:
-        return _draw(prediction, path, fig, ax1, ax2, labels, index, colours)
+        segs = prediction.segments
+        if segs:
+            mid = [(s.start_s + s.end_s) / 2 for s in segs]
+            y = [index.get(s.genre, 0) for s in segs]
+            # a thin grey step line shows the sequence; coloured markers show genre and confidence
+            ax1.step(mid, y, where="mid", color="0.8", linewidth=1, zorder=1)
+            ax1.scatter(mid, y, c=[colours[s.genre] for s in segs], s=[20 + 60 * s.confidence for s in segs],
+                        alpha=0.9, edgecolors="none", zorder=2)
+        ax1.set_yticks(range(len(labels)), labels)
+        ax1.set_ylim(-0.6, len(labels) - 0.4)
+        dur = max(prediction.duration_s, segs[-1].end_s if segs else 0.0, 1e-3)
+        ax1.set_xlim(0, dur)
+        if dur > 600:  # long inputs: minutes read better than thousands of seconds
+            ax1.set_xticks(ax1.get_xticks(), [f"{t / 60:.0f}" for t in ax1.get_xticks()])
+            ax1.set_xlim(0, dur)
+            ax1.set_xlabel("time (min)")
+        else:
+            ax1.set_xlabel("time (s)")
+        ax1.set_ylabel("segment genre")
+        ax1.grid(axis="x", alpha=0.3)
+        # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
+        name = printable(prediction.input).replace("$", r"\$")
+        title = name if len(name) <= 90 else "..." + name[-87:]
+        ax1.set_title(f"{title}\n{prediction.genre} ({prediction.confidence:.0%}) - model {prediction.model}", fontsize=10)
+
+        probs = [prediction.probabilities[g] for g in labels]
+        bars = ax2.bar(range(len(labels)), probs, color=[colours[g] for g in labels])
+        for b, p in zip(bars, probs, strict=True):
+            ax2.text(b.get_x() + b.get_width() / 2, p + 0.01, f"{p:.2f}", ha="center", va="bottom", fontsize=8)
+        ax2.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax2.set_ylim(0, min(1.0, max(probs) * 1.2 + 0.05) if probs else 1.0)
+        ax2.set_ylabel("track probability")
+
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        from .modelfile import atomic_path
+
+        with atomic_path(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
+        return out
     finally:
         plt.close(fig)  # also when drawing or writing fails: a long batch must not pile up figures
-
-
-def _draw(prediction: Prediction, path, fig, ax1, ax2, labels, index, colours) -> Path:
-    segs = prediction.segments
-    if segs:
-        mid = [(s.start_s + s.end_s) / 2 for s in segs]
-        y = [index.get(s.genre, 0) for s in segs]
-        # a thin grey step line shows the sequence; coloured markers show genre and confidence
-        ax1.step(mid, y, where="mid", color="0.8", linewidth=1, zorder=1)
-        ax1.scatter(mid, y, c=[colours[s.genre] for s in segs], s=[20 + 60 * s.confidence for s in segs],
-                    alpha=0.9, edgecolors="none", zorder=2)
-    ax1.set_yticks(range(len(labels)), labels)
-    ax1.set_ylim(-0.6, len(labels) - 0.4)
-    dur = max(prediction.duration_s, segs[-1].end_s if segs else 0.0, 1e-3)
-    ax1.set_xlim(0, dur)
-    if dur > 600:  # long inputs: minutes read better than thousands of seconds
-        ax1.set_xticks(ax1.get_xticks(), [f"{t / 60:.0f}" for t in ax1.get_xticks()])
-        ax1.set_xlim(0, dur)
-        ax1.set_xlabel("time (min)")
-    else:
-        ax1.set_xlabel("time (s)")
-    ax1.set_ylabel("segment genre")
-    ax1.grid(axis="x", alpha=0.3)
-    # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
-    name = printable(prediction.input).replace("$", r"\$")
-    title = name if len(name) <= 90 else "..." + name[-87:]
-    ax1.set_title(f"{title}\n{prediction.genre} ({prediction.confidence:.0%}) - model {prediction.model}", fontsize=10)
-
-    probs = [prediction.probabilities[g] for g in labels]
-    bars = ax2.bar(range(len(labels)), probs, color=[colours[g] for g in labels])
-    for b, p in zip(bars, probs, strict=True):
-        ax2.text(b.get_x() + b.get_width() / 2, p + 0.01, f"{p:.2f}", ha="center", va="bottom", fontsize=8)
-    ax2.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax2.set_ylim(0, min(1.0, max(probs) * 1.2 + 0.05) if probs else 1.0)
-    ax2.set_ylabel("track probability")
-
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from .modelfile import atomic_path
-
-    with atomic_path(out, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    return out
