@@ -529,15 +529,16 @@ class MusicnnMfccSpec(FeatureSpec):
     """
 
     kind: ClassVar[str] = "musicnn_mfcc"
-    sample_rate: int = 22050
-    musicnn_sample_rate: int = 16000
-    n_fft: int = 512
-    hop_length: int = 256
-    n_mels: int = 96
-    patch_frames: int = 187
-    patch_hop_frames: int = 61
-    band_edge_hz: float | None = 7600.0
-    band_edge_width_hz: float = 600.0
+    sample_rate: int = 22050  # the input's rate here (MusicnnSpec's is musicnn's): hence the field list
+    # the musicnn part's settings: MusicnnSpec's defaults, so the two specs cannot drift apart
+    musicnn_sample_rate: int = MusicnnSpec.sample_rate
+    n_fft: int = MusicnnSpec.n_fft
+    hop_length: int = MusicnnSpec.hop_length
+    n_mels: int = MusicnnSpec.n_mels
+    patch_frames: int = MusicnnSpec.patch_frames
+    patch_hop_frames: int = MusicnnSpec.patch_hop_frames
+    band_edge_hz: float | None = MusicnnSpec.band_edge_hz
+    band_edge_width_hz: float = MusicnnSpec.band_edge_width_hz
     n_mfcc: int = 20
     mfcc_n_fft: int = 2048
     mfcc_hop_length: int = 512
