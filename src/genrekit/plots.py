@@ -71,3 +71,20 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     _plt().close(fig)
     return path
+
+
+def plot_genre_counts(counts: Sequence[tuple[str, int]], path: Path, title: str = "") -> Path:
+    """Horizontal bars of how many tracks got each genre (``genrekit batch --report``), most first."""
+    plt = _plt()
+    counts = list(counts)
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * max(1, len(counts))))
+    names = [g for g, _ in counts][::-1]
+    values = [n for _, n in counts][::-1]
+    ax.barh(names, values, color="#4c72b0")
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v}", va="center", fontsize=8)
+    ax.set_xlabel("tracks")
+    ax.margins(x=0.12)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)

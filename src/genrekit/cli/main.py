@@ -16,8 +16,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import GenrekitError
 
-COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info"]
-WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve"]
+COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info"]
+WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 
 

@@ -1,0 +1,233 @@
+"""The dataset folder of ``genrekit batch``: lock, resume index, Parquet parts, run record.
+
+Rows are committed in parts: ``part-<run>-<n>.parquet``, each written to a hidden temp file in the
+same folder, fsynced, then renamed into place (and the folder fsynced), so a reader or a crash sees
+a whole part or none. A part is committed every ``rows_per_part`` rows or ``seconds_per_part``
+seconds, and when the run ends or is interrupted (Ctrl-C, SIGTERM), so a SIGKILL or a power cut
+loses only the rows of the part being filled; nothing ever rewrites one growing file.
+
+Resume: the index is the ``(input, size, mtime, model_hash, error)`` columns of every part. An input
+whose key and model already have a row is skipped; a failed row is retried only with
+``--redo-failed``. Before such a retry (and when a file changed: same path and model, new size or
+mtime) the old row is removed first, by rewriting its part atomically without it, so the folder
+keeps one row per input and model, never two.
+
+Names starting with ``.`` or ``_`` (temp files, the lock, ``_genrekit_run.json``) are skipped by
+pyarrow, pandas, polars, Spark and DuckDB globs of ``*.parquet``, so the folder reads as one table.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import GenrekitError
+from ..modelfile import atomic_path, write_json_atomic
+from .rows import schema
+from .sources import Task
+
+RUN_FILE = "_genrekit_run.json"
+LOCK_FILE = ".genrekit.lock"
+PART_PREFIX = "part-"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_table_atomic(table: Any, path: Path) -> None:
+    """One Parquet file, all or nothing: temp file beside it, fsync, rename, fsync the folder."""
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(path.parent)
+
+
+@dataclass
+class Plan:
+    """What a run does with its inputs: ``todo`` to classify, ``skipped`` already in the folder,
+    ``drop`` rows to remove first (part path -> row numbers) and how many of them."""
+
+    todo: list[Task]
+    skipped: int
+    skipped_failed: int
+    drop: dict[Path, set[int]] = field(default_factory=dict)
+
+    @property
+    def n_drop(self) -> int:
+        return sum(len(v) for v in self.drop.values())
+
+
+class DatasetDir:
+    """An output folder of ``genrekit batch`` (created when missing)."""
+
+    def __init__(self, root: str | os.PathLike[str], create: bool = True) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise GenrekitError(f"{self.root}: is a file, not a folder")
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GenrekitError(f"{self.root}: cannot create the output folder ({exc.strerror or exc})") from None
+        elif not self.root.is_dir():
+            raise GenrekitError(f"{self.root}: no such folder")
+        self._lock_fd: int | None = None
+
+    # --------------------------------------------------------------------------------- locking
+
+    def lock(self) -> None:
+        """One writer per folder: a second ``genrekit batch`` on the same DIR stops at once
+        instead of both skipping nothing and writing every row twice."""
+        try:
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise GenrekitError(f"{self.root}: cannot write here ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise GenrekitError(f"{self.root}: another genrekit batch is writing to this folder") from None
+        self._lock_fd = fd
+        for tmp in self.root.glob(f".{PART_PREFIX}*"):  # temp files of a killed run: never committed
+            tmp.unlink(missing_ok=True)
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ---------------------------------------------------------------------------------- reading
+
+    def parts(self) -> list[Path]:
+        return sorted(self.root.glob(f"{PART_PREFIX}*.parquet"))
+
+    def read(self, columns: list[str] | None = None) -> Any:
+        """All committed rows as one pyarrow Table (empty with the schema when there are none)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [pq.read_table(p, columns=columns) for p in self.parts()]
+        if not tables:
+            s = schema()
+            return s.empty_table() if columns is None else pa.schema([s.field(c) for c in columns]).empty_table()
+        return pa.concat_tables(tables)
+
+    def plan(self, tasks: Iterable[Task], model_hash: str, redo_failed: bool = False) -> Plan:
+        """Split ``tasks`` into what to classify and what is already done (see the module doc)."""
+        import pyarrow.parquet as pq
+
+        have: dict[str, list[tuple[int | None, float | None, str, Path, int]]] = {}
+        for part in self.parts():
+            t = pq.read_table(part, columns=["input", "size", "mtime", "model_hash", "error"]).to_pydict()
+            for i, (inp, size, mtime, mh, err) in enumerate(zip(t["input"], t["size"], t["mtime"],
+                                                               t["model_hash"], t["error"], strict=True)):
+                if mh == model_hash:
+                    have.setdefault(inp, []).append((size, mtime, err or "", part, i))
+        todo: list[Task] = []
+        skipped = skipped_failed = 0
+        drop: dict[Path, set[int]] = {}
+        for task in tasks:
+            rows = have.get(task.input, [])
+            same = [r for r in rows if (r[0], r[1]) == (task.size, task.mtime)]
+            ok = [r for r in same if not r[2]]
+            stale = [r for r in rows if r not in ok]
+            if ok:
+                skipped += 1
+                stale = [r for r in rows if (r[0], r[1]) != (task.size, task.mtime)]
+            elif same and not redo_failed:
+                skipped += 1
+                skipped_failed += 1
+                stale = [r for r in rows if (r[0], r[1]) != (task.size, task.mtime)]
+            else:
+                todo.append(task)
+            for r in stale:
+                drop.setdefault(r[3], set()).add(r[4])
+        return Plan(todo, skipped, skipped_failed, drop)
+
+    def drop_rows(self, drop: dict[Path, set[int]]) -> None:
+        """Remove rows from their parts (each part rewritten atomically; an emptied part deleted)."""
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        for part, idx in drop.items():
+            t = pq.read_table(part)
+            keep = np.ones(t.num_rows, dtype=bool)
+            keep[list(idx)] = False
+            if keep.any():
+                write_table_atomic(t.filter(keep), part)
+            else:
+                part.unlink()
+                _fsync_dir(self.root)
+
+    # ------------------------------------------------------------------------------- run record
+
+    def read_runs(self) -> list[dict[str, Any]]:
+        try:
+            return list(json.loads((self.root / RUN_FILE).read_text(encoding="utf-8")).get("runs", []))
+        except (OSError, ValueError, AttributeError):
+            return []
+
+    def write_run(self, run: dict[str, Any]) -> None:
+        """Record this run in ``_genrekit_run.json`` (earlier runs kept; this one replaced by id)."""
+        runs = [r for r in self.read_runs() if r.get("id") != run.get("id")]
+        write_json_atomic(self.root / RUN_FILE, {"runs": runs + [run]})
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus random hex (two machines may write parts at once)."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class PartWriter:
+    """Buffers rows and commits them as Parquet parts (see the module doc)."""
+
+    def __init__(self, root: Path, run_id: str, rows_per_part: int = 256, seconds_per_part: float = 10.0) -> None:
+        self.root, self.run_id = Path(root), run_id
+        self.rows_per_part, self.seconds_per_part = max(1, rows_per_part), seconds_per_part
+        self.buf: list[dict[str, Any]] = []
+        self.first_at = 0.0
+        self.n_parts = 0
+        self.n_rows = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        if not self.buf:
+            self.first_at = time.monotonic()
+        self.buf.append(row)
+        self.tick()
+
+    def tick(self) -> None:
+        """Commit when the part is full or old enough (called between rows too)."""
+        if self.buf and (len(self.buf) >= self.rows_per_part
+                         or time.monotonic() - self.first_at >= self.seconds_per_part):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        import pyarrow as pa
+
+        table = pa.Table.from_pylist(self.buf, schema=schema())
+        self.n_parts += 1
+        write_table_atomic(table, self.root / f"{PART_PREFIX}{self.run_id}-{self.n_parts:05d}.parquet")
+        self.n_rows += len(self.buf)
+        self.buf = []
