@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise GenrekitError("batch needs pyarrow: pip install 'genrekit[batch]'") from None
+        raise GenrekitError("batch needs pyarrow (a genrekit dependency): pip install pyarrow") from None
 
     from ..batch.engines import make_engine
     from ..batch.progress import Progress
