@@ -4,8 +4,9 @@ Paths go in, rows come out: the dataset holds only ``(input, size, mtime)`` per 
 reads its audio from the (shared) file system itself and returns a small Arrow table of rows, so
 audio never enters Ray's object store. Actors are a class-based UDF on an
 ``ActorPoolStrategy(size=N)`` pool, so each loads the model once. Ray restarts an actor whose
-process dies and retries the batch it was running (``max_restarts`` / ``max_task_retries``), and a
-batch's rows are emitted only when it completes, so every input comes out exactly once.
+process dies and retries the task it was running (``max_restarts`` / ``max_task_retries``); the
+driver keeps the first row of each input, so a retried task's repeated batches are dropped and
+every input comes out exactly once.
 
 Without an address a private local Ray is started for the run (``address="local"``: never an
 unrelated cluster found on the machine) and stopped at the end; ``--ray-address HOST:PORT`` or
@@ -14,6 +15,8 @@ unrelated cluster found on the machine) and stopped at the end; ``--ray-address 
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -68,7 +71,6 @@ class RayEngine:
 
     def rows(self, spec: WorkerSpec, tasks: Iterable[Task]) -> Iterator[dict[str, Any] | None]:
         ray = import_ray()
-        import pyarrow as pa
 
         items = list(tasks)
         if not items:
@@ -77,6 +79,8 @@ class RayEngine:
             _check_local_cuda(self.device)
         t0 = time.perf_counter()
         started = False
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # C++ notices on stderr would tear the progress line
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         if not ray.is_initialized():
             env = {"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}} if os.environ.get("PYTHONPATH") else None
             try:
@@ -100,23 +104,24 @@ class RayEngine:
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = False
             ctx.print_on_execution_start = False
-            table = pa.table({"input": [t.input for t in items],
-                              "size": pa.array([t.size for t in items], pa.int64()),
-                              "mtime": pa.array([t.mtime for t in items], pa.float64())})
-            n_blocks = max(1, min(len(items), self.actors * 8))
-            ds = ray.data.from_arrow(table).repartition(n_blocks)
+            # Blocks made here in the driver (no read tasks: the actors hold every CPU of a local Ray, a
+            # repartition task would wait for one forever). Each block is one actor task; a few
+            # blocks per actor keep them all busy to the end, and bounded blocks stream rows back.
+            per_block = max(1, min(32, math.ceil(len(items) / (self.actors * 4))))
+            ds = ray.data.from_items([{"input": t.input, "size": t.size, "mtime": t.mtime} for t in items],
+                                     override_num_blocks=math.ceil(len(items) / per_block))
             ds = ds.map_batches(
                 _RayWorker, fn_constructor_kwargs={"spec": spec}, batch_format="pyarrow",
                 batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=self.actors),
                 num_cpus=spec.threads, num_gpus=1 if self.device.startswith("cuda") else 0,
-                max_restarts=-1, max_task_retries=-1,
-            )
-            first = True
+            )  # Ray Data's actor pools restart dead actors and retry their tasks by default
+            seen: set[str] = set()
             for out in ds.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0):
-                if first:
-                    self.stats.setdefault("startup_s", time.perf_counter() - t0)
-                    first = False
-                yield from out.to_pylist()
+                self.stats.setdefault("startup_s", time.perf_counter() - t0)
+                for row in out.to_pylist():
+                    if row["input"] not in seen:  # a retried task may emit a batch again: once each
+                        seen.add(row["input"])
+                        yield row
         except GenrekitError:
             raise
         except Exception as exc:
