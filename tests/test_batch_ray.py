@@ -131,7 +131,7 @@ def two_node_cluster(short_tmp):
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)  # `ray start --block` stops its node's processes
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 5
         while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
             time.sleep(0.2)
         for pid in pids:  # whatever is left of what these two nodes started
