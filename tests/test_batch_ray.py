@@ -25,6 +25,7 @@ pytest.importorskip("ray.data")
 
 from genrekit.batch.rows import Worker, WorkerSpec, model_hash  # noqa: E402
 from genrekit.batch.sources import stat_task  # noqa: E402
+from genrekit.cli.main import main  # noqa: E402
 
 from .batch_toy import REPO, make_model_file, make_wavs  # noqa: E402
 
@@ -101,6 +102,18 @@ def test_ray_engine_on_a_local_ray(tmp_path, toy, short_tmp):
     assert all(x["labels"] == want[x["input"]] and x["error"] == "" for x in rows)  # the same work function
     r = subprocess.run(cmd, env=_env(RAY_TMPDIR=str(short_tmp)), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0 and "0 classified, 6 skipped" in r.stderr  # resume works the same on Ray
+
+
+def test_device_cuda_without_a_gpu_is_one_line(tmp_path, toy, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    wav = make_wavs(tmp_path / "lib", 1)[0]
+    argv = ["batch", str(wav), "--model", str(toy), "--out", str(tmp_path / "o"), "--device", "cuda"]
+    assert main(argv + ["--engine", "ray"]) == 1  # refused before any Ray is started
+    assert capsys.readouterr().err.strip().endswith("--device cuda: CUDA is not available on this machine")
+    assert main(argv) == 1 and "--device is for --engine ray" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

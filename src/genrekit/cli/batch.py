@@ -158,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
             writer.add(row)
             progress.row(failed=bool(row["error"]))
         status = "finished"
+    except GenrekitError:
+        status = "failed"
+        raise
     finally:
         writer.flush()
         signal.signal(signal.SIGTERM, old_term)
