@@ -153,11 +153,11 @@ def run_batch(name: str, inputs: list[Path], model: str, extra: list[str], env: 
 
         rows = pq.read_table(out, columns=["input", "error"]).to_pydict()
         run = json.loads((out / "_genrekit_run.json").read_text())["runs"][-1]
-        startup = run["engine_stats"].get("startup_s", 0.0)
         n = len(rows["input"])
-        # steady rate: rows after the first over the time from the first row to the end of the run
-        first = startup + (wall - run["seconds"])  # driver start-up before the engine starts counts too
+        # start-up: process start to the first finished row (driver imports + engine start + first input)
+        first = (wall - run["seconds"]) + run.get("first_row_s", 0.0)
         res = _result(name, len(inputs), wall, first, wall, n, workers_rss(sampler, name, proc.pid))
+        res["steady_tracks_per_min"] = run.get("tracks_per_min", res["steady_tracks_per_min"])
         res["failed"] = sum(1 for e in rows["error"] if e)
         res["engine_stats"] = run["engine_stats"]
         return res

@@ -168,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
             record["counts"].update(done=progress.done, failed=progress.failed)
-            record["tracks_per_min"] = round(progress.rate_per_min(), 1)
+            record["tracks_per_min"] = round(progress.rate_per_min(), 1)  # from the first row on
+            if progress.first_row_at is not None:
+                record["first_row_s"] = round(progress.first_row_at - progress.t0, 3)
         record.update(status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                       seconds=round(elapsed, 2), engine_stats={k: (round(v, 3) if isinstance(v, float) else v)
                                                                for k, v in engine.stats.items()})
