@@ -52,7 +52,7 @@ def make_inputs(folder: Path, n: int) -> list[Path]:
                 link.symlink_to(c)
             out.append(link)
         k += 1
-    return out
+    return out[:n]
 
 
 def _tree(root: int) -> dict[int, int]:
@@ -74,6 +74,7 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.extra = root, extra
         self.peak: dict[int, tuple[str, float]] = {}
+        self.ppid: dict[int, int] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -95,6 +96,7 @@ class RssSampler(threading.Thread):
                     continue
                 hwm = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
                 self.peak[pid] = (cmd[:80], max(hwm / 1024, self.peak.get(pid, ("", 0.0))[1]))
+                self.ppid[pid] = parents[pid]
             self.stop.wait(0.3)
 
 
@@ -103,8 +105,7 @@ def workers_rss(sampler: RssSampler, kind: str, root: int) -> list[float]:
     if kind == "predict":
         return [round(v, 0) for pid, (_, v) in sampler.peak.items() if pid == root]
     if kind.startswith("local"):
-        tree = _tree(root)
-        fs = {pid for pid, (cmd, _) in sampler.peak.items() if "forkserver" in cmd and tree.get(pid) == root}
+        fs = {pid for pid, (cmd, _) in sampler.peak.items() if "forkserver" in cmd and sampler.ppid.get(pid) == root}
         return sorted(round(v, 0) for pid, (cmd, v) in sampler.peak.items() if "forkserver" in cmd and pid not in fs)
     return sorted(round(v, 0) for _, (cmd, v) in sampler.peak.items() if "MapWorker" in cmd)
 
