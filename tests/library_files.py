@@ -46,14 +46,20 @@ def clip_samples(clip: Path, seconds: float = 4.0) -> tuple[np.ndarray, int]:
 
 
 def encode(y: np.ndarray, sr: int, path: Path, fmt: str, codec: str, rate: int) -> None:
-    """Encode [channels, n] float32 audio into ``path`` with PyAV (FFmpeg in the wheel)."""
+    """Encode [channels, n] float32 audio into ``path`` with PyAV (FFmpeg in the wheel); Ogg
+    Vorbis with libsndfile's libvorbis instead, since FFmpeg's own Vorbis encoder is experimental
+    and writes granule positions that make readers see a quarter second of audio."""
     import av
+
+    if codec == "vorbis":
+        import soundfile as sf
+
+        sf.write(str(path), y.T, sr, format="OGG", subtype="VORBIS")
+        return
 
     layout = "mono" if y.shape[0] == 1 else "stereo"
     with av.open(str(path), "w", format=fmt) as out:
         s = out.add_stream(codec, rate=rate, layout=layout)
-        if codec == "vorbis":
-            s.codec_context.options = {"strict": "experimental"}
         resampler = av.AudioResampler(format=s.codec_context.format.name, layout=layout, rate=rate)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y), format="fltp", layout=layout)
         frame.sample_rate = sr

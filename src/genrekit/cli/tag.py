@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..errors import GenrekitError, one_line
 from .argtypes import float_in
@@ -111,20 +110,6 @@ def local_files(inputs: list[str], rep: Reporter) -> list[str]:
     return files
 
 
-def classifier_loader(model: str | None):
-    """A function that loads the classifier once, when the first file needs analysing."""
-    cache: dict[str, Any] = {}
-
-    def load() -> Any:
-        if "clf" not in cache:
-            from ..prediction import Classifier
-
-            cache["clf"] = Classifier.load(model)
-        return cache["clf"]
-
-    return load
-
-
 def run(args: argparse.Namespace) -> int:
     if args.undo is not None:
         if args.inputs:
@@ -133,9 +118,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise GenrekitError("tag needs at least one INPUT (or --undo LOG)")
 
-    from ..library.answers import Rules, decide, iter_answers
+    from ..library.answers import Rules, decide, iter_answers, lazy_classifier
     from ..library.names import GenreNames
-    from ..library.tagging import CannotTag, GenreState, TagError, make_marker, new_genres, parse_marker, read_state, write_state
+    from ..library.tagging import (
+        CannotTag,
+        GenreState,
+        TagError,
+    check_writable,
+        make_marker,
+        new_genres,
+        parse_marker,
+        read_state,
+        write_state,
+    )
     from ..library.undo import UndoLog, default_log_path
 
     names = GenreNames.from_options(args.names, args.names_file)
@@ -162,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     log = None if args.dry_run else UndoLog(args.undo_log or default_log_path("tag"), "tag")
     try:
         olds = dict(todo)
-        for path, result in iter_answers([p for p, _ in todo], classifier_loader(args.model), args.results):
+        for path, result in iter_answers([p for p, _ in todo], lazy_classifier(args.model), args.results):
             if isinstance(result, GenrekitError):
                 rep.error(str(result))
                 continue
@@ -183,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 rep.line("would tag" if new.genres != old.genres else "unchanged", path, said)
                 continue
             try:
+                check_writable(path)
                 log.record({"path": os.path.realpath(path), "input": path, "old": old.to_dict(), "new": new.to_dict()})
                 write_state(path, new, expect=old)
             except TagError as exc:

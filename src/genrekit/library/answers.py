@@ -48,6 +48,20 @@ class Answer:
         return [str(t.get("tag")) for t in (self.tags or [])[:k]]
 
 
+def lazy_classifier(model: str | None = None, **options: Any) -> Callable[[], Any]:
+    """A function that loads the classifier once, when the first file needs analysing."""
+    cache: dict[str, Any] = {}
+
+    def load() -> Any:
+        if "clf" not in cache:
+            from ..prediction import Classifier
+
+            cache["clf"] = Classifier.load(None if model in (None, "", "default") else model, **options)
+        return cache["clf"]
+
+    return load
+
+
 def iter_answers(paths: Iterable[str], load_classifier: Callable[[], Any],
                  results_dir: str | os.PathLike[str] | None = None) -> Iterator[tuple[str, Answer | GenrekitError]]:
     """(path, Answer or error) per path, in order. Rows of ``results_dir`` are used for files that

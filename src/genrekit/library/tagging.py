@@ -258,12 +258,23 @@ def _fsync_dir(folder: Path) -> None:
 def _writable_or_raise(real: Path, st: os.stat_result, name: object) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise TagError(name, "not a regular file")
-    if not os.access(real, os.W_OK):
+    if not os.access(real, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        # no write bit at all is the owner's "do not change" even for root, who may write anyway
         raise TagError(name, "read-only file (permission denied); left as it is")
     if not os.access(real.parent, os.W_OK | os.X_OK):
         raise TagError(name, "cannot write in its folder (permission denied); left as it is")
     if st.st_nlink > 1:
         raise TagError(name, f"file has {st.st_nlink} hard links; replacing it would split them, so it is left as it is")
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise the TagError :func:`write_state` would raise for permissions, before any log is kept."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise TagError(path, f"cannot read ({exc.strerror or one_line(exc)})") from None
+    _writable_or_raise(real, st, path)
 
 
 def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: GenreState | None = None) -> GenreState:
