@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -189,3 +190,38 @@ def other_tags(path: Path) -> dict[str, str]:
     if hasattr(f, "pictures"):
         out["flac-pictures"] = repr([(p.type, p.mime, p.data) for p in f.pictures])
     return out
+
+
+# --------------------------------------------------------------- small songs and batch results
+
+
+def songs(folder: Path, n: int) -> list[Path]:
+    import soundfile as sf
+
+    from .conftest import tone
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        p = folder / f"s{i}.wav"
+        sf.write(p, tone(2.0, 22050, 220.0 * (i + 1)), 22050)
+        out.append(p)
+    return out
+
+
+def row(p: Path, genre: str, conf: float, error: str = "", **extra) -> dict:
+    st = os.stat(p)
+    return {"input": str(p.resolve()), "size": st.st_size, "mtime": st.st_mtime, "genre": genre,
+            "confidence": conf, "error": error, **extra}
+
+
+def write_result(folder: Path, *parts: list[dict]) -> Path:
+    """Each part becomes one Parquet file of the dataset, in order (part-0, part-1...)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, rows in enumerate(parts):
+        keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist takes the first row's keys only
+        pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]), folder / f"part-{i}.parquet")
+    return folder
