@@ -58,8 +58,10 @@ class GenrekitPlugin(BeetsPlugin):
             "names_file": "",
         })
         self._loader = None
+        self._changed_on_import: set[int] = set()
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
+            self.register_listener("import_task_files", self.import_task_files)
 
     # ------------------------------------------------------------------------------- beets hooks
 
@@ -84,8 +86,21 @@ class GenrekitPlugin(BeetsPlugin):
                      min_confidence=opts.min_confidence, include_other=opts.include_other, echo=True)
 
     def imported(self, session: Any, task: Any) -> None:
-        # beets writes the tags itself later in the import pipeline when import.write is on
-        self.process(list(task.imported_items()), pretend=False, write=False)
+        # This stage runs before beets copies or moves the files, so nothing is written here (it
+        # would change the user's source files); see import_task_files.
+        changed = self.process(list(task.imported_items()), pretend=False, write=False)
+        self._changed_on_import.update(item.id for item in changed)
+
+    def import_task_files(self, session: Any, task: Any) -> None:
+        """After beets placed the files: write the genres when ``import.write`` is on and beets
+        will not (it writes only what the autotagger applied; ``-A`` imports are left as found)."""
+        if getattr(task, "apply", False) or not ui.should_write():
+            self._changed_on_import.clear()
+            return
+        for item in task.imported_items():
+            if item.id in self._changed_on_import:
+                item.try_write()
+                self._changed_on_import.discard(item.id)
 
     # -------------------------------------------------------------------------------------- work
 
@@ -94,7 +109,8 @@ class GenrekitPlugin(BeetsPlugin):
 
     def process(self, items: list[Any], *, pretend: bool, write: bool, force: bool | None = None,
                 mode: str | None = None, min_confidence: float | None = None, include_other: bool | None = None,
-                echo: bool = False) -> None:
+                echo: bool = False) -> list[Any]:
+        """Analyse ``items`` and set their genres; returns the items that changed."""
         from genrekit.errors import GenrekitError
         from genrekit.library.answers import Rules, decide, iter_answers, lazy_classifier
         from genrekit.library.names import GenreNames
@@ -121,8 +137,9 @@ class GenrekitPlugin(BeetsPlugin):
                 say(f"{item}: skipped, has a genre ({'; '.join(old)})")
             else:
                 todo.append(item)
+        changed: list[Any] = []
         if not todo:
-            return
+            return changed
         if self._loader is None:
             self._loader = lazy_classifier(self.config["model"].as_str() or None)
         by_path = {os.fsdecode(item.path): item for item in todo}
@@ -158,6 +175,8 @@ class GenrekitPlugin(BeetsPlugin):
             if write:
                 item.try_write()
             item.store()
+            changed.append(item)
+        return changed
 
     @staticmethod
     def _has_genres_list(item: Any) -> bool:
