@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     action = args.action or "copy"
     names = GenreNames.from_options(args.names, args.names_file)
     rules = Rules(args.min_confidence, args.include_other)
+    if args.journal is not None and os.path.lexists(args.journal) and not args.dry_run:
+        raise GenrekitError(f"{args.journal}: journal exists already; genrekit never overwrites one")
     into = args.into.expanduser()
     if into.exists() and not into.is_dir():
         raise GenrekitError(f"{into}: --into must be a folder, and this is a file")

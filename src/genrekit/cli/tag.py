@@ -135,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
 
     names = GenreNames.from_options(args.names, args.names_file)
     rules = Rules(args.min_confidence, args.include_other)
+    if args.undo_log is not None and os.path.lexists(args.undo_log) and not args.dry_run:
+        raise GenrekitError(f"{args.undo_log}: undo log exists already; genrekit never overwrites one")
     rep = Reporter()
     todo: list[tuple[str, GenreState]] = []
     for path in local_files(args.inputs, rep):
