@@ -290,3 +290,37 @@ def test_end_to_end_with_the_default_model(gtzan_clips: Path, tmp_path: Path, mo
     assert len(logs) == 1
     assert main(["tag", "--undo", str(logs[0])]) == 0
     assert read_state(song) == GenreState((), None)
+
+
+def test_a_file_changed_meanwhile_is_not_clobbered(lib: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    p = lib["opus"]
+
+    def someone_writes(tmp: Path, real: Path) -> None:  # another program edits it while genrekit works
+        with open(real, "ab") as f:
+            f.write(b"\0")
+
+    monkeypatch.setattr(tagging, "before_replace", someone_writes)
+    with pytest.raises(tagging.TagError, match="changed while genrekit was tagging it"):
+        write_state(p, GenreState(("Jazz",), None))
+    assert p.read_bytes().endswith(b"\0") and read_state(p).genres == tuple(OLD_GENRES)
+    assert not [q for q in p.parent.iterdir() if q.name.endswith(tagging.TMP_SUFFIX)]
+
+
+def test_symlinks_stay_links_and_hard_links_are_refused(lib: dict[str, Path], tmp_path: Path) -> None:
+    link = tmp_path / "link.flac"
+    link.symlink_to(lib["flac"])
+    write_state(link, GenreState(("Jazz",), None))
+    assert link.is_symlink() and read_state(lib["flac"]).genres == ("Jazz",)
+    hard = tmp_path / "hard.m4a"
+    os.link(lib["m4a"], hard)
+    h = sha256(hard)
+    with pytest.raises(tagging.TagError, match="2 hard links"):
+        write_state(hard, GenreState(("Jazz",), None))
+    assert sha256(lib["m4a"]) == h
+
+
+def test_a_file_named_twice_is_tagged_once(lib: dict[str, Path], capsys) -> None:
+    p = lib["wav"]
+    assert main(["tag", str(p), str(p.parent), "--mode", "add"]) == 0
+    assert capsys.readouterr().out.count(str(p)) == 1
+    assert len(read_state(p).genres) == 3

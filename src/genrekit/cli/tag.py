@@ -98,6 +98,7 @@ def local_files(inputs: list[str], rep: Reporter) -> list[str]:
     from .predict import expand_inputs
 
     files = []
+    seen: set[str] = set()
     for src, problem in expand_inputs(inputs):
         if problem is not None:
             rep.error(f"{src}: {problem}")
@@ -105,7 +106,8 @@ def local_files(inputs: list[str], rep: Reporter) -> list[str]:
             rep.error(f"{src}: cannot tag a URL; download the file first")
         elif not os.path.isfile(src):
             rep.error(f"{src}: {'not a file' if os.path.exists(src) else 'no such file'}")
-        else:
+        elif os.path.realpath(src) not in seen:  # a file named twice (or by a folder and by name) is done once
+            seen.add(os.path.realpath(src))
             files.append(src)
     return files
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..audio import quiet_native_stderr
 from ..errors import GenrekitError
 from .results import read_results, row_is_fresh
 
@@ -81,7 +82,8 @@ def iter_answers(paths: Iterable[str], load_classifier: Callable[[], Any],
         if row is not None:
             yield p, Answer.from_row(p, row)
             continue
-        _src, result = next(predicted)
+        with quiet_native_stderr():  # decoders' own warnings; our one line per bad file comes after
+            _src, result = next(predicted)
         yield p, result if isinstance(result, GenrekitError) else Answer.from_prediction(result)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import stat
@@ -38,13 +37,19 @@ from typing import Any
 
 from ..errors import GenrekitError, one_line
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks to honour (it locks open files itself)
+    fcntl = None  # type: ignore[assignment]
+
 MARKER_KEY = "GENREKIT"
 _MP4_GENRE = "\xa9gen"
 _MP4_MARKER = "----:com.apple.iTunes:GENREKIT"
 TMP_SUFFIX = ".genrekit-tmp"
 
-#: Test hook: called with (temp file, original) after the edited copy is complete and synced and
-#: right before it is renamed over the original (tests kill the process here).
+#: Test hook: called with (temp file, original) once the edited copy is complete and synced, just
+#: before the last check and the rename over the original (tests kill the process or edit the
+#: original here).
 before_replace: Callable[[Path, Path], None] | None = None
 
 
@@ -307,7 +312,8 @@ def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: Genr
     tmp: Path | None = None
     try:
         try:  # advisory lock: a player or tagger holding an exclusive lock is writing it now
-            fcntl.flock(src_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(src_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise TagError(name, "file is locked by another program; left as it is") from None
@@ -329,11 +335,13 @@ def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: Genr
         finally:
             os.close(fd)
         _keep_attributes(real, tmp, st, name)
+        if before_replace is not None:
+            before_replace(tmp, real)
+        # the last look before the rename (POSIX has no compare-and-rename; this narrows the window
+        # to microseconds): another program's edit since the copy wins, ours is dropped
         now = os.stat(real)
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
             raise TagError(name, "file changed while genrekit was tagging it; left as it is")
-        if before_replace is not None:
-            before_replace(tmp, real)
         os.replace(tmp, real)
         tmp = None
         _fsync_dir(real.parent)
