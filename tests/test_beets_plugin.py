@@ -72,6 +72,10 @@ def test_import_pretend_run_write(gtzan_clips: Path, tmp_path: Path) -> None:
         assert sha256(Path(p)) == hashes[p]
     again = beet(beetsdir, "genrekit").stdout
     assert again.count("genrekit did it before") == len(music)
+    # the flexible attributes are typed: range queries work on the confidence
+    listed = beet(beetsdir, "ls", "-f", "$genrekit_genre $genrekit_tags", "genrekit_confidence:0..1").stdout
+    lines = listed.splitlines()
+    assert len(lines) == len(music) and all("loud" in ln and "quiet" in ln for ln in lines)  # the toy's tags
 
     beet(beetsdir, "write")
     for p, item in items(beetsdir).items():

@@ -88,7 +88,11 @@ class GenrekitPlugin(BeetsPlugin):
     def imported(self, session: Any, task: Any) -> None:
         # This stage runs before beets copies or moves the files, so nothing is written here (it
         # would change the user's source files); see import_task_files.
-        changed = self.process(list(task.imported_items()), pretend=False, write=False)
+        try:
+            changed = self.process(list(task.imported_items()), pretend=False, write=False)
+        except ui.UserError as exc:  # e.g. no model weights: the import itself goes on
+            self._log.error("{}", exc)
+            return
         self._changed_on_import.update(item.id for item in changed)
 
     def import_task_files(self, session: Any, task: Any) -> None:
@@ -144,11 +148,14 @@ class GenrekitPlugin(BeetsPlugin):
             self._loader = lazy_classifier(self.config["model"].as_str() or None)
         by_path = {os.fsdecode(item.path): item for item in todo}
         results_dir = self.config["from"].as_str() or None
-        try:
-            answers = list(iter_answers(list(by_path), self._loader, results_dir))
-        except GenrekitError as exc:  # the model or the results folder: nothing can be done
-            raise ui.UserError(f"genrekit: {exc}") from None
-        for path, result in answers:
+        answers = iter_answers(list(by_path), self._loader, results_dir)
+        while True:  # item by item, so an interrupted run keeps what it stored
+            try:
+                path, result = next(answers)
+            except StopIteration:
+                break
+            except GenrekitError as exc:  # the model or the results folder: nothing more can be done
+                raise ui.UserError(f"genrekit: {exc}") from None
             item = by_path[path]
             if isinstance(result, GenrekitError):
                 self._log.error("{}", result)
