@@ -39,7 +39,7 @@ def shrink(src: Path, dst: Path, width: int | None = None) -> Path:
     if width and img.width > width:
         img = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
     img.quantize(colors=256, method=Image.MEDIANCUT, dither=Image.NONE).save(dst, optimize=True)
-    print(f"{dst.relative_to(REPO)}: {dst.stat().st_size / 1024:.0f} KB")
+    print(f"{dst}: {dst.stat().st_size / 1024:.0f} KB")
     return dst
 
 
