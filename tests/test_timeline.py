@@ -129,7 +129,27 @@ def test_open_set_answer_and_png_written(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_two_hour_input_draws(tmp_path):
-    """2 400 segments draw as ten polygons, not 24 000 rectangles."""
-    png = plot_timeline(_prediction(7200.0, hop=3.0), tmp_path / "long.png")
-    assert png.stat().st_size > 5000
+def test_two_hour_input_is_averaged_into_readable_columns(figure, tmp_path):
+    """2 400 segments draw as ten polygons of at most MAX_COLUMNS steps, each column the mean of
+    the segments starting in it, still stacking to 100%."""
+    from matplotlib.collections import PolyCollection
+
+    from genrekit.timeline import MAX_COLUMNS, _binned
+
+    pred = _prediction(7200.0, hop=3.0)
+    fig = figure(pred)
+    polys = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    top_band = polys[-1].get_paths()[0].vertices
+    assert len(polys) == len(GENRES) and len({round(x, 6) for x, _ in top_band}) <= MAX_COLUMNS + 1
+    assert "averages 18 s of segments (2400 in all)" in fig.axes[0].get_title(loc="left")
+
+    edges = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 10.0])
+    probs = np.array([[1.0, 0.0, 0.5, 0.5, 0.2], [0.0, 1.0, 0.5, 0.5, 0.8]])
+    e2, p2 = _binned(edges, probs, max_columns=2)  # stretches [0, 5) and [5, 10]: all starts in the first
+    np.testing.assert_allclose(e2, [0.0, 10.0])
+    np.testing.assert_allclose(p2[:, 0], probs.mean(axis=1))
+    e3, p3 = _binned(edges, probs, max_columns=4)  # stretches of 2.5 s: starts 0,1,2 | 3,4 | - | -
+    np.testing.assert_allclose(e3, [0.0, 2.5, 10.0])
+    np.testing.assert_allclose(p3, [[0.5, 0.35], [0.5, 0.65]])
+    np.testing.assert_allclose(p3.sum(axis=0), 1.0)
+    assert plot_timeline(pred, tmp_path / "long.png").stat().st_size > 5000

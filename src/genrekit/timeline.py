@@ -29,6 +29,9 @@ from .prediction import Prediction, printable
 _TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 #: A genre gets a legend entry when it reaches this probability in some segment.
 _LEGEND_MIN = 0.05
+#: More segments than this (about one per 2 px of the plot) are averaged into this many equal
+#: stretches of time: thousands of 1-px columns alias into noise.
+MAX_COLUMNS = 400
 
 
 def safe_stem(name: str, max_len: int = 80) -> str:
@@ -76,6 +79,22 @@ def _segment_matrix(prediction: Prediction, labels: list[str]) -> tuple[np.ndarr
     return edges, probs
 
 
+def _binned(edges: np.ndarray, probs: np.ndarray, max_columns: int = MAX_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_columns`` columns: the segments' probabilities averaged per equal stretch of
+    time (a segment counts in the stretch its start falls in), so columns still stack to 1."""
+    n = probs.shape[1]
+    if n <= max_columns:
+        return edges, probs
+    new_edges = np.linspace(edges[0], edges[-1], max_columns + 1)
+    which = np.clip(np.searchsorted(new_edges, edges[:-1], side="right") - 1, 0, max_columns - 1)
+    sums = np.zeros((probs.shape[0], max_columns))
+    np.add.at(sums.T, which, probs.T)
+    counts = np.bincount(which, minlength=max_columns)
+    keep = counts > 0  # a stretch with no segment start merges into the one before it
+    out = sums[:, keep] / counts[keep]
+    return np.append(new_edges[:-1][keep], new_edges[-1]), out
+
+
 def _pct(p: float) -> str:
     """Whole percents as on the page; "<1%" rather than a misleading "0%" for a small non-zero."""
     return "<1%" if 0 < p < 0.005 else f"{p:.0%}"
@@ -121,14 +140,17 @@ def timeline_figure(prediction: Prediction):
         segs = prediction.segments
         dur = max(prediction.duration_s, segs[-1].end_s if segs else 0.0, 1e-3)
         seg_mean = None
+        binned = False
         shown: list[str] = []
         if segs:
             edges, probs = _segment_matrix(prediction, labels)
+            seg_mean = probs.mean(axis=1)
+            binned = probs.shape[1] > MAX_COLUMNS
+            edges, probs = _binned(edges, probs)
             rows = [probs[labels.index(g)] for g in order]
             # step-wise stack: one polygon per genre, so a 2-hour input draws as fast as a song
             ax1.stackplot(edges, [np.append(r, r[-1]) for r in rows], step="post",
                           colors=[colours[g] for g in order], linewidth=0)
-            seg_mean = probs.mean(axis=1)
             shown = [g for g, r in zip(order, rows, strict=True) if r.max() >= _LEGEND_MIN]
         ax1.set_xlim(0, dur)
         ax1.set_ylim(0, 1)
@@ -143,7 +165,9 @@ def timeline_figure(prediction: Prediction):
             ax1.legend(handles=[Patch(color=colours[g], label=g) for g in shown], loc="upper left",
                        bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=9, title="genre", title_fontsize=9)
         two_heads = seg_mean is not None and float(np.abs(seg_mean - track).max()) >= 0.02
-        ax1.set_title("per segment: each column is one analysed window, its colours stack to 100%"
+        what = (f"each column averages {dur / MAX_COLUMNS:.3g} s of segments ({len(segs)} in all)"
+                if binned else "each column is one analysed window")
+        ax1.set_title(f"per segment: {what}, its colours stack to 100%"
                       + (" (the model's segment head)" if two_heads else ""), fontsize=9, loc="left", color=INK)
         # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
         name = printable(prediction.input).replace("$", r"\$")
