@@ -98,8 +98,7 @@ def write_metrics(metrics: dict, out_dir: Path, prefix: str, plot: bool = True) 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{prefix}.json").write_text(json.dumps(metrics, indent=2))
     if plot:
-        from genrekit.plots import plot_confusion
+        from genrekit.plots import metrics_title, plot_confusion
 
         plot_confusion(np.asarray(metrics["confusion_matrix"]), metrics["labels"],
-                       out_dir / f"{prefix}_confusion.png",
-                       title=f"{prefix}: acc {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+                       out_dir / f"{prefix}_confusion.png", title=metrics_title(prefix, metrics))

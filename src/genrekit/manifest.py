@@ -227,7 +227,8 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
         from .plots import plot_confusion
 
         plot_confusion(np.asarray(track["confusion_matrix"]), labels, out / "confusion.png",
-                       title=f"{Path(manifest_csv).name}: accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f}")
+                       title=f"Confusion matrix, {Path(manifest_csv).name}, per song\n"
+                             f"n={track['n']}, accuracy {track['accuracy']:.1%}, macro-F1 {track['macro_f1']:.3f}")
     write_text_atomic(out / "report.md", _report(metrics, out))
     say(f"track accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f} on {len(per_song)} songs"
         + (f" ({len(failed)} failed)" if failed else "") + f"; report: {out / 'report.md'}")
