@@ -28,7 +28,7 @@ def cache_dir() -> Path:
     """The user cache root for genrekit (features, converted weights, downloads)."""
     env = os.environ.get("GENREKIT_CACHE_DIR")
     if env:
-        return Path(env)
+        return Path(env).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "genrekit"
 

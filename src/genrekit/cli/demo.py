@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..modelfile import write_text_atomic
 from .argtypes import float_in
 
 SAMPLE_RATE = 22050
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
               "honest one; real songs: genrekit predict SONG)")
 
     record = pred.to_dict()
-    (out / "demo.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out / "demo.json", json.dumps(record, indent=2) + "\n")
     short = dict(record, segments=f"[{len(record['segments'])} segments, see demo.json]")
     print("\nJSON record (as `genrekit predict --format jsonl` writes it; segments elided):")
     print(json.dumps(short, indent=2))
