@@ -251,3 +251,133 @@ def test_url_caps_take_zero_for_no_limit():
     for flag in ("--max-size", "--max-duration", "--top-tags"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["predict", "x.wav", flag, "-1"])
+
+
+# ------------------------------------------------------- paths of any length, formats other tools read
+
+
+def test_long_paths_are_shown_whole(toy_default, tmp_path, capsys):
+    """A user's path is not CI's path: a deliberately deep temporary folder (well past the table's
+    60-character column) still gets its whole path in the table, in JSON and in CSV."""
+    from .conftest import tone
+
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name-for-a-music-library"] * 4), "Ünïcödé Söng")
+    deep.mkdir(parents=True)
+    songs = [deep / "first song.wav", deep / "second.wav"]
+    for i, s in enumerate(songs):
+        sf.write(s, tone(3.0, freq=300.0 + 200 * i), 22050)
+    assert len(str(songs[0])) > 200
+    assert main(["predict", str(deep)]) == 0
+    out, err = capsys.readouterr()
+    rows = out.splitlines()[1:]
+    assert err == "" and len(rows) == 2
+    for row, song in zip(rows, songs, strict=True):
+        assert row.startswith(f"{song}  ") and "..." not in row
+    assert main(["predict", "--format", "json", str(deep)]) == 0
+    assert [r["input"] for r in json.loads(capsys.readouterr().out)] == list(map(str, songs))
+
+
+def test_table_shows_confidence_as_percent(toy_default, clips, capsys):
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert main(["predict", "--segments", str(clips[0])]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = out[1].split()
+    assert row[1] == rec["genre"] and row[2] == f"{rec['confidence'] * 100:.0f}%"
+    assert row[3] == "0:30"  # duration as m:ss, as the demo shows it
+    assert out[2].split()[-1].endswith("%")  # segment lines too
+
+
+def test_records_have_hf_labels_sorted_by_score(toy_default, clips, capsys):
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    labels = rec["labels"]
+    assert [x["score"] for x in labels] == sorted((x["score"] for x in labels), reverse=True)
+    assert {x["label"]: x["score"] for x in labels} == rec["probabilities"]  # probabilities kept as they were
+    assert labels[0] == {"label": rec["genre"], "score": rec["confidence"]}
+    assert set(labels[0]) == {"label", "score"}
+
+
+def test_json_format_is_one_array_with_failures_as_records(toy_default, clips, tmp_path, capsys):
+    missing = str(tmp_path / "missing.wav")
+    assert main(["predict", "--format", "json", str(clips[0]), missing, str(clips[1])]) == 1
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["input"] for r in recs] == [str(clips[0]), missing, str(clips[1])]
+    assert recs[1] == {"input": missing, "error": "no such file"} and "segments" not in recs[0]
+    assert main(["predict", "--format", "json", "--segments", str(clips[0])]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["segments"]
+
+
+def test_stdin_list_of_inputs(toy_default, clips, tmp_path, capsys, monkeypatch):
+    """`find ... | genrekit predict -`: each stdin line is one input, blank lines skipped, mixed
+    with inputs named on the command line."""
+    missing = str(tmp_path / "missing.wav")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{clips[0]}\n\n{missing}\r\n"))
+    assert main(["predict", "--format", "jsonl", "-", str(clips[1])]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["input"] for line in out.splitlines()] == [str(clips[0]), missing, str(clips[1])]
+    assert err.splitlines()[0] == f"genrekit: error: {missing}: no such file"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["predict", "-"]) == 1
+    assert capsys.readouterr().err == "genrekit: error: -: stdin held no inputs\n"
+
+
+def test_records_name_their_timeline_png(toy_default, clips, tmp_path, capsys):
+    tl = tmp_path / "tl"
+    assert main(["predict", "--format", "jsonl", "--timeline", str(tl), *map(str, clips)]) == 0
+    recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["timeline"] for r in recs] == [str(tl / f"{c.stem}.png") for c in clips]
+    assert all(os.path.isfile(r["timeline"]) for r in recs)
+    assert main(["predict", "--format", "csv", "--timeline", str(tl), str(clips[0])]) == 0
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["timeline"] == str(tl / f"{clips[0].stem}.png") and row["error"] == ""  # a new run replaces it
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    assert "timeline" not in json.loads(capsys.readouterr().out)  # no --timeline, no field
+
+
+def test_timeline_pngs_get_the_users_umask(toy_default, clips, tmp_path, capsys):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert main(["predict", "--timeline", str(tmp_path / "tl"), str(clips[0])]) == 0
+    finally:
+        os.umask(old)
+    png = next((tmp_path / "tl").glob("*.png"))
+    assert stat.S_IMODE(png.stat().st_mode) == 0o644
+
+
+def test_progress_inside_a_long_input(toy_default, tmp_path, capsys):
+    """An input longer than one block gets a second bar over its seconds (here blocks of 4 s)."""
+    from .conftest import tone
+
+    song = tmp_path / "long.wav"
+    sf.write(song, tone(30.0), 22050)
+    assert main(["predict", "--progress", "--block-seconds", "4", str(song)]) == 0
+    out, err = capsys.readouterr()
+    assert str(song) in out and "audio" in err and "/30" in err
+    assert main(["predict", "--block-seconds", "4", str(song)]) == 0  # no terminal, no --progress: no bar
+    assert capsys.readouterr().err == ""
+
+
+def test_help_shows_no_progress_and_duration_units(capsys):
+    from genrekit.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["predict", "--help"])
+    text = capsys.readouterr().out
+    assert "--no-progress" in text and "20m" in text
+
+
+@pytest.mark.parametrize("command", [["predict", "x.wav"], ["serve"]])
+def test_max_duration_takes_one_unit_with_suffixes_in_both_commands(command):
+    from genrekit.cli.main import build_parser
+
+    def parse(value: str) -> float:
+        return build_parser().parse_args([*command, "--max-duration", value]).max_duration
+
+    assert parse("90") == parse("90s") == 90.0
+    assert parse("20m") == 1200.0 and parse("1h30m") == 5400.0
+    for bad in ("-1", "ten", "1h30"):
+        with pytest.raises(SystemExit):
+            parse(bad)

@@ -53,12 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="write a timeline PNG per input into DIR (records name it in their timeline field)")
     p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="report the K most probable tags for models that have them (default 3; 0: none)")
-    p.add_argument("--max-duration", type=duration(allow_zero=True), default=3 * 3600.0, metavar="DURATION",
+    p.add_argument("--max-duration", type=duration(allow_zero=True), default="3h", metavar="DURATION",
                    help="refuse URLs whose audio is longer than this: seconds, or with a unit (90s, 20m, 3h) "
                    "(default 3h; 0: no limit)")
     p.add_argument("--max-size", type=non_negative_float, default=200.0, metavar="MB",
                    help="refuse URL downloads larger than MB megabytes (default 200; 0: no limit)")
-    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="network timeout for URLs (s)")
+    p.add_argument("--timeout", type=duration(), default="30s", metavar="DURATION",
+                   help="network timeout for URLs (default 30s)")
     p.add_argument("--block-seconds", type=positive_float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
