@@ -381,3 +381,19 @@ def test_max_duration_takes_one_unit_with_suffixes_in_both_commands(command):
     for bad in ("-1", "ten", "1h30"):
         with pytest.raises(SystemExit):
             parse(bad)
+
+
+def test_error_lines_name_no_python_classes(toy_default, tmp_path, capsys):
+    """A user reads "not a readable audio file", not "(InvalidDataError)"."""
+    bad = tmp_path / "notes.mp3"
+    bad.write_bytes(b"this is not audio at all " * 40)
+    half = tmp_path / "half.flac"
+    from .conftest import tone
+
+    sf.write(half, tone(3.0), 22050)
+    half.write_bytes(half.read_bytes()[:2000])
+    assert main(["predict", str(bad), str(half)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"genrekit: error: {bad}: not a readable audio file"
+    for line in err:
+        assert "Error)" not in line and "Error:" not in line, line

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import GenrekitError
+from genrekit.errors import GenrekitError, detail
 
 SPLITS = ("train", "val", "test")
 _LIST_NAMES = {
@@ -423,7 +423,7 @@ def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: 
             return path, None, "no segments (file too short)", cache_error
         return path, feats.values, None, cache_error
     except Exception as exc:  # noqa: BLE001 - any bad file is reported and skipped
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = detail(exc) or "cannot read this file"
         return path, None, msg, cache_error
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFileError
+from .errors import ModelFileError, with_detail
 
 META_KEY = "genrekit"
 
@@ -137,8 +137,8 @@ def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
-    except Exception as exc:
-        raise ModelFileError(f"{p}: not a safetensors model file ({type(exc).__name__})") from None
+    except Exception:
+        raise ModelFileError(f"{p}: not a safetensors model file") from None
     if raw is None:
         raise ModelFileError(f"{p}: safetensors file without genrekit metadata")
     return json.loads(raw)
@@ -152,7 +152,7 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     try:
         tensors = load_file(str(path))
     except Exception as exc:
-        raise ModelFileError(f"{path}: cannot read tensors ({type(exc).__name__})") from None
+        raise ModelFileError(f"{path}: {with_detail('cannot read tensors', exc)}") from None
     return tensors, meta
 
 

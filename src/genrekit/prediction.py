@@ -34,7 +34,7 @@ import numpy as np
 
 from .audio import audio_info, check_levels, check_signal, iter_audio_blocks, load_audio, resample
 from .base import GenreModel, load_model
-from .errors import AudioError, GenrekitError
+from .errors import AudioError, GenrekitError, with_detail
 from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
 
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
@@ -149,7 +149,7 @@ class _Decoding:
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise AudioError(self.name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+                raise AudioError(self.name, with_detail("cannot decode audio", exc)) from None
             yield block
 
 
@@ -322,7 +322,7 @@ class Classifier:
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise AudioError(name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+                raise AudioError(name, with_detail("cannot decode audio", exc)) from None
             return self._classify(iter([y]), name)  # checks length and silence before any model work
         # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
         blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr, mono=True)
