@@ -397,3 +397,23 @@ def test_error_lines_name_no_python_classes(toy_default, tmp_path, capsys):
     assert err[0] == f"genrekit: error: {bad}: not a readable audio file"
     for line in err:
         assert "Error)" not in line and "Error:" not in line, line
+
+
+def test_timeline_names_keep_unicode_letters(toy_default, tmp_path, capsys):
+    """"Ünïcödé Söng" used to become n_c_d_S_ng.png; only what is unsafe in a file name goes."""
+    import unicodedata
+
+    from genrekit.timeline import safe_stem
+
+    from .conftest import tone
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    names = ["Ünïcödé Söng.wav", "日本語の歌.wav", unicodedata.normalize("NFD", "école.wav"), "-rf $(x).wav"]
+    for i, n in enumerate(names):
+        sf.write(folder / n, tone(3.0, freq=300.0 + 50 * i), 22050)
+    tl = tmp_path / "tl"
+    assert main(["predict", "--timeline", str(tl), str(folder)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tl.glob("*.png")) == sorted(
+        ["Ünïcödé Söng.png", "日本語の歌.png", "école.png", "rf _(x).png"])
+    assert safe_stem("x\x00y\\z|w") == "x_y_z_w" and len(safe_stem("é" * 300).encode()) <= 200
