@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|hr|hours?|m|min|minutes?|s|sec|seconds?)?", re.IGNORECASE)
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(hours?|hr|h|minutes?|min|m|seconds?|sec|s)?", re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 
