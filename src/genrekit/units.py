@@ -67,3 +67,13 @@ def format_percent(p: float) -> str:
     if 99.5 <= v < 100:
         return ">99%"  # not "100%": the model is not certain
     return f"{v:.0f}%"
+
+
+def format_bytes(n: float) -> str:
+    """A size for people, in powers of 1000 as file managers show them (``46.2 MB``)."""
+    v = float(n)
+    for unit in ("B", "kB", "MB"):
+        if abs(v) < 1000:
+            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1000
+    return f"{v:.1f} GB"

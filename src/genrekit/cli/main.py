@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import GenrekitError
 
-COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info"]
+COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache"]
 WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 
