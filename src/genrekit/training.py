@@ -249,8 +249,11 @@ def write_history(history: list[dict], out_dir: Path) -> None:
 
 def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
           labels: list[str], config: TrainConfig, out_dir: Path | None = None, resume: bool = False,
-          log: Callable[[str], None] | None = print, keep_last: bool = False) -> TrainResult:
+          log: Callable[[str], None] | None = print, keep_last: bool = False, progress: bool = False) -> TrainResult:
     """Train `net` in place; on return it holds the weights of the best validation macro-F1 epoch.
+
+    ``progress``: a tqdm bar over each epoch's batches on stderr (for epochs long enough to wait
+    for, like the CNN's on a CPU); every epoch's log line gives its time and the ETA of the run.
 
     Inputs must already be normalised float32 arrays. With out_dir, writes history.{csv,json} and
     a checkpoint after every epoch, and training_curve.png at the end; resume=True continues from
@@ -311,7 +314,15 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
         net.train()
         perm = torch.randperm(n, generator=gen)
         total_loss, correct = 0.0, 0
-        for i in range(0, n, config.batch_size):
+        batches = range(0, n, config.batch_size)
+        if progress:
+            import sys
+
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
+                           file=sys.stderr, dynamic_ncols=True)
+        for i in batches:
             idx = perm[i:i + config.batch_size]
             if len(idx) < 2 and any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
                 continue  # BatchNorm cannot train on a batch of one
@@ -412,7 +423,7 @@ def variance_columns(spec: dict) -> list[int]:
 
 def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, resume: bool = False,
         log: Callable[[str], None] | None = print, plots: bool = True, refit: bool = False,
-        keep_checkpoint: bool = False):
+        keep_checkpoint: bool = False, progress: bool = False):
     """Train a model_config net on bundle's train split (selecting on val), score val and test.
 
     Returns (TorchGenreModel, metrics). With out_dir, writes model.safetensors, metrics.json,
@@ -440,7 +451,7 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
     seed_everything(config.seed, config.deterministic)
     net = build_model(cfg)
     result = train(net, norm(tr.X), tr.y, norm(va.X), va.y, bundle.labels, config,
-                   out_dir=out_dir, resume=resume, log=log)
+                   out_dir=out_dir, resume=resume, log=log, progress=progress)
     info = {"training": asdict(config), "device": str(resolve_device(config.device)), "data": {"kind": bundle.kind, "unit": bundle.unit,
             "rows": {k: len(s) for k, s in bundle.splits.items()},
             "tracks": bundle.track_counts()},

@@ -219,7 +219,8 @@ def run(args) -> int:
         metrics = _restarts(args, bundle, out, log)
     else:
         _, metrics = fit(bundle, model_config(args, args.model), train_config(args, args.model), out,
-                         resume=args.resume, log=log, refit=args.refit, keep_checkpoint=args.keep_checkpoint)
+                         resume=args.resume, log=log, refit=args.refit, keep_checkpoint=args.keep_checkpoint,
+                         progress=not args.quiet and sys.stderr.isatty())
     for k in ("val", "test", "val_track", "test_track"):
         if k in metrics:
             print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")
@@ -241,7 +242,8 @@ def _restarts(args, bundle, out: Path, log) -> dict:
         a.seed = args.seed + k
         run_dir = out / "restarts" / f"seed-{a.seed}"
         _, m = fit(bundle, model_config(a, args.model), train_config(a, args.model), run_dir,
-                   resume=args.resume, log=log, refit=args.refit, keep_checkpoint=args.keep_checkpoint)
+                   resume=args.resume, log=log, refit=args.refit, keep_checkpoint=args.keep_checkpoint,
+                   progress=not args.quiet and sys.stderr.isatty())
         runs.append({"seed": a.seed, "dir": str(run_dir), **m})
         print(f"seed {a.seed}: val macro-F1 {m['val']['macro_f1']:.4f}")
     best = max(runs, key=lambda r: r["val"]["macro_f1"])
