@@ -150,7 +150,7 @@ def test_timeline_png(toy, clip, tmp_path):
     p = toy.predict(clip)
     png = plot_timeline(p, tmp_path / "t" / "tl.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My_Song"
+    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My Song"  # spaces are safe in a file name
     assert safe_stem("/x/rock.00001.wav") == "rock.00001"
 
 
