@@ -347,17 +347,19 @@ def test_timeline_pngs_get_the_users_umask(toy_default, clips, tmp_path, capsys)
     assert stat.S_IMODE(png.stat().st_mode) == 0o644
 
 
-def test_progress_inside_a_long_input(toy_default, tmp_path, capsys):
-    """An input longer than one block gets a second bar over its seconds (here blocks of 4 s)."""
+def test_progress_inside_a_long_input(toy_default, tmp_path, capfd):
+    """An input longer than one block gets a second bar over its seconds (here blocks of 4 s),
+    drawn on the real stderr although decoding runs with file descriptor 2 silenced (capfd
+    captures at the descriptor, as a terminal would see it)."""
     from .conftest import tone
 
     song = tmp_path / "long.wav"
     sf.write(song, tone(30.0), 22050)
     assert main(["predict", "--progress", "--block-seconds", "4", str(song)]) == 0
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     assert str(song) in out and "audio" in err and "/30" in err
     assert main(["predict", "--block-seconds", "4", str(song)]) == 0  # no terminal, no --progress: no bar
-    assert capsys.readouterr().err == ""
+    assert capfd.readouterr().err == ""
 
 
 def test_help_shows_no_progress_and_duration_units(capsys):

@@ -246,6 +246,19 @@ def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Pat
         raise GenrekitError(f"{src}: cannot write timeline ({one_line(exc)})") from None
 
 
+def _terminal_stream() -> TextIO:
+    """A second handle on stderr for the progress bars. Decoding runs inside
+    ``audio.quiet_native_stderr``, which points file descriptor 2 at /dev/null to silence C
+    decoders; the bar inside a long input is drawn meanwhile, so it writes to a copy of the
+    descriptor made before that. (Captured stderr without a descriptor: sys.stderr itself.)"""
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return sys.stderr
+    return os.fdopen(fd, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                     errors="replace")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..audio import quiet_native_stderr
     from ..prediction import Classifier, printable
@@ -264,10 +277,11 @@ def run(args: argparse.Namespace) -> int:
     show_bar = (args.progress or sys.stderr.isatty()) and not args.no_progress and len(items) > 0
     bar = None
     inner: list[Any] = []  # the bar over the current long input's seconds, made on its first report
+    bar_stream = _terminal_stream() if show_bar else sys.stderr
     if show_bar:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(items), unit="input", file=sys.stderr, dynamic_ncols=True, leave=False)
+        bar = tqdm(total=len(items), unit="input", file=bar_stream, dynamic_ncols=True, leave=False)
 
     def say(line: str, stream: TextIO) -> None:
         """One line on ``stream``, above the progress bars when there are some."""
@@ -290,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         if not inner:
-            inner.append(tqdm(total=round(total_s), unit="s", desc="  audio", file=sys.stderr,
+            inner.append(tqdm(total=round(total_s), unit="s", desc="  audio", file=bar_stream,
                               dynamic_ncols=True, leave=False, position=1))
         inner[0].update(max(0, min(round(done_s), inner[0].total) - inner[0].n))
 
@@ -339,6 +353,8 @@ def run(args: argparse.Namespace) -> int:
         writer.footer()
         if bar is not None:
             bar.close()
+        if bar_stream is not sys.stderr:
+            bar_stream.close()
     if failed and len(items) > 1:
         error(f"genrekit: {failed} of {len(items)} inputs failed")
     return 1 if failed else 0
