@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import GenrekitError, one_line
+from .errors import GenrekitError, one_line, with_detail
 from .modelfile import write_json_atomic, write_text_atomic
 
 _INPUT_COLS = ("input", "source", "path", "file", "url")
@@ -61,7 +61,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{p}: cannot read manifest ({type(exc).__name__})") from None
+        raise ManifestError(f"{p}: {with_detail('cannot read manifest', exc)}") from None
     kept = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
     reader = csv.DictReader(line for _, line in kept)
     fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}

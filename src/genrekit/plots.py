@@ -145,10 +145,14 @@ def metrics_title(prefix: str, metrics: dict) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    """Lay out, write the PNG (creating its folder) and free the figure."""
+    """Lay out, write the PNG atomically (creating its folder) and free the figure."""
+    from genrekit.modelfile import atomic_path
+
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    _plt().close(fig)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        _plt().close(fig)
     return path

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,25 @@ _LEGEND_MIN = 0.05
 MAX_COLUMNS = 400
 
 
-def safe_stem(name: str, max_len: int = 80) -> str:
-    """A file-name-safe stem for an input path or URL (used for per-input PNG names)."""
+def safe_stem(name: str, max_len: int = 80, max_bytes: int = 200) -> str:
+    """A file-name-safe stem for an input path or URL (used for per-input PNG names).
+
+    Letters and digits of every script stay ("Ünïcödé Söng" -> "Ünïcödé Söng", NFC-normalised so
+    macOS's decomposed names give the same stem); only what is unsafe in a file name or a shell
+    becomes "_": path separators, control characters, quotes and shell metacharacters, and bytes
+    that are not UTF-8 (which Python keeps as lone surrogates). No leading "." (hidden) or "-"
+    (read as an option); at most ``max_len`` characters and ``max_bytes`` UTF-8 bytes (file names
+    are limited in bytes)."""
     base = name.rstrip("/").split("?")[0]
     base = re.sub(r"^[a-zA-Z]+://", "", base)
-    stem = Path(base).stem or base
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "input"
-    return stem[:max_len]
+    stem = unicodedata.normalize("NFC", Path(base).stem or base)
+    stem = "".join(c if c.isalnum() or c in " ._-+,()[]" or unicodedata.category(c) in ("Mn", "Mc") else "_"
+                   for c in stem)
+    stem = re.sub(r"_+", "_", re.sub(r"\s+", " ", stem)).strip(" ._-") or "input"
+    stem = stem[:max_len]
+    while len(stem.encode("utf-8")) > max_bytes:
+        stem = stem[:-1]
+    return stem.rstrip(" ._-") or "input"
 
 
 def clock(seconds: float, hours: bool = False) -> str:

@@ -106,7 +106,7 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     data = (meta.get("info") or {}).get("data") or {}
     if data.get("tracks") or data.get("rows"):
         lines.append("data:        " + ", ".join(f"{k} {v}" for k, v in (data.get("tracks") or data["rows"]).items())
-                     + (" tracks" if data.get("tracks") else " rows"))
+                     + (" tracks" if data.get("tracks") else f" {data.get('unit') or 'row'}s"))
     if isinstance(meta.get("training"), dict):  # the default head's own record
         t = meta["training"]
         cfg = t.get("config") or {}

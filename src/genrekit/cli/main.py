@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import GenrekitError
 
-COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "tag", "sort"]
+COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
 WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve", "tag", "sort"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 

@@ -337,7 +337,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     @app.post("/api/predict", openapi_extra=predict_body, summary="Genre of an uploaded file or a URL")
     async def api_predict(request: Request) -> JSONResponse:
-        """The same JSON object as one line of ``genrekit predict --format jsonl``."""
+        """The same JSON object as one line of ``genrekit predict --format jsonl --segments``."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in ("multipart/form-data", "application/json"):
             raise Problem(415 if ctype else 422,
