@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import GenrekitError, one_line
+from ..errors import GenrekitError, one_line, printable
 from .argtypes import non_negative_float, non_negative_int, positive_float
 
 FORMATS = ("table", "jsonl", "csv")
@@ -60,7 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
     """(input, error) pairs: folders become their audio files (sorted, recursive, hidden names such
     as macOS ``._song.wav`` sidecars left out); URLs and files pass through, hidden or not, since
-    the user named them (missing files fail later with their own message)."""
+    the user named them (missing files fail later with their own message). What a folder walk
+    cannot read (a subfolder or the folder itself without permission, a link loop) comes back as
+    an input with its error, so it is reported like any failed input and the batch goes on."""
     from ..audio import audio_files_under
     from ..urls import is_url
 
@@ -70,9 +72,12 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[str, str | None]]:
             continue
         p = Path(raw)
         if p.is_dir():
-            files = audio_files_under(p)
-            if not files:
+            problems: list[tuple[Path, str]] = []
+            files = audio_files_under(p, problems)
+            if not files and not problems:
                 yield raw, "folder holds no audio files"
+            for where, reason in problems:
+                yield str(where), reason
             for f in files:
                 yield str(f), None
         else:
@@ -106,7 +111,7 @@ class _Writer:
 
     def header(self, inputs: list[str]) -> None:
         if self.fmt == "table":
-            self.input_width = max(5, min(60, max((len(i) for i in inputs), default=5)))
+            self.input_width = max(5, min(60, max((len(printable(i)) for i in inputs), default=5)))
             self.emit(f"{'input':<{self.input_width}}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3")
         elif self.fmt == "csv":
             if self.segments:  # segment rows carry the track's genre too: no second file needed for it
@@ -132,7 +137,7 @@ class _Writer:
                                     + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels]
                                     + [tags, pred.model, ""]))
         else:
-            name = pred.input
+            name = printable(pred.input)  # a newline or an escape sequence in a file name stays on its row
             w = self.input_width
             if len(name) > w:
                 name = "..." + name[-(w - 3):]
@@ -207,7 +212,7 @@ def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Pat
 
 def run(args: argparse.Namespace) -> int:
     from ..audio import quiet_native_stderr
-    from ..prediction import Classifier, printable
+    from ..prediction import Classifier
 
     classifier = Classifier.load(
         args.model,
@@ -241,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
         say(line, sys.stdout)
 
     def error(line: str) -> None:
-        say(line, sys.stderr)
+        """stderr is for people: names in it are escaped (control characters, bidi overrides)."""
+        say(printable(line), sys.stderr)
 
     writer = _Writer(args.format, sys.stdout, classifier.labels, args.segments, emit)
     writer.header([i for i, _ in items])
@@ -250,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for src, problem in items:
             if bar is not None:
-                bar.set_postfix_str(os.path.basename(src.rstrip("/"))[:30], refresh=False)
+                bar.set_postfix_str(printable(os.path.basename(src.rstrip("/")))[:30], refresh=False)
             try:
                 if problem is not None:
                     raise GenrekitError(f"{src}: {problem}")
