@@ -110,3 +110,37 @@ def concat_list(path: str | Path, targets: list[str | Path]) -> Path:
     body = "ffconcat version 1.0\n" + "".join(f"file '{t}'\n" for t in targets)
     path.write_text(body)
     return path
+
+
+def mp3_file(path: str | Path, seconds: float, *, sample_rate: int = 44100) -> Path:
+    """``seconds`` of mono MP3 (PyAV's libmp3lame): a file an HLS playlist may list as a segment."""
+    import av
+
+    path = Path(path)
+    n_total = int(round(seconds * sample_rate))
+    with av.open(str(path), "w", format="mp3") as out:
+        stream = out.add_stream("mp3", rate=sample_rate)
+        stream.layout = "mono"
+        pts = 0
+        while pts < n_total:
+            n = min(sample_rate, n_total - pts)
+            frame = av.AudioFrame.from_ndarray(_music_like(n, sample_rate, pts)[None, :], format="flt", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = pts
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            pts += n
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def damaged_mp3(path: str | Path, source: str | Path, *, seed: int = 0) -> Path:
+    """A copy of the MP3 ``source`` with random bytes sprayed over its frames: libmpg123 decodes
+    it with complaints ("Illegal Audio-MPEG-Header", "big_values too large") on file descriptor 2."""
+    data = bytearray(Path(source).read_bytes())
+    rng = np.random.default_rng(seed)
+    for i in range(2000, len(data) - 40, 997):
+        data[i : i + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+    Path(path).write_bytes(bytes(data))
+    return Path(path)

@@ -142,4 +142,6 @@ def _why(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     if isinstance(exc, RuntimeError) and len(lines) > 1 and "state_dict" in lines[0]:
         return f"its tensors do not match the network its config describes ({lines[1][:160]})"
+    if isinstance(exc, ValueError) and lines:  # the loaders' own checks: already a sentence
+        return lines[0][:200]
     return one_line(exc)
