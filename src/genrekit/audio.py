@@ -200,7 +200,17 @@ def filter_native_stderr(noise: re.Pattern[bytes] = NATIVE_NOISE) -> int:
             if pending and not noise.match(pending):
                 os.write(real, pending)
 
-    threading.Thread(target=pump, name="genrekit-stderr-filter", daemon=True).start()
+    thread = threading.Thread(target=pump, name="genrekit-stderr-filter", daemon=True)
+    thread.start()
+
+    def drain() -> None:  # at exit: put the real stderr back, let the pump forward what is left
+        sys.stderr.flush()
+        os.dup2(real, 2)  # closes the pipe's last write end, so the pump reads to EOF and stops
+        thread.join(2.0)
+
+    import atexit
+
+    atexit.register(drain)
     return real
 
 
