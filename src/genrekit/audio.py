@@ -251,7 +251,7 @@ def _open_av(path: Path):  # -> av.container.InputContainer
         if getattr(exc, "errno", None) == errno.EINVAL:  # the format allow-list said no
             raise AudioError(path, f"not an audio file: {_sniff_indirection(path) or 'a container format'} "
                                    "that genrekit does not read (only audio containers are decoded)") from None
-        raise AudioError(path, f"not a readable audio file ({type(exc).__name__})") from None
+        raise AudioError(path, "not a readable audio file") from None
 
 
 def _sniff_indirection(path: Path) -> str | None:
@@ -339,8 +339,8 @@ def _av_frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
                     yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
             for frame in resampler.resample(None):
                 yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
-        except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
-            raise AudioError(path, f"corrupt or truncated audio ({exc.__class__.__name__})") from None
+        except av.error.FFmpegError:  # type: ignore[attr-defined]
+            raise AudioError(path, "corrupt or truncated audio") from None
 
 
 def _read_av(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
@@ -466,8 +466,8 @@ def audio_info(path: str | os.PathLike[str], max_count_s: float | None = None) -
         return AudioInfo(rate, channels, float(dur))
     except AudioError:
         raise
-    except Exception as exc:
-        raise AudioError(p, f"not a readable audio file ({type(exc).__name__})") from None
+    except Exception:
+        raise AudioError(p, "not a readable audio file") from None
 
 
 def _native_chunks(p: Path) -> Iterator[tuple[np.ndarray, int]]:

@@ -25,7 +25,7 @@ import inspect
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import numpy as np
 
 from .audio import check_levels, check_signal, header_duration, iter_audio_blocks, resample
 from .base import GenreModel, load_model
-from .errors import AudioError, AudioTooLong, GenrekitError
+from .errors import AudioError, AudioTooLong, GenrekitError, with_detail
 from .errors import printable as printable  # re-exported: its home was here
 from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
 
@@ -76,18 +76,30 @@ class Prediction:
         """The ``k`` most probable genres, best first."""
         return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only: this dict is one line of ``--format jsonl``."""
-        return {
+    def labels(self, top_k: int | None = None) -> list[dict[str, Any]]:
+        """``[{"label", "score"}]`` sorted by score, best first: the Hugging Face
+        audio-classification pipeline's output (``top_k`` as there; None for every label), so code
+        written for ``transformers.pipeline("audio-classification")`` reads genrekit's answer."""
+        return [{"label": g, "score": p} for g, p in self.top(len(self.probabilities) if top_k is None else top_k)]
+
+    def to_dict(self, segments: bool = True) -> dict[str, Any]:
+        """Plain JSON types only: this dict is one line of ``genrekit predict --format jsonl
+        --segments`` (``segments=False``: without the timeline, the line of plain ``--format
+        jsonl``). ``labels`` is the HF-style list; ``probabilities`` keeps the label-ordered dict."""
+        d = {
             "input": self.input,
             "genre": self.genre,
             "confidence": self.confidence,
+            "labels": self.labels(),
             "probabilities": dict(self.probabilities),
             "duration_s": self.duration_s,
             "segments": [s.to_dict() for s in self.segments],
             "tags": None if self.tags is None else [dict(t) for t in self.tags],
             "model": self.model,
         }
+        if not segments:
+            del d["segments"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Prediction:
@@ -125,8 +137,28 @@ class _Decoding:
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise AudioError(self.name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+                raise AudioError(self.name, with_detail("cannot decode audio", exc)) from None
             yield block
+
+
+def _reporting(blocks: Iterator[np.ndarray], sample_rate: int, total_s: float,
+               progress: Callable[[float, float], None]) -> Iterator[np.ndarray]:
+    """Pass ``blocks`` through, calling ``progress(done_s, total_s)`` as they are classified.
+
+    ``Classifier._classify`` reads one block ahead, so when block i+1 is asked for, block i-1 is
+    done: that is what is reported (the last block is the caller's to report, when the answer is
+    in). A failing callback (a closed terminal) never costs the prediction."""
+    done = 0
+    pending: list[int] = []
+    for block in blocks:
+        pending.append(len(block))
+        if len(pending) > 2:
+            done += pending.pop(0)
+            try:
+                progress(done / sample_rate, max(total_s, done / sample_rate))  # total: a header's claim
+            except Exception:  # noqa: BLE001 (a progress display must not fail an input)
+                pass
+        yield block
 
 
 def reads_audio_or_raise(model: GenreModel, where: object) -> None:
@@ -212,9 +244,13 @@ class Classifier:
     # ----------------------------------------------------------------------------------- predict
 
     def predict(self, source: str | os.PathLike[str], *, name: str | None = None,
+                progress: Callable[[float, float], None] | None = None,
                 max_seconds: float | None = None) -> Prediction:
         """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted).
 
+        ``progress(done_s, total_s)`` is called as an input longer than one block is worked through
+        (seconds of audio classified so far, and the length its header claims), so a caller can
+        show a bar inside a long file; short inputs, read in one go, never call it.
         ``max_seconds``: refuse audio longer than this (:class:`AudioTooLong`), counted on the
         decoded samples; URLs always get the classifier's ``max_duration_s`` (or this, if lower)."""
         if isinstance(source, str) and is_url(source):
@@ -222,8 +258,8 @@ class Classifier:
             with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
                 path = download_audio(source, tmp, max_bytes=self.max_bytes,
                                       max_duration_s=self.max_duration_s, timeout_s=self.timeout_s)
-                return self._predict_path(path, name or source, limit)
-        return self._predict_path(Path(source), name or str(source), max_seconds)
+                return self._predict_path(path, name or source, progress, limit)
+        return self._predict_path(Path(source), name or str(source), progress, max_seconds)
 
     def predict_signal(self, y: np.ndarray, sample_rate: int, name: str = "signal") -> Prediction:
         """Genre of a signal in memory: [n] or [channels, n] float at ``sample_rate``."""
@@ -262,29 +298,35 @@ class Classifier:
             return 0
         return max(1, int(self.block_seconds * self.sample_rate) // q) * q
 
-    def _predict_path(self, path: Path, name: str, max_seconds: float | None = None) -> Prediction:
+    def _predict_path(self, path: Path, name: str, progress: Callable[[float, float], None] | None = None,
+                      max_seconds: float | None = None) -> Prediction:
         """Decode and classify one file. Whether it is read in one block or streamed in several is
         decided by the samples actually decoded (``iter_audio_blocks``), never by the header's
         duration, and so is ``max_seconds``: a header that claims 10 s for 30 minutes of audio
         changes neither the memory bound nor the limit. A header whose claim is already over the
-        limit is refused before any decoding (an honest long file costs nothing)."""
+        limit is refused before any decoding (an honest long file costs nothing); otherwise the
+        claim only sizes the progress bar."""
         sr = self.sample_rate
         n_block = self._block_samples()
+        claimed: float | None = None
         try:
-            if max_seconds:
+            if max_seconds or progress is not None:
                 claimed = header_duration(path)
-                if claimed is not None and claimed > max_seconds:
-                    raise AudioTooLong(name, max_seconds, claimed)
+            if max_seconds and claimed is not None and claimed > max_seconds:
+                raise AudioTooLong(name, max_seconds, claimed)
         except AudioError as exc:
             raise exc.for_source(name) from None
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            raise AudioError(name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+            raise AudioError(name, with_detail("cannot decode audio", exc)) from None
         # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
         blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr if n_block else None, mono=True,
                                    max_seconds=max_seconds or None)
-        return self._classify(iter(_Decoding(blocks, name)), name)
+        decoded: Iterator[np.ndarray] = iter(_Decoding(blocks, name))
+        if progress is not None:
+            decoded = _reporting(decoded, sr, claimed or 0.0, progress)
+        return self._classify(decoded, name)
 
     def _classify(self, blocks: Iterator[np.ndarray], name: str) -> Prediction:
         """Features, segment and track probabilities of a signal given as consecutive blocks.
