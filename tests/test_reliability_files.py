@@ -450,3 +450,19 @@ def test_serve_log_has_no_libmpg123_noise(media):
     r = subprocess.run([sys.executable, "-c", code.replace("filter_native_stderr()\n", "")],
                        capture_output=True, text=True, timeout=60, env=env)
     assert "libmpg123" in r.stderr or "Illegal Audio-MPEG-Header" in r.stderr
+
+
+def test_unreadable_file_says_permission_denied(media, monkeypatch):
+    """A file that exists but cannot be opened (root ignores chmod, so the open is refused here)."""
+    import builtins
+
+    import genrekit.audio as audio
+
+    def deny(path, *a, **k):
+        if Path(path) == media["wav"]:
+            raise PermissionError(13, "Permission denied", str(path))
+        return builtins.open(path, *a, **k)
+
+    monkeypatch.setattr(audio, "open", deny, raising=False)
+    with pytest.raises(AudioError, match=r"song.wav: permission denied$"):
+        Classifier.load(media["model"]).predict(media["wav"])
