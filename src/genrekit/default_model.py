@@ -400,6 +400,16 @@ class MusicnnGenreModel(GenreModel):
             return np.zeros((0, len(self.labels)), np.float32)
         return self.segment_head.probs_windows(taggram, segment_windows(n, self.segment_half_window))
 
+    def probe_outputs(self) -> int:
+        """Columns of both heads' probabilities on a few rows of zeros (``base.check_outputs``
+        compares it with the labels, so a head file with a shortened label list is refused)."""
+        rows = np.zeros((8, N_TAGS + (41 if self.needs_mfcc_stats else 0)), np.float32)
+        n_track = int(np.asarray(self.track_probs_from_taggram(rows)).shape[-1])
+        n_seg = int(np.asarray(self.segment_probs_from_taggram(rows)).shape[-1])
+        if n_track != n_seg:
+            raise ValueError(f"the track head gives {n_track} probabilities, the segment head {n_seg}")
+        return n_track
+
     def track_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
         """The track head on the whole input when it is no longer than the head's training
         tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
@@ -497,8 +507,9 @@ def load_default_model() -> MusicnnGenreModel:
     """The committed default head (the backbone loads lazily at first prediction)."""
     global _DEFAULT
     if _DEFAULT is None:
+        from .base import model_from_data
         from .modelfile import read_model_file
 
         tensors, meta = read_model_file(HEAD_PATH)
-        _DEFAULT = model_from_file(tensors, meta, HEAD_PATH)
+        _DEFAULT = model_from_data(tensors, meta, HEAD_PATH)  # same checks as any model file
     return _DEFAULT
