@@ -55,7 +55,12 @@ def test_prediction_types_and_json(toy, clip):
     d = p.to_dict()
     line = json.dumps(d)  # plain JSON types only
     assert Prediction.from_dict(json.loads(line)).to_dict() == d
-    assert set(d) == {"input", "genre", "confidence", "probabilities", "duration_s", "segments", "tags", "model"}
+    assert set(d) == {"input", "genre", "confidence", "nearest", "in_set", "style", "labels", "probabilities",
+                      "duration_s", "segments", "tags", "model"}
+    # a model without an open set: the nearest genre is the answer, no in-set score, no style
+    assert d["nearest"] == p.genre and d["in_set"] is None and d["style"] is None
+    assert all(s["in_set"] is None for s in d["segments"])
+    assert "segments" not in p.to_dict(segments=False)
     assert p.top(3)[0] == (p.genre, p.confidence)
     card = toy.card()
     assert card["name"] == "toy" and card["labels"] == toy.labels and "prediction" in card
@@ -148,7 +153,7 @@ def test_timeline_png(toy, clip, tmp_path):
     p = toy.predict(clip)
     png = plot_timeline(p, tmp_path / "t" / "tl.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My_Song"
+    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My Song"  # spaces are safe in a file name
     assert safe_stem("/x/rock.00001.wav") == "rock.00001"
 
 
@@ -191,14 +196,18 @@ def test_default_model_prediction(default_clf, clip):
 @needs_default
 def test_to_dict_is_the_jsonl_line_of_predict(default_clf, clip, capsys):
     """Classifier's defaults (3 tags...) are the CLI's, so the API's record and `genrekit predict
-    --format jsonl` (and /api/predict, which returns to_dict()) are the same object."""
+    --format jsonl --segments` (and /api/predict, which returns to_dict()) are the same object;
+    without --segments the line is to_dict(segments=False)."""
     from genrekit.cli.main import main
 
-    assert main(["predict", "--format", "jsonl", str(clip)]) == 0
+    pred = default_clf.predict(clip)
+    assert main(["predict", "--format", "jsonl", "--segments", str(clip)]) == 0
     line = json.loads(capsys.readouterr().out.strip())
-    rec = json.loads(json.dumps(default_clf.predict(clip).to_dict()))
+    rec = json.loads(json.dumps(pred.to_dict()))
     assert len(rec["tags"]) == 3 and line.keys() == rec.keys()
     assert line == rec
+    assert main(["predict", "--format", "jsonl", str(clip)]) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == json.loads(json.dumps(pred.to_dict(segments=False)))
 
 
 def test_default_model_blockwise_matches_whole(default_clf, clip):
@@ -221,7 +230,16 @@ def test_demo_command(tmp_path, capsys):
     assert "timeline PNG:" in out and '"genre"' in out
     assert (tmp_path / "demo.png").is_file() and (tmp_path / "demo.wav").is_file()
     rec = json.loads((tmp_path / "demo.json").read_text())
-    assert rec["genre"] in rec["probabilities"]
+    assert rec["nearest"] in rec["probabilities"] and rec["genre"] in (rec["nearest"], "other")
+    assert 0 <= rec["in_set"] <= 1 and (rec["genre"] == "other") == (rec["in_set"] < _threshold())
+    if rec["genre"] == "other":
+        assert "'other' is the honest answer" in out
+
+
+def _threshold() -> float:
+    from genrekit.default_model import load_default_model
+
+    return load_default_model().open_threshold
 
 
 class _RowsModel:
@@ -246,7 +264,7 @@ class _RowsModel:
         return Rows(d.head, d.labels, d.spec)
 
 
-def test_default_spec_rows_blockwise_match_whole():
+def test_default_spec_rows_blockwise_match_whole(shared_data):
     """Block-wise prediction with the default spec (read at 22.05 kHz, musicnn patches at 16 kHz,
     MFCC slot statistics) hands the heads the per-patch rows of one whole-signal pass: the same
     patches (blocks are cut on whole samples of both rates), and MFCC statistics that differ only
@@ -271,9 +289,19 @@ def test_default_spec_rows_blockwise_match_whole():
     assert np.abs(whole[:, 50] - blocks[:, 50]).max() <= 1 and abs(whole[:, 50].sum() - blocks[:, 50].sum()) <= 4
     np.testing.assert_allclose(blocks[:, :50], whole[:, :50], atol=2e-4)  # soxr per block: edges excluded
     fw, fb = window_features(whole, "ms_mfcc"), window_features(blocks, "ms_mfcc")
-    sigma = model.head.members[0]["sigma"][100:140]  # the features' spread over the training tracks
+    sigma = _gtzan_mfcc_spread(shared_data)  # the features' spread over GTZAN's 1000 clips
     assert np.abs(fb[100:] - fw[100:]).max() > 0  # the frame grids do differ ...
     assert np.max(np.abs(fb[100:] - fw[100:]) / sigma) < 0.01  # ... by under 1% of a feature's spread
+
+
+def _gtzan_mfcc_spread(shared_data) -> np.ndarray:
+    """Standard deviation of the ``ms_mfcc`` MFCC columns (mean, log variance) over the clips of
+    GTZAN's features_30_sec.csv."""
+    from genrekit.datasets import read_clip_mfcc_table
+
+    table = read_clip_mfcc_table(shared_data / "gtzan-features" / "features_30_sec.csv")
+    f = np.array([np.concatenate([m, np.log(np.maximum(v, 1e-8))]) for m, v, _ in table.values()])
+    return f.std(0)
 
 
 # ------------------------------------------------------------------ models trained on tables
@@ -404,3 +432,120 @@ def test_manifest_hides_decoder_chatter(tmp_path):
     err = stderr(debug=False)
     assert "Illegal Audio-MPEG-Header" not in err
     assert f"[1/1] genrekit: error: {tmp_path / 'notes.mp3'}: " in err
+
+
+def test_labels_follow_the_hugging_face_convention(toy, clip):
+    """``[{"label", "score"}]`` best first, ``top_k`` as in transformers' audio-classification
+    pipeline; the label-ordered ``probabilities`` dict stays as it was."""
+    p = toy.predict(clip)
+    assert p.labels(2) == [{"label": g, "score": s} for g, s in p.top(2)]
+    everything = p.labels()
+    assert len(everything) == len(toy.labels) and everything[0] == {"label": p.genre, "score": p.confidence}
+    assert [x["score"] for x in everything] == sorted(p.probabilities.values(), reverse=True)
+    assert p.to_dict()["labels"] == everything and list(p.probabilities) == toy.labels
+
+
+def test_progress_reports_seconds_inside_a_long_input(toy, tmp_path):
+    """predict(progress=...) reports the seconds classified so far for inputs longer than a block,
+    rising and never past the input's length; short inputs never call it; and the answer is the
+    same as without a callback."""
+    f = tmp_path / "long.wav"
+    sf.write(f, tone(40.0, sr=11025), 11025)
+    clf = Classifier(toy.model, block_seconds=6)
+    calls: list[tuple[float, float]] = []
+    p = clf.predict(f, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) >= 4
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and 0 < done[0] and done[-1] < 40.0
+    assert all(abs(total - 40.0) < 0.01 for _, total in calls)
+    assert p.to_dict() == clf.predict(f).to_dict()
+    short = []
+    Classifier(toy.model).predict(f, progress=lambda *a: short.append(a))  # 40 s in one 300 s block
+    assert short == []
+
+
+def test_a_failing_progress_callback_costs_nothing(toy, tmp_path):
+    f = tmp_path / "long.wav"
+    sf.write(f, tone(20.0, sr=11025), 11025)
+
+    def broken(done, total):
+        raise OSError("terminal gone")
+
+    clf = Classifier(toy.model, block_seconds=4)
+    assert clf.predict(f, progress=broken).to_dict() == clf.predict(f).to_dict()
+
+
+# ------------------------------------------------------------------ the open set ("other")
+
+_OUTSIDE = "real-songs/other/electronic"  # music outside GTZAN's ten genres
+
+
+def _outside_song(shared_data):
+    songs = sorted((shared_data / _OUTSIDE).iterdir())
+    if not songs:
+        pytest.skip(f"no songs in {_OUTSIDE}")
+    return songs[0]
+
+
+@needs_default
+def test_open_set_answer_and_closed_set_switch(shared_data):
+    """The open set answers "other" exactly when the in-set score is under the model's threshold,
+    for the track and for each segment; ``open_set=False`` gives the nearest genre every time,
+    with the same scores; the record carries nearest, in_set and style either way."""
+    from genrekit.prediction import OTHER, closed_set_record
+
+    song = _outside_song(shared_data)
+    clf = Classifier.load()
+    t = clf.model.open_threshold
+    assert t == 0.5 and clf.answers_other
+    p = clf.predict(song)
+    assert p.nearest in clf.labels and 0 <= p.in_set <= 1 and p.style
+    assert (p.genre == OTHER) == (p.in_set < t) and p.genre in (OTHER, p.nearest)
+    assert p.confidence == p.probabilities[p.nearest] == max(p.probabilities.values())
+    for s in p.segments:
+        assert 0 <= s.in_set <= 1
+        top = max(s.probabilities, key=s.probabilities.get)
+        assert s.genre == (OTHER if s.in_set < t else top)
+    closed = Classifier.load(open_set=False)
+    assert not closed.answers_other
+    c = closed.predict(song)
+    assert c.genre == p.nearest and c.in_set == p.in_set and OTHER not in {s.genre for s in c.segments}
+    assert closed_set_record(p.to_dict()) == c.to_dict()  # the API's switch gives the same record
+
+
+@needs_default
+def test_cli_closed_set_and_other_line(shared_data, capsys):
+    from genrekit.cli.main import main
+
+    song = _outside_song(shared_data)
+    assert main(["predict", "--format", "jsonl", "--no-progress", "--closed-set", str(song)]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["genre"] == rec["nearest"] != "other" and rec["in_set"] is not None
+    assert main(["predict", "--no-progress", str(song)]) == 0
+    out = capsys.readouterr().out
+    if rec["in_set"] < 0.5:  # the open-set answer, said plainly
+        assert " other " in out and "not one of the 10 genres this model knows" in out and rec["style"] in out
+    assert main(["predict", "--format", "csv", "--no-progress", str(song)]) == 0
+    import csv
+    import io
+
+    cols = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert cols["nearest"] == rec["nearest"] and float(cols["in_set"]) == pytest.approx(rec["in_set"], abs=1e-4)
+
+
+@needs_default
+def test_manifest_other_rows_are_right_when_the_model_says_other(shared_data, tmp_path):
+    """A manifest row whose genre is "other" (any case) counts as right exactly when the model
+    answers other; it is not an unknown genre; closed-set scores are reported beside."""
+    from genrekit.manifest import evaluate_manifest
+
+    song = _outside_song(shared_data)
+    inside = shared_data / "gtzan-clips" / "jazz" / "jazz.00000.wav"
+    csv = tmp_path / "songs.csv"
+    csv.write_text(f"input,genre\n{song},Other\n{inside},jazz\n")
+    m = evaluate_manifest(None, csv, tmp_path / "out", echo=False, timelines=False)
+    rows = {e["input"]: e for e in m["per_song"]}
+    assert m["unknown_genres"] == {} and rows[str(song)]["genre"] == "other"
+    assert rows[str(song)]["correct"] == (rows[str(song)]["predicted"] == "other")
+    assert m["answered_other"] == sum(e["predicted"] == "other" for e in m["per_song"])
+    assert m["test_track_closed_set"]["n"] == 1  # only the song inside the ten

@@ -25,32 +25,22 @@ import inspect
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .audio import audio_info, check_levels, check_signal, iter_audio_blocks, load_audio, resample
+from .audio import check_levels, check_signal, header_duration, iter_audio_blocks, resample
 from .base import GenreModel, load_model
-from .errors import AudioError, GenrekitError
+from .errors import AudioError, AudioTooLong, GenrekitError, with_detail
+from .errors import printable as printable  # re-exported: its home was here
 from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
 
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
-
-
-def printable(text: str) -> str:
-    """``text`` with the undecodable bytes of a file name replaced by U+FFFD.
-
-    Python keeps bytes of a file name that are not UTF-8 as lone surrogates (b'bad\\xffname.wav' ->
-    'bad\\udcffname.wav') so the name still opens the file; renderers (matplotlib) and strict UTF-8
-    writers reject them, so text meant for people goes through here first.
-    """
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # surrogates that are not escaped bytes
-        return text.encode("utf-8", "replace").decode("utf-8")
+#: The answer for music outside the model's genres (open-set models only).
+OTHER = "other"
 
 
 def _probs_dict(labels: list[str], p: np.ndarray) -> dict[str, float]:
@@ -66,6 +56,7 @@ class Segment:
     genre: str
     confidence: float
     probabilities: dict[str, float]
+    in_set: float | None = None  # how likely this stretch is one of the model's genres (open-set models)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,29 +74,69 @@ class Prediction:
     segments: list[Segment] = field(default_factory=list)
     tags: list[dict] | None = None
     model: str = ""
+    #: the open set: ``genre`` is "other" when the music is not one of the model's genres; then
+    #: ``nearest`` names the closest of them (always the forced choice), ``in_set`` is how likely the
+    #: track is one of them (0..1; None for models without an open set), ``style`` describes it in
+    #: the backbone's own tag words (e.g. "electronic, dance"). ``confidence`` is ``nearest``'s
+    #: probability among the model's genres.
+    nearest: str | None = None
+    in_set: float | None = None
+    style: str | None = None
+
+    @property
+    def is_other(self) -> bool:
+        return self.genre == OTHER
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable genres, best first."""
         return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only: this dict is one line of ``--format jsonl``."""
-        return {
+    def labels(self, top_k: int | None = None) -> list[dict[str, Any]]:
+        """``[{"label", "score"}]`` sorted by score, best first: the Hugging Face
+        audio-classification pipeline's output (``top_k`` as there; None for every label), so code
+        written for ``transformers.pipeline("audio-classification")`` reads genrekit's answer."""
+        return [{"label": g, "score": p} for g, p in self.top(len(self.probabilities) if top_k is None else top_k)]
+
+    def to_dict(self, segments: bool = True) -> dict[str, Any]:
+        """Plain JSON types only: this dict is one line of ``genrekit predict --format jsonl
+        --segments`` (``segments=False``: without the timeline, the line of plain ``--format
+        jsonl``). ``labels`` is the HF-style list; ``probabilities`` keeps the label-ordered dict."""
+        d = {
             "input": self.input,
             "genre": self.genre,
             "confidence": self.confidence,
+            "nearest": self.nearest,
+            "in_set": self.in_set,
+            "style": self.style,
+            "labels": self.labels(),
             "probabilities": dict(self.probabilities),
             "duration_s": self.duration_s,
             "segments": [s.to_dict() for s in self.segments],
             "tags": None if self.tags is None else [dict(t) for t in self.tags],
             "model": self.model,
         }
+        if not segments:
+            del d["segments"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Prediction:
         segs = [Segment(**s) for s in d.get("segments") or []]
         return cls(d["input"], d["genre"], d["confidence"], dict(d["probabilities"]), d["duration_s"],
-                   segs, d.get("tags"), d.get("model", ""))
+                   segs, d.get("tags"), d.get("model", ""), d.get("nearest"), d.get("in_set"), d.get("style"))
+
+
+def closed_set_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record (``Prediction.to_dict()``) as the closed-set answer: "other" becomes the nearest
+    genre, for the track and each segment (the record keeps its in-set scores). The API's
+    ``closed_set`` switch; the same answer ``Classifier(open_set=False)`` gives."""
+    out = dict(record)
+    if out.get("genre") == OTHER and out.get("nearest"):
+        out["genre"] = out["nearest"]
+    if out.get("segments"):
+        out["segments"] = [dict(s, genre=max(s["probabilities"], key=s["probabilities"].get))
+                           if s.get("genre") == OTHER else s for s in out["segments"]]
+    return out
 
 
 def _add_tags(acc: dict[str, float] | None, n: int, tags: dict[str, float] | None,
@@ -133,12 +164,32 @@ class _Decoding:
             except StopIteration:
                 return
             except AudioError as exc:
-                raise AudioError(self.name, exc.reason) from None
+                raise exc.for_source(self.name) from None
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise AudioError(self.name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+                raise AudioError(self.name, with_detail("cannot decode audio", exc)) from None
             yield block
+
+
+def _reporting(blocks: Iterator[np.ndarray], sample_rate: int, total_s: float,
+               progress: Callable[[float, float], None]) -> Iterator[np.ndarray]:
+    """Pass ``blocks`` through, calling ``progress(done_s, total_s)`` as they are classified.
+
+    ``Classifier._classify`` reads one block ahead, so when block i+1 is asked for, block i-1 is
+    done: that is what is reported (the last block is the caller's to report, when the answer is
+    in). A failing callback (a closed terminal) never costs the prediction."""
+    done = 0
+    pending: list[int] = []
+    for block in blocks:
+        pending.append(len(block))
+        if len(pending) > 2:
+            done += pending.pop(0)
+            try:
+                progress(done / sample_rate, max(total_s, done / sample_rate))  # total: a header's claim
+            except Exception:  # noqa: BLE001 (a progress display must not fail an input)
+                pass
+        yield block
 
 
 def reads_audio_or_raise(model: GenreModel, where: object) -> None:
@@ -157,7 +208,9 @@ class Classifier:
 
     Options: ``block_seconds`` (decode/classify long inputs in blocks of about this length),
     ``min_seconds`` (shorter inputs are refused), ``top_tags`` (how many zero-shot tags to report
-    for models that have them; 0 for none), and the URL caps ``max_bytes``, ``max_duration_s``,
+    for models that have them; 0 for none), ``open_set`` (answer "other" for music outside the
+    model's genres, for models with an open-set score; False: always the nearest genre, the old
+    forced choice), and the URL caps ``max_bytes``, ``max_duration_s``,
     ``timeout_s``. Models without a feature spec (trained on precomputed tables) are refused with
     a GenrekitError, since a Classifier exists to read audio.
     """
@@ -173,6 +226,7 @@ class Classifier:
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        open_set: bool = True,
     ) -> None:
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
         reads_audio_or_raise(model, self.name)
@@ -180,6 +234,7 @@ class Classifier:
         self.block_seconds = float(block_seconds)
         self.min_seconds = float(min_seconds)
         self.top_tags = int(top_tags)
+        self.open_set = bool(open_set)
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
@@ -203,6 +258,11 @@ class Classifier:
         return self.model.labels
 
     @property
+    def answers_other(self) -> bool:
+        """True when this classifier can answer "other": an open-set model with ``open_set`` on."""
+        return self.open_set and getattr(self.model, "open_threshold", None) is not None
+
+    @property
     def sample_rate(self) -> int:
         return int(self.model.spec.sample_rate)
 
@@ -223,14 +283,23 @@ class Classifier:
 
     # ----------------------------------------------------------------------------------- predict
 
-    def predict(self, source: str | os.PathLike[str], *, name: str | None = None) -> Prediction:
-        """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted)."""
+    def predict(self, source: str | os.PathLike[str], *, name: str | None = None,
+                progress: Callable[[float, float], None] | None = None,
+                max_seconds: float | None = None) -> Prediction:
+        """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted).
+
+        ``progress(done_s, total_s)`` is called as an input longer than one block is worked through
+        (seconds of audio classified so far, and the length its header claims), so a caller can
+        show a bar inside a long file; short inputs, read in one go, never call it.
+        ``max_seconds``: refuse audio longer than this (:class:`AudioTooLong`), counted on the
+        decoded samples; URLs always get the classifier's ``max_duration_s`` (or this, if lower)."""
         if isinstance(source, str) and is_url(source):
+            limit = min((x for x in (max_seconds, self.max_duration_s) if x), default=None)
             with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
                 path = download_audio(source, tmp, max_bytes=self.max_bytes,
                                       max_duration_s=self.max_duration_s, timeout_s=self.timeout_s)
-                return self._predict_path(path, name or source)
-        return self._predict_path(Path(source), name or str(source))
+                return self._predict_path(path, name or source, progress, limit)
+        return self._predict_path(Path(source), name or str(source), progress, max_seconds)
 
     def predict_signal(self, y: np.ndarray, sample_rate: int, name: str = "signal") -> Prediction:
         """Genre of a signal in memory: [n] or [channels, n] float at ``sample_rate``."""
@@ -269,26 +338,35 @@ class Classifier:
             return 0
         return max(1, int(self.block_seconds * self.sample_rate) // q) * q
 
-    def _predict_path(self, path: Path, name: str) -> Prediction:
+    def _predict_path(self, path: Path, name: str, progress: Callable[[float, float], None] | None = None,
+                      max_seconds: float | None = None) -> Prediction:
+        """Decode and classify one file. Whether it is read in one block or streamed in several is
+        decided by the samples actually decoded (``iter_audio_blocks``), never by the header's
+        duration, and so is ``max_seconds``: a header that claims 10 s for 30 minutes of audio
+        changes neither the memory bound nor the limit. A header whose claim is already over the
+        limit is refused before any decoding (an honest long file costs nothing); otherwise the
+        claim only sizes the progress bar."""
         sr = self.sample_rate
         n_block = self._block_samples()
+        claimed: float | None = None
         try:
-            info = audio_info(path)
+            if max_seconds or progress is not None:
+                claimed = header_duration(path)
+            if max_seconds and claimed is not None and claimed > max_seconds:
+                raise AudioTooLong(name, max_seconds, claimed)
         except AudioError as exc:
-            raise AudioError(name, exc.reason) from None
-        if n_block == 0 or info.duration_s * sr <= n_block:
-            try:
-                y = load_audio(path, sr, mono=True)
-            except AudioError as exc:
-                raise AudioError(name, exc.reason) from None
-            except (MemoryError, KeyboardInterrupt):
-                raise
-            except Exception as exc:
-                raise AudioError(name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
-            return self._classify(iter([y]), name)  # checks length and silence before any model work
+            raise exc.for_source(name) from None
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise AudioError(name, with_detail("cannot decode audio", exc)) from None
         # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
-        blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr, mono=True)
-        return self._classify(iter(_Decoding(blocks, name)), name)
+        blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr if n_block else None, mono=True,
+                                   max_seconds=max_seconds or None)
+        decoded: Iterator[np.ndarray] = iter(_Decoding(blocks, name))
+        if progress is not None:
+            decoded = _reporting(decoded, sr, claimed or 0.0, progress)
+        return self._classify(decoded, name)
 
     def _classify(self, blocks: Iterator[np.ndarray], name: str) -> Prediction:
         """Features, segment and track probabilities of a signal given as consecutive blocks.
@@ -379,6 +457,7 @@ class Classifier:
             emb = np.concatenate(parts)
             probs = np.asarray(model.segment_probs_from_taggram(emb), dtype=np.float64)
             track = np.asarray(model.track_probs_from_taggram(emb), dtype=np.float64)
+            open_set = self._open_set(emb)
             if want_tags and tag_names is not None:  # the model's tag_probs: mean over patches
                 tag_mean = emb[:, : len(tag_names)].mean(axis=0).astype(float)
                 tag_sum, tag_n = dict(zip(tag_names, tag_mean, strict=True)), 1
@@ -386,8 +465,19 @@ class Classifier:
             probs = np.concatenate(parts)
             if track is None:
                 track = probs.mean(axis=0)
+            open_set = None
         tags = {k: v / tag_n for k, v in tag_sum.items()} if tag_sum is not None and tag_n else None
-        return self._make(name, track, probs, starts, ends, duration, tags)
+        return self._make(name, track, probs, starts, ends, duration, tags, open_set)
+
+    def _open_set(self, emb: np.ndarray) -> tuple[float | None, np.ndarray | None, str | None, float] | None:
+        """(track in-set score, per-segment scores, style words, threshold) from a model that has
+        an open-set head, else None."""
+        model = self.model
+        threshold = getattr(model, "open_threshold", None)
+        if threshold is None or not hasattr(model, "in_set_from_taggram"):
+            return None
+        return (model.in_set_from_taggram(emb), model.segment_in_set_from_taggram(emb),
+                model.style_from_taggram(emb), float(threshold))
 
     def _embedder(self):
         """(function values -> per-patch rows, tag names or None) for the embedding route: the
@@ -404,26 +494,37 @@ class Classifier:
         return getattr(model, "patch_rows", model.taggram), names
 
     def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-              duration: float, tags: dict[str, float] | None) -> Prediction:
+              duration: float, tags: dict[str, float] | None,
+              open_set: tuple[float | None, np.ndarray | None, str | None, float] | None = None) -> Prediction:
         labels = self.labels
         best = int(np.argmax(track))
         seg_best = probs.argmax(axis=1)
+        in_set, seg_in, style, threshold = open_set if open_set is not None else (None, None, None, 0.0)
+        seg_scores = [None] * len(probs) if seg_in is None else [round(float(v), _DIGITS) for v in seg_in]
+
+        def answer(label: str, score: float | None) -> str:
+            return OTHER if self.open_set and score is not None and score < threshold else label
+
         segments = [
-            Segment(round(float(s), 3), round(float(e), 3), labels[int(b)], round(float(p[int(b)]), _DIGITS),
-                    _probs_dict(labels, p))
-            for s, e, b, p in zip(starts, ends, seg_best, probs, strict=True)
+            Segment(round(float(s), 3), round(float(e), 3), answer(labels[int(b)], q), round(float(p[int(b)]), _DIGITS),
+                    _probs_dict(labels, p), q)
+            for s, e, b, p, q in zip(starts, ends, seg_best, probs, seg_scores, strict=True)
         ]
+        in_set = None if in_set is None else round(float(in_set), _DIGITS)
         tag_list = None
         if tags is not None and self.top_tags > 0:
             top = sorted(tags.items(), key=lambda kv: -kv[1])[: self.top_tags]
             tag_list = [{"tag": k, "probability": round(float(v), _DIGITS)} for k, v in top]
         return Prediction(
             input=name,
-            genre=labels[best],
+            genre=answer(labels[best], in_set),
             confidence=round(float(track[best]), _DIGITS),
             probabilities=_probs_dict(labels, track),
             duration_s=round(float(duration), 3),
             segments=segments,
             tags=tag_list,
             model=self.name,
+            nearest=labels[best],
+            in_set=in_set,
+            style=style,
         )

@@ -21,7 +21,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from .errors import AudioError, GenrekitError
+from .errors import AudioError, GenrekitError, with_detail
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_DURATION_S = 3 * 3600.0
@@ -93,7 +93,7 @@ def _reason(exc: BaseException, url: str) -> str:
                                "Failed to resolve", "Unable to connect")):
         return "cannot connect to the server"
     msg = msg.replace(url, "").replace("  ", " ").strip(" :;")
-    msg = msg.splitlines()[0] if msg else type(exc).__name__
+    msg = msg.splitlines()[0] if msg else "download failed"
     return msg[:200]
 
 
@@ -181,7 +181,7 @@ def download_audio(
         raise UrlError(url, _reason(exc, url)) from None
     except Exception as exc:  # yt-dlp internals: still one line, never a traceback
         cleanup()
-        raise UrlError(url, f"download failed ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise UrlError(url, with_detail("download failed", exc)) from None
 
     files = [p for p in set(dest.iterdir()) - before
              if p.is_file() and not p.name.endswith((".part", ".ytdl", ".temp"))]

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from ..errors import GenrekitError
+from ..errors import GenrekitError, printable
 
-COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info"]
-WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve"]
+COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
+WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve", "tag", "sort"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GenrekitError as exc:
-        print(f"genrekit: error: {exc}", file=sys.stderr)
+        print(printable(f"genrekit: error: {exc}"), file=sys.stderr)  # names in it may hold control characters
         return 1
     except KeyboardInterrupt:
         print("genrekit: interrupted", file=sys.stderr)

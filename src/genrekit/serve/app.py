@@ -1,5 +1,6 @@
 """FastAPI app: ``POST /api/predict`` (upload or ``{"url": ...}``), ``GET /api/model``,
-``GET /api/config``, ``GET /healthz``, the page at ``/`` and OpenAPI docs at ``/docs``.
+``GET /api/config``, ``GET /api/palette``, ``GET /healthz``, the page at ``/`` and OpenAPI docs at
+``/docs``.
 
 Why it is built this way:
 
@@ -13,11 +14,17 @@ Why it is built this way:
 - Uploads are streamed into a private temporary folder that is removed when the request ends (or
   when its abandoned worker finishes); the body is counted while it arrives, so neither a missing
   nor a false Content-Length gets past ``max_upload_bytes``.
+- ``/docs`` is Swagger UI served from the installed ``fastapi-offline`` package's copy of its
+  script and style, not FastAPI's default CDN links: the docs must work where the server has no
+  internet (and not leak its users' visits to a CDN). Without that package ``/docs`` is a short
+  page linking ``openapi.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
+import importlib.util
 import json
 import os
 import re
@@ -31,12 +38,14 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from ..errors import AudioError, GenrekitError
+from ..errors import AudioError, AudioTooLong, GenrekitError
+from ..palette import INK, palette_for
 from .limits import ServeLimits
 from .urlguard import AddressRefused, check_redirects
 
@@ -200,6 +209,8 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         title="genrekit",
         summary="Tell what genre a song is, and how the genre moves through it.",
         version=_version(),
+        docs_url=None,  # served below from local files instead of a CDN
+        redoc_url=None,
     )
     app.state.classifier = classifier
     app.state.limits = limits
@@ -216,21 +227,13 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     # ---------------------------------------------------------------- work done in a worker thread
 
-    def check_duration(path: Path, name: str) -> None:
-        from ..audio import audio_info
-
-        try:
-            info = audio_info(path)
-        except AudioError as exc:  # name the upload, not our temp file
-            raise AudioError(name, exc.reason) from None
-        if info.duration_s > limits.max_duration_s:
-            raise Problem(422, f"{name}: audio is {info.duration_s:.0f} s long; "
-                               f"the limit is {limits.max_duration_s:g} s")
-
     def predict_file(job: _Job, path: Path, name: str) -> dict[str, Any]:
+        """The limit is counted on the decoded samples (a header that claims 10 s for an hour of
+        audio is stopped at ``max_duration_s``), and the header's own claim refuses early."""
         try:
-            check_duration(path, name)
-            return classifier.predict(path, name=name).to_dict()
+            return classifier.predict(path, name=name, max_seconds=limits.max_duration_s).to_dict()
+        except AudioTooLong as exc:
+            raise Problem(422, str(exc)) from None
         finally:
             job.done()
 
@@ -249,8 +252,11 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
                 )
             except UrlError as exc:
                 raise Problem(_url_error_status(exc.reason), f"{url}: {exc.reason}") from None
-            # download_audio already refused audio over max_duration_s (422 via _url_error_status)
-            return classifier.predict(path, name=url).to_dict()
+            # download_audio refused what the site or header says is too long (422); decoding stops at the limit
+            try:
+                return classifier.predict(path, name=url, max_seconds=limits.max_duration_s).to_dict()
+            except AudioTooLong as exc:
+                raise Problem(422, str(exc)) from None
         finally:
             job.done()
 
@@ -326,7 +332,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     @app.post("/api/predict", openapi_extra=predict_body, summary="Genre of an uploaded file or a URL")
     async def api_predict(request: Request) -> JSONResponse:
-        """The same JSON object as one line of ``genrekit predict --format jsonl``."""
+        """The same JSON object as one line of ``genrekit predict --format jsonl --segments``."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in ("multipart/form-data", "application/json"):
             raise Problem(415 if ctype else 422,
@@ -356,6 +362,10 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         finally:
             job.done()
         result = dict(result)
+        if request.query_params.get("closed_set", "").lower() in ("1", "true", "yes"):
+            from ..prediction import closed_set_record
+
+            result = closed_set_record(result)  # the forced choice among the model's genres
         return JSONResponse(result, headers={"X-Elapsed-S": f"{time.monotonic() - t0:.3f}"})
 
     @app.get("/api/model", summary="The loaded model's card")
@@ -367,6 +377,13 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     async def api_config() -> dict[str, Any]:
         return limits.public()
 
+    @app.get("/api/palette", summary="The colour of each genre, as the page and the PNGs draw it")
+    async def api_palette() -> dict[str, Any]:
+        """``{"colours": {label: "#rrggbb"}, "ink": "#rrggbb"}`` for the model's labels plus ``other``
+        (``genrekit.palette``: the timeline PNGs use the same colours)."""
+        labels = [str(x) for x in (classifier.card().get("labels") or [])]
+        return {"colours": palette_for(labels), "ink": INK}
+
     @app.get("/healthz", summary="Liveness and load")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "in_flight": slots.busy, "waiting": slots.waiting,
@@ -377,7 +394,51 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app)
     return app
+
+
+def swagger_static_dir() -> Path | None:
+    """The folder holding Swagger UI's ``swagger-ui-bundle.js`` and ``swagger-ui.css`` in the
+    installed ``fastapi-offline`` package, or None when that package is not installed."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent / "static"
+    ok = (folder / "swagger-ui-bundle.js").is_file() and (folder / "swagger-ui.css").is_file()
+    return folder if ok else None
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from local files (no CDN), or a plain page linking the schema."""
+    folder = swagger_static_dir()
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+    if folder is not None:
+        app.mount("/static-docs", StaticFiles(directory=folder), name="static-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        if folder is None:
+            url = html.escape(root + openapi_url)
+            return HTMLResponse(
+                "<!doctype html><meta charset='utf-8'><title>genrekit API</title>"
+                f"<p>The API is described in <a href='{url}'>openapi.json</a>. Swagger UI needs the "
+                "<code>fastapi-offline</code> package (<code>pip install fastapi-offline</code>).</p>")
+        return get_swagger_ui_html(
+            openapi_url=root + openapi_url, title=f"{app.title} API",
+            swagger_js_url=f"{root}/static-docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static-docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static-docs/favicon.png",
+            oauth2_redirect_url=root + redirect_url,
+            # no badge fetched from validator.swagger.io: the page must need no network
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
 
 def _human_bytes(n: int) -> str:
