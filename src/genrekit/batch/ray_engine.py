@@ -106,8 +106,10 @@ class RayEngine:
             ctx.print_on_execution_start = False
             # Blocks made here in the driver (no read tasks: the actors hold every CPU of a local Ray, a
             # repartition task would wait for one forever). Each block is one actor task; a few
-            # blocks per actor keep them all busy to the end, and bounded blocks stream rows back.
-            per_block = max(1, min(32, math.ceil(len(items) / (self.actors * 4))))
+            # blocks per actor keep them all busy to the end.
+            # Ray Data hands a block's rows back together: small blocks (<= 8 inputs) keep the
+            # progress line live and bound what a killed driver loses.
+            per_block = max(1, min(8, math.ceil(len(items) / (self.actors * 4))))
             ds = ray.data.from_items([{"input": t.input, "size": t.size, "mtime": t.mtime} for t in items],
                                      override_num_blocks=math.ceil(len(items) / per_block))
             ds = ds.map_batches(
