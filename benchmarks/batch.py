@@ -148,7 +148,7 @@ def run_batch(name: str, inputs: list[Path], model: str, extra: list[str], env: 
         wall = time.perf_counter() - t0
         sampler.stop.set()
         sampler.join()
-        if proc.returncode not in (0, 1):
+        if proc.returncode not in (0, 1) or not list(out.glob("part-*.parquet")):
             sys.exit(f"{name} failed: {err[-2000:]}")
         import pyarrow.parquet as pq
 
@@ -164,10 +164,15 @@ def run_batch(name: str, inputs: list[Path], model: str, extra: list[str], env: 
         return res
 
 
-def start_cluster(tmp: Path) -> tuple[str, dict, list[subprocess.Popen]]:
+def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def start_cluster(tmp: Path) -> tuple[str, dict, list[subprocess.Popen]]:
+    """Two nodes on this machine, one CPU each (each its own dashboard-agent port: the default clashes)."""
+    port = _port()
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
     ray = str(Path(sys.executable).parent / "ray")
     common = ["--block", "--num-cpus", "1", "--object-store-memory", str(200 * 2**20), "--node-ip-address",
@@ -177,8 +182,8 @@ def start_cluster(tmp: Path) -> tuple[str, dict, list[subprocess.Popen]]:
                               ["--address", f"127.0.0.1:{port}"]]):
         log = tmp / f"node{i}.log"
         with open(log, "w") as f:
-            procs.append(subprocess.Popen([ray, "start", *args, *common], env=env, stdout=f, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+            procs.append(subprocess.Popen([ray, "start", *args, *common, "--dashboard-agent-listen-port", str(_port())],
+                                          env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + 120
         while "Ray runtime started" not in log.read_text():
             if time.monotonic() > deadline or procs[-1].poll() is not None:
