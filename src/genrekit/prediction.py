@@ -35,7 +35,14 @@ import numpy as np
 from .audio import audio_info, check_levels, check_signal, iter_audio_blocks, load_audio, resample
 from .base import GenreModel, load_model
 from .errors import AudioError, GenrekitError
-from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
+from .urls import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DURATION_S,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_TOTAL_TIMEOUT_S,
+    download_audio,
+    is_url,
+)
 
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
 
@@ -158,7 +165,7 @@ class Classifier:
     Options: ``block_seconds`` (decode/classify long inputs in blocks of about this length),
     ``min_seconds`` (shorter inputs are refused), ``top_tags`` (how many zero-shot tags to report
     for models that have them; 0 for none), and the URL caps ``max_bytes``, ``max_duration_s``,
-    ``timeout_s``. Models without a feature spec (trained on precomputed tables) are refused with
+    ``timeout_s`` (each connect and read) and ``download_timeout_s`` (the whole download; None: none). Models without a feature spec (trained on precomputed tables) are refused with
     a GenrekitError, since a Classifier exists to read audio.
     """
 
@@ -173,6 +180,7 @@ class Classifier:
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        download_timeout_s: float | None = DEFAULT_TOTAL_TIMEOUT_S,
     ) -> None:
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
         reads_audio_or_raise(model, self.name)
@@ -183,6 +191,7 @@ class Classifier:
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
+        self.download_timeout_s = download_timeout_s
 
     # ------------------------------------------------------------------------------------ set-up
 
@@ -228,7 +237,8 @@ class Classifier:
         if isinstance(source, str) and is_url(source):
             with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
                 path = download_audio(source, tmp, max_bytes=self.max_bytes,
-                                      max_duration_s=self.max_duration_s, timeout_s=self.timeout_s)
+                                      max_duration_s=self.max_duration_s, timeout_s=self.timeout_s,
+                                      total_timeout_s=self.download_timeout_s)
                 return self._predict_path(path, name or source)
         return self._predict_path(Path(source), name or str(source))
 

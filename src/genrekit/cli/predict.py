@@ -49,7 +49,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="refuse URLs whose audio is longer than MIN minutes (default 180; 0: no limit)")
     p.add_argument("--max-size", type=non_negative_float, default=200.0, metavar="MB",
                    help="refuse URL downloads larger than MB megabytes (default 200; 0: no limit)")
-    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="network timeout for URLs (s)")
+    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S",
+                   help="network timeout for URLs: each connect and read (s, default 30)")
+    p.add_argument("--download-timeout", type=non_negative_float, default=600.0, metavar="S",
+                   help="longest a URL's whole download may take, however the server trickles "
+                   "(s, default 600; 0: no limit)")
     p.add_argument("--block-seconds", type=positive_float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     p.add_argument("--no-progress", action="store_true", help=argparse.SUPPRESS)
@@ -215,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         max_bytes=int(args.max_size * 1e6) if args.max_size else None,
         max_duration_s=args.max_duration * 60 if args.max_duration else None,
         timeout_s=args.timeout,
+        download_timeout_s=args.download_timeout or None,
         block_seconds=args.block_seconds,
     )
     if args.timeline is not None:
