@@ -35,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="how long a request waits for a slot before 429")
     g.add_argument("--request-timeout", type=positive_float, default=120.0, metavar="SECONDS",
                    help="longest a request may take once it has a slot (504); a URL download is cancelled then")
+    g.add_argument("--max-receiving", type=positive_int, default=16,
+                   help="request bodies received at once, before any slot is taken; more get 429")
     g.add_argument("--upload-timeout", type=positive_float, default=60.0, metavar="SECONDS",
                    help="longest a client may take to send its request body, read before a slot is taken (408)")
     g.add_argument("--threads", type=non_negative_int, default=0,
@@ -76,6 +78,7 @@ def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept l
             queue_timeout_s=float(args.queue_timeout),
             request_timeout_s=float(args.request_timeout),
             upload_timeout_s=float(args.upload_timeout),
+            max_receiving=int(args.max_receiving),
             allow_urls=bool(args.allow_urls),
             allowed_networks=tuple(args.allow_host),
             server_names=tuple(dict.fromkeys(names)),

@@ -7,8 +7,9 @@ Why it is built this way:
   checks, the page and queued clients while a song is analysed.
 - The request body is read *before* a slot (``max_in_flight``) is taken, within ``upload_timeout_s``
   (408 after), so a client that sends one byte a second holds a connection, never a slot. At most
-  ``max_in_flight + max_queue`` requests hold a body at once (the rest get 429), which bounds the
-  uploads on disk; up to ``max_queue`` requests with a body wait ``queue_timeout_s`` for a slot.
+  ``max_receiving`` bodies arrive at once (the rest get 429); up to ``max_queue`` requests with a
+  body wait ``queue_timeout_s`` for a slot, so at most ``max_receiving + max_queue + max_in_flight``
+  uploads are on disk.
 - A timed-out request answers 504 at once and cancels its work: a URL download stops within
   ``netguard.SLICE_S`` and frees the slot and the temporary folder. A prediction already running
   (CPU, bounded by ``max_duration_s``) cannot be interrupted; its slot stays taken until it ends, so
@@ -33,7 +34,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -189,34 +190,42 @@ class _Job:
             self._on_done()
 
 
-class _Holders:
-    """Requests holding a body (receiving, waiting for a slot, or running), counted across threads."""
+class _Jobs:
+    """Live requests (for shutdown) and how many are still receiving their body, across threads."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.count = 0
-        self.jobs: set[_Job] = set()
+    def __init__(self, max_receiving: int) -> None:
+        self.max_receiving = max_receiving
+        self.receiving = 0
+        self.live: set[_Job] = set()
         self._lock = threading.Lock()
 
-    def enter(self) -> _Job:
+    def new(self) -> _Job:
+        job = _Job(lambda: self._forget(job))
         with self._lock:
-            if self.count >= self.size:
-                raise Problem(429, f"server busy: {self.count} requests are being received, waiting or running; "
-                                   "try again shortly", {"Retry-After": "5"})
-            self.count += 1
-        job = _Job(lambda: self._leave(job))
-        with self._lock:
-            self.jobs.add(job)
+            self.live.add(job)
         return job
 
-    def _leave(self, job: _Job) -> None:
+    def _forget(self, job: _Job) -> None:
         with self._lock:
-            self.count -= 1
-            self.jobs.discard(job)
+            self.live.discard(job)
+
+    @contextlib.contextmanager
+    def receiving_body(self) -> Iterator[None]:
+        """A place among the bodies being received (429 when all are taken)."""
+        with self._lock:
+            if self.receiving >= self.max_receiving:
+                raise Problem(429, f"server busy: {self.receiving} uploads are being received; try again shortly",
+                              {"Retry-After": "5"})
+            self.receiving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.receiving -= 1
 
     def cancel_all(self) -> None:
         with self._lock:
-            jobs = list(self.jobs)
+            jobs = list(self.live)
         for job in jobs:
             job.cancel.set()
 
@@ -250,7 +259,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     limits = limits or ServeLimits()
     classifier = _load_classifier(classifier_or_ref)
     slots = _Slots(limits.max_in_flight, limits.max_queue)
-    holders = _Holders(limits.max_in_flight + limits.max_queue)
+    jobs = _Jobs(limits.max_receiving)
     networks = limits.networks()
     started = time.time()
 
@@ -258,9 +267,9 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         # stopping (SIGTERM/SIGINT to uvicorn): downloads in flight stop and remove their files
-        holders.cancel_all()
+        jobs.cancel_all()
         t0 = time.monotonic()
-        while holders.count and time.monotonic() - t0 < 3.0:
+        while jobs.live and time.monotonic() - t0 < 3.0:
             await asyncio.sleep(0.05)
 
     app = FastAPI(
@@ -272,7 +281,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     app.state.classifier = classifier
     app.state.limits = limits
     app.state.slots = slots
-    app.state.holders = holders
+    app.state.jobs = jobs
     app.add_middleware(WebGuard, server_names=limits.server_names, allowed_origins=limits.allowed_origins)
 
     @app.exception_handler(Problem)
@@ -416,11 +425,11 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         if declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
             # refused before queueing: a too-big upload never waits for, or takes, a slot
             raise Problem(413, f"upload too large: the limit is {_human_bytes(limits.max_upload_bytes)}")
-        job = holders.enter()
+        job = jobs.new()
         t0 = time.monotonic()
         try:
             try:  # the body first: a slow client holds this connection, never a slot
-                with anyio.fail_after(limits.upload_timeout_s):
+                with jobs.receiving_body(), anyio.fail_after(limits.upload_timeout_s):
                     if ctype == "application/json":
                         url = await read_url(request)
                     else:
@@ -460,7 +469,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     @app.get("/healthz", summary="Liveness and load")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "in_flight": slots.busy, "waiting": slots.waiting,
-                "holding_body": holders.count, "uptime_s": round(time.time() - started, 1)}
+                "receiving": jobs.receiving, "uptime_s": round(time.time() - started, 1)}
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:

@@ -23,9 +23,9 @@ class ServeLimits:
     - ``max_queue`` and ``queue_timeout_s``: how many more requests may wait for a slot and for how
       long; beyond either the answer is 429 with ``Retry-After``.
     - ``upload_timeout_s``: how long a client may take to send its request body (408). Bodies are
-      read *before* a slot is taken, so a slow client holds a connection, never a slot; at most
-      ``max_in_flight + max_queue`` requests hold a body (being received, waiting or running) at once,
-      more get 429, so the disk holds at most that many uploads.
+      read *before* a slot is taken, so a slow client holds a connection, never a slot.
+    - ``max_receiving``: request bodies arriving at once (429 beyond); with the queue and the slots
+      it bounds the uploads on disk to ``max_receiving + max_queue + max_in_flight``.
     - ``request_timeout_s``: from the slot being granted to the answer (504); a URL download is
       cancelled then (its total deadline is what is left of this), and its slot freed within a
       fraction of a second.
@@ -45,6 +45,7 @@ class ServeLimits:
     queue_timeout_s: float = 30.0
     request_timeout_s: float = 120.0
     upload_timeout_s: float = 60.0
+    max_receiving: int = 16
     allow_urls: bool = False
     allowed_networks: tuple[str, ...] = field(default_factory=tuple)
     server_names: tuple[str, ...] = field(default_factory=tuple)
@@ -53,8 +54,8 @@ class ServeLimits:
     def __post_init__(self) -> None:
         if self.max_upload_bytes <= 0 or self.max_duration_s <= 0:
             raise ValueError("max_upload_bytes and max_duration_s must be positive")
-        if self.max_in_flight < 1 or self.max_queue < 0:
-            raise ValueError("max_in_flight must be >= 1 and max_queue >= 0")
+        if self.max_in_flight < 1 or self.max_queue < 0 or self.max_receiving < 1:
+            raise ValueError("max_in_flight and max_receiving must be >= 1 and max_queue >= 0")
         if self.queue_timeout_s < 0 or self.request_timeout_s <= 0 or self.upload_timeout_s <= 0:
             raise ValueError("queue_timeout_s must be >= 0, request_timeout_s and upload_timeout_s > 0")
         for origin in self.allowed_origins:
