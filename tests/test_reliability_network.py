@@ -456,3 +456,66 @@ def test_host_header_checked_against_dns_rebinding(tmpdirs):
         assert r.status_code == 400
         for ok in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "genres.lan", "GENRES.LAN:80"):
             assert c.get("/healthz", headers={"Host": ok}).status_code == 200, ok
+
+
+# ------------------------------------------------------------- the guarded sockets over TLS too
+
+
+@pytest.fixture(scope="module")
+def tls_site(tmp_path_factory, sites):
+    """The public site's handler behind TLS (a throwaway self-signed certificate from openssl)."""
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "key.pem"),
+                    "-out", str(d / "cert.pem"), "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    public, _ = sites
+    handler = public.server.RequestHandlerClass
+    srv = type(public.server)((PUBLIC, 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+def _tls_get(port: int, path: str, fetch):
+    import http.client
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # a throwaway certificate; the point here is the socket class
+    conn = http.client.HTTPSConnection(PUBLIC, port, timeout=10, context=fetch.ssl_context(ctx))
+    conn._create_connection = fetch.create_connection
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def test_tls_reads_keep_the_deadline(tls_site):
+    from genrekit.netguard import Fetch, FetchTimeout
+
+    allowed = [ipaddress.ip_network(PUBLIC + "/32")]
+    assert _tls_get(tls_site, "/audio.wav", Fetch(allowed=allowed, total_timeout_s=10)) == AUDIO
+    t0 = time.monotonic()
+    with pytest.raises(FetchTimeout):
+        _tls_get(tls_site, "/trickle.wav", Fetch(allowed=allowed, read_timeout_s=10, total_timeout_s=1.0))
+    assert time.monotonic() - t0 < 3
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(OSError, match="cancelled"):
+        _tls_get(tls_site, "/trickle.wav", Fetch(allowed=allowed, read_timeout_s=10, cancel=cancel))
+    assert time.monotonic() - t0 < 2.5
+    with pytest.raises(AddressRefused):
+        _tls_get(tls_site, "/audio.wav", Fetch(allowed=[]))
