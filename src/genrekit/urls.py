@@ -223,6 +223,8 @@ def download_audio(
                 raise UrlError(url, "no media found at this URL")
             if info.get("_type") in ("playlist", "multi_video"):
                 raise UrlError(url, "URL is a playlist; give the URL of a single track")
+            if info.get("is_live"):  # endless, and yt-dlp hands live streams to ffmpeg, outside our sockets
+                raise UrlError(url, "URL is a live stream; give the URL of a recording")
             duration = info.get("duration")
             if max_duration_s is not None and duration and float(duration) > max_duration_s:
                 raise UrlError(url, f"too long: {float(duration) / 60:.0f} min, the cap is {max_duration_s / 60:.0f} min")
