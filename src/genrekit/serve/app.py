@@ -409,9 +409,10 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
             },
         },
         "responses": {str(c): {"description": d} for c, d in [
-            (400, "not decodable audio / bad upload"), (403, "URL fetching disabled or address refused"),
-            (413, "upload too large"), (422, "audio too long or bad request"), (429, "server busy"),
-            (504, "request timed out")]},
+            (400, "not decodable audio / bad upload / malformed URL / unknown Host"),
+            (403, "URL fetching disabled, address refused, or a cross-origin request"),
+            (408, "request body not received in time"), (413, "upload too large"),
+            (422, "audio too long or bad request"), (429, "server busy"), (504, "request timed out")]},
     }
 
     @app.post("/api/predict", openapi_extra=predict_body, summary="Genre of an uploaded file or a URL")
