@@ -207,9 +207,14 @@ def hostile_phase(args: argparse.Namespace, base: str, clips: list, pid: int) ->
 
     with tempfile.TemporaryDirectory(prefix="genrekit-bench-") as tmp:
         t0 = time.monotonic()
-        lying = lying_matroska(Path(tmp) / "lying.mka", real_seconds=args.lying_minutes * 60, claimed_seconds=10)
-        print(f"hostile phase: lying-header file {lying.stat().st_size / 1e6:.1f} MB, "
-              f"{args.lying_minutes:g} min of Opus claiming 10 s (built in {time.monotonic() - t0:.0f} s)", flush=True)
+        lying = None
+        if args.lying_minutes > 0:
+            lying = lying_matroska(Path(tmp) / "lying.mka", real_seconds=args.lying_minutes * 60, claimed_seconds=10)
+            print(f"hostile phase: lying-header file {lying.stat().st_size / 1e6:.1f} MB, "
+                  f"{args.lying_minutes:g} min of Opus claiming 10 s (built in {time.monotonic() - t0:.0f} s)",
+                  flush=True)
+        else:
+            print("hostile phase: slow uploaders only (--lying-minutes 0)", flush=True)
         n = 10_000  # the phase is bounded by time
         c = args.hostile_clients
         base_run = run_level(base, clips, c, n, time.monotonic() + args.hostile_seconds, 300)
@@ -222,7 +227,9 @@ def hostile_phase(args: argparse.Namespace, base: str, clips: list, pid: int) ->
         lock = threading.Lock()
         threads = [threading.Thread(target=slow_upload, args=(base, until, slow_codes, lock), daemon=True)
                    for _ in range(args.slow_clients)]
-        threads.append(threading.Thread(target=lying_uploads, args=(base, lying, until, lying_codes, lock), daemon=True))
+        if lying is not None:
+            threads.append(threading.Thread(target=lying_uploads, args=(base, lying, until, lying_codes, lock),
+                                            daemon=True))
         for t in threads:
             t.start()
         time.sleep(0.5)
@@ -254,7 +261,7 @@ def main() -> int:
     ap.add_argument("--hostile-seconds", type=float, default=40.0, help="length of each hostile-phase run (0: skip)")
     ap.add_argument("--hostile-clients", type=int, default=4, help="normal clients in the hostile phase")
     ap.add_argument("--slow-clients", type=int, default=2, help="1 byte/s uploaders in the hostile phase")
-    ap.add_argument("--lying-minutes", type=float, default=30.0, help="audio in the lying-header file")
+    ap.add_argument("--lying-minutes", type=float, default=30.0, help="audio in the lying-header file (0: none)")
     ap.add_argument("--upload-timeout", type=float, default=20.0, help="the server's --upload-timeout")
     ap.add_argument("--max-duration", type=float, default=60.0, help="the server's --max-duration (s)")
     ap.add_argument("--max-rss-mb", type=float, default=1500.0, help="bound on the server's peak RSS")
