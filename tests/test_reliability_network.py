@@ -454,7 +454,10 @@ def test_host_header_checked_against_dns_rebinding(tmpdirs):
         r = c.post("/api/predict", files={"file": ("a.wav", wav_bytes(2.0), "audio/wav")},
                    headers={"Host": "evil.example:8000", "Origin": "http://evil.example:8000"})
         assert r.status_code == 400
-        for ok in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "genres.lan", "GENRES.LAN:80"):
+        r = c.get("/", headers={"Host": "genres.lan.evil.example"})
+        assert r.status_code == 400
+        for ok in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "genres.lan", "GENRES.LAN:80", "myhost:8000",
+                   "app.localhost"):
             assert c.get("/healthz", headers={"Host": ok}).status_code == 200, ok
 
 

@@ -513,7 +513,7 @@ def test_cli_flags_build_limits_and_stay_light():
     lim = limits_from_args(args)
     import socket
 
-    names = ("genres.lan",) + ((socket.gethostname(),) if socket.gethostname() else ())
+    names = ("genres.lan",) + ((socket.gethostname(),) if "." in socket.gethostname() else ())
     assert lim == ServeLimits(max_upload_bytes=2 * 1024 * 1024, max_duration_s=60, max_in_flight=3, max_queue=5,
                               queue_timeout_s=1.5, request_timeout_s=9, upload_timeout_s=7, allow_urls=True,
                               allowed_networks=("127.0.0.1", "10.0.0.0/8"), server_names=names,

@@ -51,8 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="let pages from this origin (https://example.org, or '*') POST here (repeatable); "
                    "other cross-origin POSTs get 403")
     w.add_argument("--server-name", action="append", default=[], metavar="NAME",
-                   help="host name clients use to reach this server (repeatable); IP addresses, localhost, "
-                   "this machine's name and --host always work, other Host headers get 400 (DNS rebinding)")
+                   help="host name clients use to reach this server (repeatable); IP addresses, names "
+                   "without a dot (localhost, this machine's name), this machine's name and --host always "
+                   "work, other Host headers get 400 (DNS rebinding)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
     return p
@@ -66,7 +67,7 @@ def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept l
 
     names = list(args.server_name)
     for name in (args.host, socket.gethostname()):  # names this machine is reached by on its own
-        if name and not name.replace(".", "").isdigit() and ":" not in name and name not in ("0.0.0.0",):
+        if name and "." in name and not name.replace(".", "").isdigit():  # dotless names always pass
             names.append(name)
 
     try:

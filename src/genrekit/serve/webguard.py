@@ -2,8 +2,9 @@
 
 - **Host check** (DNS rebinding to the local server): a page on ``evil.example`` whose name is
   re-pointed at 127.0.0.1 talks to the server as a same-origin site, so the Origin check alone cannot
-  stop it; its requests still carry ``Host: evil.example``. Only IP literals, ``localhost`` and the
-  names given with ``--server-name`` are answered; others get 400.
+  stop it; its requests still carry ``Host: evil.example``. Only IP literals, ``localhost``, names
+  without a dot (a machine's own or hosts-file names: public DNS cannot hand one to an attacker) and
+  the names given with ``--server-name`` are answered; others get 400.
 - **Origin check** (cross-site requests): a browser sends ``Origin`` with every cross-origin POST, and a
   multipart form needs no preflight, so without this any web page could drive a local server. A
   request whose ``Origin`` is not this server's own and not in ``--allow-origin`` is refused (403)
@@ -62,7 +63,7 @@ class WebGuard:
         if host is None:  # HTTP/1.0 without Host: nothing a browser sends
             return True
         name, _ = split_host(host)
-        return bool(name) and (_is_ip(name) or name == "localhost" or name.endswith(".localhost")
+        return bool(name) and (_is_ip(name) or "." not in name or name.endswith(".localhost")
                                or name in self.server_names)
 
     def origin_allowed(self, origin: str) -> bool:
@@ -91,8 +92,9 @@ class WebGuard:
         extra = self._headers(path, origin if cors else None)
         if not self.host_ok(host):
             name, _ = split_host(host or "")
-            await _answer(send, 400, f"unknown Host {host!r}: this server answers to IP addresses, localhost "
-                                     f"and names given with --server-name (e.g. --server-name {name or 'NAME'})",
+            await _answer(send, 400, f"unknown Host {host!r}: this server answers to IP addresses, names "
+                                     f"without a dot and names given with --server-name "
+                                     f"(e.g. --server-name {name or 'NAME'})",
                           extra)
             return
         if origin is not None and method not in SAFE_METHODS and not cors \
