@@ -44,6 +44,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from ..errors import AudioError, GenrekitError
 from ..netguard import AddressRefused, BadUrl, check_address, parse_url
@@ -438,6 +439,8 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
             except TimeoutError:
                 raise Problem(408, f"request body not received within {limits.upload_timeout_s:g} s",
                               {"Connection": "close"}) from None
+            except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing to log
+                raise Problem(400, "client disconnected before sending the whole body") from None
             job.take_slot(await slots.acquire(limits.queue_timeout_s))
             deadline = time.monotonic() + limits.request_timeout_s
             try:
