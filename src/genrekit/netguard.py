@@ -189,7 +189,6 @@ class Fetch:
         self.cancel = cancel or threading.Event()
         self.refused: AddressRefused | None = None  # the first refusal, reported over later errors
         self.expired = False
-        self.connections = 0
         self.ssl_socket_class = type("FetchSSLSocket", (_FetchSSLSocket,), {"_fetch": self})
 
     # ------------------------------------------------------------------------------ time slices
@@ -259,7 +258,6 @@ class Fetch:
                     sock.bind(source_address)
                 self._connect(sock, sockaddr)
                 sock.settimeout(self.op_timeout())
-                self.connections += 1
                 return sock
             except (FetchTimeout, FetchCancelled):
                 sock.close()
