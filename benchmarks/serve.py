@@ -13,9 +13,10 @@ Hostile phase (``--hostile-seconds``, default 40; 0 skips it): ``--hostile-clien
 that keeps uploading an Opus-in-Matroska file holding ``--lying-minutes`` (default 30) of audio whose
 header claims 10 s (``tests/hostile_media.py``), against a server started with ``--max-duration``
 (default 60 s), so an upload is cut at 60 s of decoded audio whatever its header says. Reported: the normal clients' p50/p95 in both runs,
-what the hostile clients got, and the server's peak RSS (VmHWM) after each run; the bounds checked
-are p95 <= 2 x baseline p95 + 0.5 s and peak RSS <= ``--max-rss-mb`` (default 1500; ``--check``
-exits 1 when one is exceeded).
+what the hostile clients got, and the server's peak RSS (VmHWM) after each run. The bounds checked:
+p95 <= 2 x baseline p95 x (clients + 1) / clients + 0.5 s (the lying-header client is one more client
+sharing the slots, slow uploaders must cost nothing; the factor 2 is room for a shared machine's noise)
+and peak RSS <= ``--max-rss-mb`` (default 1500); ``--check`` exits 1 when one is exceeded.
 
     python benchmarks/serve.py                      # default model (toy stand-in if it is missing)
     python benchmarks/serve.py --model runs/cnn --max-in-flight 2 --json out/serve-bench.json
@@ -237,7 +238,8 @@ def hostile_phase(args: argparse.Namespace, base: str, clips: list, pid: int) ->
         for t in threads:
             t.join(320)
         rss_hostile = peak_rss_mb(pid)
-    p95_bound = 2 * base_run["p95_s"] + 0.5
+    # the lying-header client is one more client sharing the slots; x2 leaves room for a shared machine's noise
+    p95_bound = 2 * base_run["p95_s"] * (c + (1 if lying is not None else 0)) / c + 0.5
     ok_p95 = hostile_run["p95_s"] <= p95_bound
     ok_rss = rss_hostile <= args.max_rss_mb
     print(f"  + hostile  {c} clients: ok {hostile_run['ok']}/{hostile_run['requests']}, p50 {hostile_run['p50_s']:.3f} s, "
