@@ -464,6 +464,12 @@ def test_cross_origin_post_refused_unless_allowed(tmpdirs):
         r = c.post("/api/predict", files=files, headers={"Origin": "http://127.0.0.1"})  # the page itself
         assert r.status_code == 200, r.text
         assert c.post("/api/predict", files=files).status_code == 200  # no Origin: curl, scripts
+        r = c.post("/api/predict", files=files, headers={"Origin": "http://127.0.0.1:9999"})  # another local port
+        assert r.status_code == 403
+    with client_for(server_names=("genres.example.org",)) as c:  # behind a TLS proxy that passes Host on
+        r = c.post("/api/predict", files=files,
+                   headers={"Origin": "https://genres.example.org", "Host": "genres.example.org"})
+        assert r.status_code == 200, r.text
     with client_for(allowed_origins=("https://good.example",)) as c:
         r = c.post("/api/predict", files=files, headers={"Origin": "https://good.example"})
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://good.example"

@@ -70,14 +70,17 @@ class WebGuard:
         return self.any_origin or origin.rstrip("/").lower() in self.allowed_origins
 
     @staticmethod
-    def same_origin(origin: str, host: str | None, scheme: str) -> bool:
+    def same_origin(origin: str, host: str | None) -> bool:
+        """The page's origin names the host and port the request was sent to. A missing port means
+        the origin scheme's default on both sides: behind a TLS-terminating proxy the server itself
+        speaks plain HTTP while the page's origin is https."""
         o = urllib.parse.urlsplit(origin)
         if o.scheme not in ("http", "https") or host is None:
             return False
+        default = {"http": 80, "https": 443}[o.scheme]
         oname, oport = split_host(o.netloc)
         hname, hport = split_host(host)
-        default = {"http": 80, "https": 443}
-        return (oname, oport or default[o.scheme]) == (hname, hport or default.get(scheme, 80))
+        return (oname, oport or default) == (hname, hport or default)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -98,7 +101,7 @@ class WebGuard:
                           extra)
             return
         if origin is not None and method not in SAFE_METHODS and not cors \
-                and not self.same_origin(origin, host, scope.get("scheme", "http")):
+                and not self.same_origin(origin, host):
             await _answer(send, 403, f"cross-origin request from {origin} refused; start the server with "
                                      f"--allow-origin {origin} to accept it", extra)
             return
