@@ -168,3 +168,161 @@ def test_page_url_field(browser, http_server: str):  # noqa: F811  (the imported
         text = page.text_content("#error")
         assert "(403)" in text and "private" in text
         page.close()
+
+
+# ------------------------------------------------------------------ heading, palette, layout, docs
+# These tests answer /api/predict from inside the browser (Playwright's request routing) with a
+# record of the real shape, so every genre (and the open-set "other") can be shown without
+# running the model eleven times. The page, its CSS and /api/palette are the real ones.
+
+def _record(labels: list[str], genre: str, name: str = "song.wav", n_segments: int = 6) -> dict:
+    """A predict record with ``genre`` on top (or "other" with its open-set fields)."""
+    top = labels[0] if genre == "other" else genre
+    rest = (1.0 - 0.6) / max(1, len(labels) - 1)
+    probs = {g: (0.6 if g == top else rest) for g in labels}
+    segs = [{"start_s": 3.0 * i, "end_s": 3.0 * i + 3.0, "genre": top, "confidence": 0.6,
+             "probabilities": probs} for i in range(n_segments)]
+    rec = {"input": name, "genre": genre, "confidence": 0.6, "probabilities": probs,
+           "duration_s": 3.0 * n_segments, "model": "default", "segments": segs, "tags": None}
+    if genre == "other":
+        rec.update(nearest=top, in_set=0.2, style="electronic, dance")
+    return rec
+
+
+def _show(page, rec: dict) -> None:
+    """Make the page show ``rec`` through its own upload path (the request never leaves the browser)."""
+    import json
+
+    page.unroute("**/api/predict")
+    page.route("**/api/predict", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(rec)))
+    page.evaluate("document.getElementById('result').hidden = true")
+    page.set_input_files("#file-input", files=[{"name": rec["input"], "mimeType": "audio/wav", "buffer": b"RIFF"}])
+    page.wait_for_selector("#result:not([hidden])", timeout=20_000)
+
+
+#: The heading's text colour and the first opaque background behind it, as "rgb(r, g, b)" strings.
+_HEADING_COLOURS = """() => {
+    const h = document.getElementById('genre');
+    let e = h, bg = 'rgba(0, 0, 0, 0)';
+    while (e && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) { bg = getComputedStyle(e).backgroundColor; e = e.parentElement; }
+    const sw = document.getElementById('genre-swatch');
+    return [getComputedStyle(h).color, bg, sw ? getComputedStyle(sw).backgroundColor : null];
+}"""
+
+
+def _rgb(css: str) -> tuple[float, float, float]:
+    import re
+
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return r / 255, g / 255, b / 255
+
+
+def test_heading_contrast_and_swatch_for_every_genre(browser, server):
+    """WCAG 4.5:1 for the genre heading whatever the genre; the swatch beside it has the genre's
+    palette colour (the same table as the PNGs, served at /api/palette)."""
+    import httpx
+
+    from genrekit.palette import contrast_ratio, hex_to_rgb, palette_for
+
+    base, clf = server
+    labels = list(clf.labels)
+    colours = httpx.get(base + "/api/palette", timeout=10).json()["colours"]
+    assert colours == palette_for(labels)
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(base + "/")
+    page.wait_for_function("document.getElementById('limits').textContent.length > 0")
+    seen = {}
+    for genre in labels + ["other"]:
+        _show(page, _record(labels, genre))
+        assert page.text_content("#genre").strip() == genre
+        text, bg, swatch = page.evaluate(_HEADING_COLOURS)
+        ratio = contrast_ratio(_rgb(text), _rgb(bg))
+        assert ratio >= 4.5, f"{genre}: heading contrast {ratio:.2f}:1 ({text} on {bg})"
+        want = tuple(round(c * 255) for c in hex_to_rgb(colours[genre]))
+        assert swatch is not None, "no #genre-swatch beside the heading"
+        assert tuple(round(c * 255) for c in _rgb(swatch)) == want, (genre, swatch, colours[genre])
+        seen[genre] = swatch
+        if genre == "other":  # the open-set answer says so in words, with the nearest genre
+            text = page.text_content("#open-set")
+            assert page.is_visible("#open-set") and "Not one of the" in text and labels[0] in text, text
+            assert "electronic, dance" in text and "20%" in text
+        else:
+            assert page.is_hidden("#open-set")
+        assert page.text_content("#confidence") == "60%"
+    assert len(set(seen.values())) == len(seen)  # one colour per genre
+    page.close()
+
+
+def test_heads_note_names_the_disagreement(browser, server):
+    """When the track's probabilities are not the mean of the segments' (two heads), the caption
+    under the timeline says so and names the genre that differs most; when they are, it says that."""
+    base, clf = server
+    labels = list(clf.labels)
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(base + "/")
+    page.wait_for_function("document.getElementById('limits').textContent.length > 0")
+    rec = _record(labels, labels[0])
+    _show(page, rec)
+    assert "average of these segments" in page.text_content("#heads-note")
+    other = labels[1]
+    for s in rec["segments"]:  # segments all say labels[1] at 90%; the track still says labels[0]
+        s["probabilities"] = {g: (0.9 if g == other else 0.1 / (len(labels) - 1)) for g in labels}
+    _show(page, rec)
+    note = page.text_content("#heads-note")
+    assert "whole-track head" in note and "per-segment head" in note and f"lean to {other} (90%" in note, note
+    page.close()
+
+
+def test_no_horizontal_overflow_at_375px(browser, server):
+    """On a 375 px phone nothing sticks out of its card and the page does not scroll sideways."""
+    base, clf = server
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.goto(base + "/")
+    page.wait_for_function("document.getElementById('limits').textContent.length > 0")
+    long_name = "a-rather-long-file-name-" * 4 + ".wav"
+    _show(page, _record(list(clf.labels), "other", name=long_name, n_segments=40))
+    sticking_out = page.evaluate("""() => {
+        const out = [];
+        for (const card of document.querySelectorAll('.card:not([hidden])')) {
+            const c = card.getBoundingClientRect(), st = getComputedStyle(card);
+            const right = c.right - parseFloat(st.paddingRight) - parseFloat(st.borderRightWidth);
+            for (const e of card.querySelectorAll('*')) {
+                const r = e.getBoundingClientRect();
+                if (r.width > 0 && r.height > 0 && r.right > right + 0.5 && !e.closest('details:not([open])'))
+                    out.push((e.id || e.className.baseVal || e.className || e.tagName) + ' +' + (r.right - right).toFixed(1) + 'px');
+            }
+        }
+        return out;
+    }""")
+    assert not sticking_out, sticking_out
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.close()
+
+
+def test_docs_render_without_network(browser, server):
+    """/docs is Swagger UI from the installed package: it renders every route while any request to
+    another host is refused (and none is even attempted)."""
+    import httpx
+
+    base, _ = server
+    if "swagger-ui" not in httpx.get(base + "/docs", timeout=10).text:
+        pytest.skip("fastapi-offline is not installed: /docs is the plain page linking openapi.json")
+    n_routes = sum(len(v) for v in httpx.get(base + "/openapi.json", timeout=10).json()["paths"].values())
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(base + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    assert "genrekit" in page.text_content(".swagger-ui .info .title")
+    assert page.locator(".swagger-ui .opblock").count() == n_routes
+    assert not outside, outside
+    page.close()

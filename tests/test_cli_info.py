@@ -22,6 +22,17 @@ def test_info_on_the_default_model(capsys) -> None:
     assert f"test_track           accuracy {acc:.4f}" in out
     rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0] in GENRES]
     assert len(rows) == 10 and sum(int(v) for r in rows for v in r[1:]) == meta["metrics"]["test_track"]["n"]
+    header = next(line for line in out.splitlines() if "true \\ pred" in line)
+    assert header.split()[3:] == [g[:5] for g in GENRES]  # columns named: blues class count ...
+
+
+def test_confusion_header_uses_full_labels_when_cut_ones_clash() -> None:
+    from genrekit.cli.info import confusion_lines
+
+    lines = confusion_lines(["electro", "electronic", "x"], [[1, 0, 0], [0, 12345, 0], [0, 0, 1]])
+    assert lines[0].split()[3:] == ["electro", "electronic", "x"]
+    widths = {len(line) for line in lines}
+    assert len(widths) == 1  # header and rows line up
 
 
 def test_info_json_counts_the_tensors(tmp_path: Path, capsys) -> None:

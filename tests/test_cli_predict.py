@@ -52,7 +52,7 @@ def test_jsonl_and_csv(toy_default, clips, capsys):
     assert main(["predict", "--format", "jsonl", *map(str, clips)]) == 0
     recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["input"] for r in recs] == list(map(str, clips))
-    assert all(r["genre"] in r["probabilities"] and r["segments"] for r in recs)
+    assert all(r["genre"] in r["probabilities"] and "segments" not in r for r in recs)  # only with --segments
     assert main(["predict", "--format", "csv", *map(str, clips)]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == 2 and rows[0]["input"] == str(clips[0])
@@ -124,7 +124,7 @@ def test_subprocess_default_model(clips, tmp_path):
 
 def test_segment_clock_shows_tenths():
     """Segments ~0.98 s apart (the default model's 1 s grid) must not print the same time twice."""
-    from genrekit.cli.predict import _fmt_clock
+    from genrekit.units import format_clock as _fmt_clock
 
     hop = 61 * 256 / 16000
     shown = [_fmt_clock(i * hop) for i in range(40)]
@@ -206,9 +206,9 @@ def test_failed_inputs_keep_a_record_in_jsonl_and_csv(toy_default, clips, tmp_pa
 
 
 def test_csv_segments_carry_the_track_genre(toy_default, clips, capsys):
-    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    assert main(["predict", "--format", "jsonl", "--segments", str(clips[0])]) == 0
     rec = json.loads(capsys.readouterr().out)
-    assert rec["segments"]  # jsonl always holds the segments (the help says so)
+    assert rec["segments"]
     assert main(["predict", "--format", "csv", "--segments", str(clips[0])]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(rows) == len(rec["segments"])
@@ -251,3 +251,171 @@ def test_url_caps_take_zero_for_no_limit():
     for flag in ("--max-size", "--max-duration", "--top-tags"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["predict", "x.wav", flag, "-1"])
+
+
+# ------------------------------------------------------- paths of any length, formats other tools read
+
+
+def test_long_paths_are_shown_whole(toy_default, tmp_path, capsys):
+    """A user's path is not CI's path: a deliberately deep temporary folder (well past the table's
+    60-character column) still gets its whole path in the table, in JSON and in CSV."""
+    from .conftest import tone
+
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name-for-a-music-library"] * 4), "Ünïcödé Söng")
+    deep.mkdir(parents=True)
+    songs = [deep / "first song.wav", deep / "second.wav"]
+    for i, s in enumerate(songs):
+        sf.write(s, tone(3.0, freq=300.0 + 200 * i), 22050)
+    assert len(str(songs[0])) > 200
+    assert main(["predict", str(deep)]) == 0
+    out, err = capsys.readouterr()
+    rows = out.splitlines()[1:]
+    assert err == "" and len(rows) == 2
+    for row, song in zip(rows, songs, strict=True):
+        assert row.startswith(f"{song}  ") and "..." not in row
+    assert main(["predict", "--format", "json", str(deep)]) == 0
+    assert [r["input"] for r in json.loads(capsys.readouterr().out)] == list(map(str, songs))
+
+
+def test_table_shows_confidence_as_percent(toy_default, clips, capsys):
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert main(["predict", "--segments", str(clips[0])]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = out[1].split()
+    assert row[1] == rec["genre"] and row[2] == f"{rec['confidence'] * 100:.0f}%"
+    assert row[3] == "0:30"  # duration as m:ss, as the demo shows it
+    assert out[2].split()[-1].endswith("%")  # segment lines too
+
+
+def test_records_have_hf_labels_sorted_by_score(toy_default, clips, capsys):
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    labels = rec["labels"]
+    assert [x["score"] for x in labels] == sorted((x["score"] for x in labels), reverse=True)
+    assert {x["label"]: x["score"] for x in labels} == rec["probabilities"]  # probabilities kept as they were
+    assert labels[0] == {"label": rec["genre"], "score": rec["confidence"]}
+    assert set(labels[0]) == {"label", "score"}
+
+
+def test_json_format_is_one_array_with_failures_as_records(toy_default, clips, tmp_path, capsys):
+    missing = str(tmp_path / "missing.wav")
+    assert main(["predict", "--format", "json", str(clips[0]), missing, str(clips[1])]) == 1
+    recs = json.loads(capsys.readouterr().out)
+    assert [r["input"] for r in recs] == [str(clips[0]), missing, str(clips[1])]
+    assert recs[1] == {"input": missing, "error": "no such file"} and "segments" not in recs[0]
+    assert main(["predict", "--format", "json", "--segments", str(clips[0])]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["segments"]
+
+
+def test_stdin_list_of_inputs(toy_default, clips, tmp_path, capsys, monkeypatch):
+    """`find ... | genrekit predict -`: each stdin line is one input, blank lines skipped, mixed
+    with inputs named on the command line."""
+    missing = str(tmp_path / "missing.wav")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{clips[0]}\n\n{missing}\r\n"))
+    assert main(["predict", "--format", "jsonl", "-", str(clips[1])]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["input"] for line in out.splitlines()] == [str(clips[0]), missing, str(clips[1])]
+    assert err.splitlines()[0] == f"genrekit: error: {missing}: no such file"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert main(["predict", "-"]) == 1
+    assert capsys.readouterr().err == "genrekit: error: -: stdin held no inputs\n"
+
+
+def test_records_name_their_timeline_png(toy_default, clips, tmp_path, capsys):
+    tl = tmp_path / "tl"
+    assert main(["predict", "--format", "jsonl", "--timeline", str(tl), *map(str, clips)]) == 0
+    recs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["timeline"] for r in recs] == [str(tl / f"{c.stem}.png") for c in clips]
+    assert all(os.path.isfile(r["timeline"]) for r in recs)
+    assert main(["predict", "--format", "csv", "--timeline", str(tl), str(clips[0])]) == 0
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["timeline"] == str(tl / f"{clips[0].stem}.png") and row["error"] == ""  # a new run replaces it
+    assert main(["predict", "--format", "jsonl", str(clips[0])]) == 0
+    assert "timeline" not in json.loads(capsys.readouterr().out)  # no --timeline, no field
+
+
+def test_timeline_pngs_get_the_users_umask(toy_default, clips, tmp_path, capsys):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert main(["predict", "--timeline", str(tmp_path / "tl"), str(clips[0])]) == 0
+    finally:
+        os.umask(old)
+    png = next((tmp_path / "tl").glob("*.png"))
+    assert stat.S_IMODE(png.stat().st_mode) == 0o644
+
+
+def test_progress_inside_a_long_input(toy_default, tmp_path, capfd):
+    """An input longer than one block gets a second bar over its seconds (here blocks of 4 s),
+    drawn on the real stderr although decoding runs with file descriptor 2 silenced (capfd
+    captures at the descriptor, as a terminal would see it)."""
+    from .conftest import tone
+
+    song = tmp_path / "long.wav"
+    sf.write(song, tone(30.0), 22050)
+    assert main(["predict", "--progress", "--block-seconds", "4", str(song)]) == 0
+    out, err = capfd.readouterr()
+    assert str(song) in out and "audio" in err and "/30" in err
+    assert main(["predict", "--block-seconds", "4", str(song)]) == 0  # no terminal, no --progress: no bar
+    assert capfd.readouterr().err == ""
+
+
+def test_help_shows_no_progress_and_duration_units(capsys):
+    from genrekit.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["predict", "--help"])
+    text = capsys.readouterr().out
+    assert "--no-progress" in text and "20m" in text
+
+
+@pytest.mark.parametrize("command", [["predict", "x.wav"], ["serve"]])
+def test_max_duration_takes_one_unit_with_suffixes_in_both_commands(command):
+    from genrekit.cli.main import build_parser
+
+    def parse(value: str) -> float:
+        return build_parser().parse_args([*command, "--max-duration", value]).max_duration
+
+    assert parse("90") == parse("90s") == 90.0
+    assert parse("20m") == 1200.0 and parse("1h30m") == 5400.0
+    for bad in ("-1", "ten", "1h30"):
+        with pytest.raises(SystemExit):
+            parse(bad)
+
+
+def test_error_lines_name_no_python_classes(toy_default, tmp_path, capsys):
+    """A user reads "not a readable audio file", not "(InvalidDataError)"."""
+    bad = tmp_path / "notes.mp3"
+    bad.write_bytes(b"this is not audio at all " * 40)
+    half = tmp_path / "half.flac"
+    from .conftest import tone
+
+    sf.write(half, tone(3.0), 22050)
+    half.write_bytes(half.read_bytes()[:2000])
+    assert main(["predict", str(bad), str(half)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"genrekit: error: {bad}: not a readable audio file"
+    for line in err:
+        assert "Error)" not in line and "Error:" not in line, line
+
+
+def test_timeline_names_keep_unicode_letters(toy_default, tmp_path, capsys):
+    """"Ünïcödé Söng" used to become n_c_d_S_ng.png; only what is unsafe in a file name goes."""
+    import unicodedata
+
+    from genrekit.timeline import safe_stem
+
+    from .conftest import tone
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    names = ["Ünïcödé Söng.wav", "日本語の歌.wav", unicodedata.normalize("NFD", "école.wav"), "-rf $(x).wav"]
+    for i, n in enumerate(names):
+        sf.write(folder / n, tone(3.0, freq=300.0 + 50 * i), 22050)
+    tl = tmp_path / "tl"
+    assert main(["predict", "--timeline", str(tl), str(folder)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tl.glob("*.png")) == sorted(
+        ["Ünïcödé Söng.png", "日本語の歌.png", "école.png", "rf _(x).png"])
+    assert safe_stem("x\x00y\\z|w") == "x_y_z_w" and len(safe_stem("é" * 300).encode()) <= 200

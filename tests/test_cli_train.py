@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -19,15 +21,25 @@ def _metrics(out: Path) -> dict:
     return json.loads((out / "metrics.json").read_text())
 
 
-def test_train_on_notebook_arrays(shared_data: Path, tmp_path: Path) -> None:
+def test_train_on_notebook_arrays(shared_data: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "fnn"
-    assert main(["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(out), *FAST]) == 0
+    old = os.umask(0o022)
+    try:
+        assert main(["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(out),
+                     *FAST]) == 0
+    finally:
+        os.umask(old)
     m = _metrics(out)
     assert 0 <= m["test"]["accuracy"] <= 1 and 0 <= m["test"]["macro_f1"] <= 1 and m["test"]["n"] == 1376
     assert "test_track" not in m  # notebook segments carry no track ids
+    # ... so they are counted as segments, not as "3200 tracks"
+    assert "train 3200 segments, val 800 segments, test 1376 segments (no track ids)" in capsys.readouterr().out
+    assert json.loads((out / "data_summary.json").read_text())["splits"]["train"]["tracks"] is None
     for f in ("model.safetensors", "history.csv", "history.json", "training_curve.png", "test_metrics.json",
-              "test_metrics_confusion.png", "data_summary.json", "checkpoint.safetensors"):
+              "test_metrics_confusion.png", "data_summary.json", "metrics.json"):
         assert (out / f).is_file(), f
+        assert stat.S_IMODE((out / f).stat().st_mode) == 0o644, f  # the user's umask, not 0600
+    assert not (out / "checkpoint.safetensors").exists()  # deleted after success (--keep-checkpoint keeps it)
     ev = tmp_path / "eval"
     assert main(["evaluate", "--model", str(out), "--data", str(shared_data / "seed-mfcc"), "--out", str(ev),
                  "--quiet"]) == 0
@@ -86,14 +98,30 @@ def test_cnn_train_cli_on_audio(tmp_path: Path) -> None:
     assert model.spec.n_mels == 32 and model.config["arch"] == "cnn" and "test_track" in model.metrics
 
 
-def test_resume_flag(shared_data: Path, tmp_path: Path) -> None:
+def test_resume_flag(shared_data: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "r"
-    args = ["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(out), "--quiet",
+    args = ["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(out),
             "--threads", "1", "--patience", "0"]
-    assert main([*args, "--epochs", "2"]) == 0
-    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    assert main([*args, "--epochs", "2", "--quiet", "--keep-checkpoint"]) == 0
+    assert (out / "checkpoint.safetensors").is_file()
+    assert main([*args, "--epochs", "3", "--resume"]) == 0  # a finished run, trained one epoch longer
     hist = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert "resuming from epoch 2" in capsys.readouterr().out
+    assert not (out / "checkpoint.safetensors").exists()  # this run did not ask to keep it
+    assert main([*args, "--epochs", "1", "--resume"]) == 0
+    assert f"no checkpoint in {out}" in capsys.readouterr().out  # says why it starts over
+
+
+def test_epoch_lines_give_time_and_eta(shared_data: Path, tmp_path: Path, capsys) -> None:
+    import re
+
+    assert main(["train", "--model", "fnn", "--data", str(shared_data / "seed-mfcc"), "--out", str(tmp_path / "e"),
+                 "--epochs", "3", "--patience", "0", "--threads", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
+    assert len(lines) == 3
+    assert re.search(r"^epoch   1/3 .* \d+\.\ds, ETA \d+:\d\d", lines[0]), lines[0]  # no early stop: exact ETA
+    assert re.search(r" \d+\.\ds( +\*)?$", lines[2]), lines[2]  # the last epoch has nothing left to estimate
 
 
 def test_compare_and_sweep_tables(shared_data: Path, tmp_path: Path) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 import torch
 
 from genrekit.errors import ModelFileError
-from genrekit.modelfile import atomic_path, read_model_file, read_model_meta, save_model_file
+from genrekit.modelfile import (
+    atomic_path,
+    read_model_file,
+    read_model_meta,
+    save_model_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -45,3 +54,46 @@ def test_not_a_model_file(tmp_path: Path) -> None:
 def test_metadata_needs_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(1)}, {})
+
+
+@pytest.fixture()
+def umask_022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_new_files_get_the_users_umask(tmp_path: Path, umask_022) -> None:
+    """Shared folders and web servers must be able to read model files, metrics and PNGs: a new file
+    is 0666 & ~umask (0644 here), as open() would make it, not mkstemp's 0600."""
+    save_model_file(tmp_path / "m.safetensors", {"w": torch.zeros(1)}, {"format": "x"})
+    write_json_atomic(tmp_path / "metrics.json", {"a": 1})
+    write_text_atomic(tmp_path / "report.md", "# hi\n")
+    for name in ("m.safetensors", "metrics.json", "report.md"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+    os.umask(0o077)
+    write_text_atomic(tmp_path / "private.md", "x")
+    assert stat.S_IMODE((tmp_path / "private.md").stat().st_mode) == 0o600
+
+
+def test_replacing_a_file_keeps_its_mode(tmp_path: Path, umask_022) -> None:
+    target = tmp_path / "report.md"
+    target.write_text("old")
+    target.chmod(0o640)
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_atomic_write_syncs_before_the_rename(tmp_path: Path, monkeypatch) -> None:
+    """The data reach the disk before the new name does: fsync of the temp file, then rename."""
+    import genrekit.modelfile as modelfile
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(modelfile.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(modelfile.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    write_text_atomic(tmp_path / "a.txt", "data")
+    assert events[:2] == ["fsync", "replace"] and (tmp_path / "a.txt").read_text() == "data"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

@@ -55,7 +55,9 @@ def test_prediction_types_and_json(toy, clip):
     d = p.to_dict()
     line = json.dumps(d)  # plain JSON types only
     assert Prediction.from_dict(json.loads(line)).to_dict() == d
-    assert set(d) == {"input", "genre", "confidence", "probabilities", "duration_s", "segments", "tags", "model"}
+    assert set(d) == {"input", "genre", "confidence", "labels", "probabilities", "duration_s", "segments", "tags",
+                      "model"}
+    assert "segments" not in p.to_dict(segments=False)
     assert p.top(3)[0] == (p.genre, p.confidence)
     card = toy.card()
     assert card["name"] == "toy" and card["labels"] == toy.labels and "prediction" in card
@@ -148,7 +150,7 @@ def test_timeline_png(toy, clip, tmp_path):
     p = toy.predict(clip)
     png = plot_timeline(p, tmp_path / "t" / "tl.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My_Song"
+    assert safe_stem("http://h:1/a/b/My Song.mp3?x=1") == "My Song"  # spaces are safe in a file name
     assert safe_stem("/x/rock.00001.wav") == "rock.00001"
 
 
@@ -191,14 +193,18 @@ def test_default_model_prediction(default_clf, clip):
 @needs_default
 def test_to_dict_is_the_jsonl_line_of_predict(default_clf, clip, capsys):
     """Classifier's defaults (3 tags...) are the CLI's, so the API's record and `genrekit predict
-    --format jsonl` (and /api/predict, which returns to_dict()) are the same object."""
+    --format jsonl --segments` (and /api/predict, which returns to_dict()) are the same object;
+    without --segments the line is to_dict(segments=False)."""
     from genrekit.cli.main import main
 
-    assert main(["predict", "--format", "jsonl", str(clip)]) == 0
+    pred = default_clf.predict(clip)
+    assert main(["predict", "--format", "jsonl", "--segments", str(clip)]) == 0
     line = json.loads(capsys.readouterr().out.strip())
-    rec = json.loads(json.dumps(default_clf.predict(clip).to_dict()))
+    rec = json.loads(json.dumps(pred.to_dict()))
     assert len(rec["tags"]) == 3 and line.keys() == rec.keys()
     assert line == rec
+    assert main(["predict", "--format", "jsonl", str(clip)]) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == json.loads(json.dumps(pred.to_dict(segments=False)))
 
 
 def test_default_model_blockwise_matches_whole(default_clf, clip):
@@ -404,3 +410,44 @@ def test_manifest_hides_decoder_chatter(tmp_path):
     err = stderr(debug=False)
     assert "Illegal Audio-MPEG-Header" not in err
     assert f"[1/1] genrekit: error: {tmp_path / 'notes.mp3'}: " in err
+
+
+def test_labels_follow_the_hugging_face_convention(toy, clip):
+    """``[{"label", "score"}]`` best first, ``top_k`` as in transformers' audio-classification
+    pipeline; the label-ordered ``probabilities`` dict stays as it was."""
+    p = toy.predict(clip)
+    assert p.labels(2) == [{"label": g, "score": s} for g, s in p.top(2)]
+    everything = p.labels()
+    assert len(everything) == len(toy.labels) and everything[0] == {"label": p.genre, "score": p.confidence}
+    assert [x["score"] for x in everything] == sorted(p.probabilities.values(), reverse=True)
+    assert p.to_dict()["labels"] == everything and list(p.probabilities) == toy.labels
+
+
+def test_progress_reports_seconds_inside_a_long_input(toy, tmp_path):
+    """predict(progress=...) reports the seconds classified so far for inputs longer than a block,
+    rising and never past the input's length; short inputs never call it; and the answer is the
+    same as without a callback."""
+    f = tmp_path / "long.wav"
+    sf.write(f, tone(40.0, sr=11025), 11025)
+    clf = Classifier(toy.model, block_seconds=6)
+    calls: list[tuple[float, float]] = []
+    p = clf.predict(f, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) >= 4
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and 0 < done[0] and done[-1] < 40.0
+    assert all(abs(total - 40.0) < 0.01 for _, total in calls)
+    assert p.to_dict() == clf.predict(f).to_dict()
+    short = []
+    Classifier(toy.model).predict(f, progress=lambda *a: short.append(a))  # 40 s in one 300 s block
+    assert short == []
+
+
+def test_a_failing_progress_callback_costs_nothing(toy, tmp_path):
+    f = tmp_path / "long.wav"
+    sf.write(f, tone(20.0, sr=11025), 11025)
+
+    def broken(done, total):
+        raise OSError("terminal gone")
+
+    clf = Classifier(toy.model, block_seconds=4)
+    assert clf.predict(f, progress=broken).to_dict() == clf.predict(f).to_dict()

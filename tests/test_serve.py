@@ -139,6 +139,40 @@ def test_health_model_config_docs_page():
         assert client.get("/static/style.css").status_code == 200
 
 
+def test_palette_route_matches_the_png_palette():
+    """The page's colours come from /api/palette, computed by the module the PNGs use."""
+    from genrekit.palette import palette_for
+
+    client, clf = make_client()
+    with client:
+        got = client.get("/api/palette").json()
+    assert got["colours"] == palette_for(clf.labels) and "other" in got["colours"]
+    assert got["ink"].startswith("#")
+
+
+def test_docs_served_from_the_installed_package_or_linking_the_schema(monkeypatch: pytest.MonkeyPatch):
+    """/docs never points at a CDN: Swagger UI's files come from fastapi-offline when installed,
+    else /docs is a plain page that links openapi.json."""
+    import re
+
+    from genrekit.serve import app as app_module
+
+    client, _ = make_client()
+    with client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert not re.search(r"(src|href)=['\"]?https?://", page.text), page.text
+        if app_module.swagger_static_dir() is not None:
+            for src in re.findall(r"(?:src|href)=\"(/static-docs/[^\"]+)\"", page.text):
+                assert client.get(src).status_code == 200, src
+            assert "/static-docs/swagger-ui-bundle.js" in page.text and "/openapi.json" in page.text
+    monkeypatch.setattr(app_module, "swagger_static_dir", lambda: None)
+    client, _ = make_client()
+    with client:
+        page = client.get("/docs")
+        assert page.status_code == 200 and "href='/openapi.json'" in page.text and "fastapi-offline" in page.text
+
+
 # ----------------------------------------------------------------------------------------- upload
 
 

@@ -221,3 +221,22 @@ def test_resume_refuses_other_settings_or_another_network(tmp_path: Path) -> Non
     r = train(_fnn(seed=1), x[:200], y[:200], x[200:], y[200:], list("abc"),
               TrainConfig(**dict(cfg, epochs=3, device="cpu")), out_dir=tmp_path, resume=True, log=None)
     assert [h["epoch"] for h in r.history] == [1, 2, 3]
+
+
+def test_epoch_timing_says_when_the_eta_is_an_upper_bound():
+    from genrekit.training import epoch_timing
+
+    assert epoch_timing(2.04, 2.0, 30, may_stop_early=False) == "2.0s, ETA 1:00"
+    assert epoch_timing(2.04, 2.0, 30, may_stop_early=True) == "2.0s, ETA <= 1:00"
+    assert epoch_timing(2.04, 2.0, 0, may_stop_early=True) == "2.0s"
+
+
+def test_progress_bar_over_each_epochs_batches(capsys):
+    x, y = _blobs()
+    a = train(_fnn(), x[:200], y[:200], x[200:], y[200:], list("abc"),
+              TrainConfig(epochs=2, batch_size=20, seed=0), log=None, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "/10 [" in err  # 200 rows / 20 per batch
+    b = train(_fnn(), x[:200], y[:200], x[200:], y[200:], list("abc"),
+              TrainConfig(epochs=2, batch_size=20, seed=0), log=None)
+    assert capsys.readouterr().err == "" and a.history[-1]["val_loss"] == b.history[-1]["val_loss"]

@@ -157,8 +157,8 @@ def _av_frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
 
     try:
         container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError) as exc:  # type: ignore[attr-defined]
-        raise AudioError(path, f"not a readable audio file ({type(exc).__name__})") from None
+    except (av.error.FFmpegError, OSError, ValueError):  # type: ignore[attr-defined]
+        raise AudioError(path, "not a readable audio file") from None
     with container:
         streams = container.streams.audio
         if not streams:
@@ -171,8 +171,8 @@ def _av_frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
                     yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
             for frame in resampler.resample(None):
                 yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
-        except av.error.FFmpegError as exc:  # type: ignore[attr-defined]
-            raise AudioError(path, f"corrupt or truncated audio ({exc.__class__.__name__})") from None
+        except av.error.FFmpegError:  # type: ignore[attr-defined]
+            raise AudioError(path, "corrupt or truncated audio") from None
 
 
 def _read_av(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
@@ -270,8 +270,8 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
             return AudioInfo(int(s.rate), int(s.channels), float(dur))
     except AudioError:
         raise
-    except Exception as exc:
-        raise AudioError(p, f"not a readable audio file ({type(exc).__name__})") from None
+    except Exception:
+        raise AudioError(p, "not a readable audio file") from None
 
 
 def iter_audio_blocks(

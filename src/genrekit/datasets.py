@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import GenrekitError
+from genrekit.errors import GenrekitError, detail
 
 SPLITS = ("train", "val", "test")
 _LIST_NAMES = {
@@ -61,6 +61,13 @@ class DataBundle:
     unit: str  # what one row is: "segment" or "track"
     skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
     notes: list[str] = field(default_factory=list)
+    #: False when rows carry no track ids (the notebook's arrays: every row is its own group), so
+    #: a count of "tracks" would only repeat the row count under a wrong name.
+    track_ids: bool = True
+
+    def track_counts(self) -> dict[str, int] | None:
+        """Tracks per split, or None when the data hold no track ids."""
+        return {k: s.n_tracks for k, s in self.splits.items()} if self.track_ids else None
 
     @property
     def grouped(self) -> bool:
@@ -71,7 +78,7 @@ class DataBundle:
     def summary(self) -> dict:
         return {
             "kind": self.kind, "unit": self.unit, "labels": self.labels,
-            "splits": {k: {"rows": len(s), "tracks": s.n_tracks,
+            "splits": {k: {"rows": len(s), "tracks": s.n_tracks if self.track_ids else None,
                            "per_label": {self.labels[i]: int(c) for i, c in sorted(Counter(s.y.tolist()).items())}}
                        for k, s in self.splits.items()},
             "skipped": self.skipped, "notes": self.notes,
@@ -217,7 +224,7 @@ def load_notebook_arrays(root: str | os.PathLike[str]) -> DataBundle:
                               np.zeros(0, dtype=str))
     n_feat = int(np.prod(raw["train"][0].shape[1:]))
     spec = {"kind": "table", "source": "notebook_arrays", "feature_names": [f"x{i}" for i in range(n_feat)]}
-    return DataBundle("arrays", labels, splits, spec, "segment")
+    return DataBundle("arrays", labels, splits, spec, "segment", track_ids=False)
 
 
 # Feature tables (features_30_sec.csv) -----------------------------------------------------------------
@@ -423,7 +430,7 @@ def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: 
             return path, None, "no segments (file too short)", cache_error
         return path, feats.values, None, cache_error
     except Exception as exc:  # noqa: BLE001 - any bad file is reported and skipped
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = detail(exc) or "cannot read this file"
         return path, None, msg, cache_error
 
 

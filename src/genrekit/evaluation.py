@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrekit.modelfile import write_text_atomic
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes (sklearn's convention)."""
@@ -96,10 +98,9 @@ def write_metrics(metrics: dict, out_dir: Path, prefix: str, plot: bool = True) 
     """Write <prefix>.json and, unless plot=False, <prefix>_confusion.png."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{prefix}.json").write_text(json.dumps(metrics, indent=2))
+    write_text_atomic(out_dir / f"{prefix}.json", json.dumps(metrics, indent=2))
     if plot:
-        from genrekit.plots import plot_confusion
+        from genrekit.plots import metrics_title, plot_confusion
 
         plot_confusion(np.asarray(metrics["confusion_matrix"]), metrics["labels"],
-                       out_dir / f"{prefix}_confusion.png",
-                       title=f"{prefix}: acc {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+                       out_dir / f"{prefix}_confusion.png", title=metrics_title(prefix, metrics))

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import GenrekitError, one_line
+from .errors import GenrekitError, one_line, with_detail
 from .modelfile import write_json_atomic, write_text_atomic
 
 _INPUT_COLS = ("input", "source", "path", "file", "url")
@@ -61,7 +61,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{p}: cannot read manifest ({type(exc).__name__})") from None
+        raise ManifestError(f"{p}: {with_detail('cannot read manifest', exc)}") from None
     kept = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
     reader = csv.DictReader(line for _, line in kept)
     fields = {f.strip().lower(): f for f in (reader.fieldnames or [])}
@@ -227,7 +227,8 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
         from .plots import plot_confusion
 
         plot_confusion(np.asarray(track["confusion_matrix"]), labels, out / "confusion.png",
-                       title=f"{Path(manifest_csv).name}: accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f}")
+                       title=f"Confusion matrix, {Path(manifest_csv).name}, per song\n"
+                             f"n={track['n']}, accuracy {track['accuracy']:.1%}, macro-F1 {track['macro_f1']:.3f}")
     write_text_atomic(out / "report.md", _report(metrics, out))
     say(f"track accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f} on {len(per_song)} songs"
         + (f" ({len(failed)} failed)" if failed else "") + f"; report: {out / 'report.md'}")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFileError
+from .errors import ModelFileError, with_detail
 
 META_KEY = "genrekit"
 
@@ -24,18 +25,70 @@ META_KEY = "genrekit"
 def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
-    A crash or Ctrl-C mid-write leaves the old file intact and no half-written one.
+    A crash or Ctrl-C mid-write leaves the old file intact and no half-written one. The temporary
+    file is created the way ``open(path, "w")`` creates one (mode 0666 less the user's umask, not
+    mkstemp's 0600), so shared folders and web servers can read what genrekit writes; a file that
+    already exists keeps its own mode. The data are fsync'ed before the rename and the folder after
+    it, so a power cut leaves either the old file or the new one.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
-    os.close(fd)
+    tmp, mode = _create_beside(dest, suffix)
     try:
-        yield Path(tmp)
+        yield tmp
+        os.chmod(tmp, mode)  # some writers (safetensors) replace the file they are given with a 0600 one
+        _fsync_path(tmp)
         os.replace(tmp, dest)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(dest.parent)
+
+
+def _create_beside(dest: Path, suffix: str) -> tuple[Path, int]:
+    """A new, empty, uniquely named file in ``dest``'s folder, and ``dest``'s future mode."""
+    try:
+        mode = stat.S_IMODE(dest.stat().st_mode)  # replacing a file: keep the mode its owner gave it
+    except OSError:
+        mode = None
+    for _ in range(100):
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        except FileExistsError:
+            continue
+        try:
+            if mode is None:
+                mode = stat.S_IMODE(os.fstat(fd).st_mode)  # 0666 less the umask, read without touching it
+            else:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return tmp, mode
+    raise FileExistsError(f"{dest.parent}: cannot create a temporary file beside {dest.name}")
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a written file's data to disk (the writer may have used its own file object)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable; best effort (some file systems refuse fsync on folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -84,8 +137,8 @@ def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
-    except Exception as exc:
-        raise ModelFileError(f"{p}: not a safetensors model file ({type(exc).__name__})") from None
+    except Exception:
+        raise ModelFileError(f"{p}: not a safetensors model file") from None
     if raw is None:
         raise ModelFileError(f"{p}: safetensors file without genrekit metadata")
     return json.loads(raw)
@@ -99,7 +152,7 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     try:
         tensors = load_file(str(path))
     except Exception as exc:
-        raise ModelFileError(f"{path}: cannot read tensors ({type(exc).__name__})") from None
+        raise ModelFileError(f"{path}: {with_detail('cannot read tensors', exc)}") from None
     return tensors, meta
 
 

@@ -29,7 +29,6 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,9 +84,11 @@ def _check_model(model: str) -> None:
 
 
 def cache_dir() -> Path:
-    """The user cache (``GENREKIT_CACHE_DIR`` or ``~/.cache/genrekit``)."""
-    env = os.environ.get("GENREKIT_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genrekit"
+    """The user cache root, as :func:`genrekit.cache.cache_dir` says (one rule for features and
+    weights, so ``genrekit cache info`` finds both)."""
+    from .cache import cache_dir as root
+
+    return root()
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,15 +548,11 @@ def _atomic_save(tensors: dict[str, np.ndarray], meta: dict[str, str], path: Pat
     from safetensors.numpy import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    from .modelfile import atomic_path
+
     blob = save(tensors, metadata=meta)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
 
 
 def convert_weights(model: str, source: WeightsSource) -> dict[str, np.ndarray]:

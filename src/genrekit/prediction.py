@@ -25,7 +25,7 @@ import inspect
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import numpy as np
 
 from .audio import audio_info, check_levels, check_signal, iter_audio_blocks, load_audio, resample
 from .base import GenreModel, load_model
-from .errors import AudioError, GenrekitError
+from .errors import AudioError, GenrekitError, with_detail
 from .urls import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DURATION_S,
@@ -95,18 +95,30 @@ class Prediction:
         """The ``k`` most probable genres, best first."""
         return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only: this dict is one line of ``--format jsonl``."""
-        return {
+    def labels(self, top_k: int | None = None) -> list[dict[str, Any]]:
+        """``[{"label", "score"}]`` sorted by score, best first: the Hugging Face
+        audio-classification pipeline's output (``top_k`` as there; None for every label), so code
+        written for ``transformers.pipeline("audio-classification")`` reads genrekit's answer."""
+        return [{"label": g, "score": p} for g, p in self.top(len(self.probabilities) if top_k is None else top_k)]
+
+    def to_dict(self, segments: bool = True) -> dict[str, Any]:
+        """Plain JSON types only: this dict is one line of ``genrekit predict --format jsonl
+        --segments`` (``segments=False``: without the timeline, the line of plain ``--format
+        jsonl``). ``labels`` is the HF-style list; ``probabilities`` keeps the label-ordered dict."""
+        d = {
             "input": self.input,
             "genre": self.genre,
             "confidence": self.confidence,
+            "labels": self.labels(),
             "probabilities": dict(self.probabilities),
             "duration_s": self.duration_s,
             "segments": [s.to_dict() for s in self.segments],
             "tags": None if self.tags is None else [dict(t) for t in self.tags],
             "model": self.model,
         }
+        if not segments:
+            del d["segments"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Prediction:
@@ -144,8 +156,28 @@ class _Decoding:
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise AudioError(self.name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+                raise AudioError(self.name, with_detail("cannot decode audio", exc)) from None
             yield block
+
+
+def _reporting(blocks: Iterator[np.ndarray], sample_rate: int, total_s: float,
+               progress: Callable[[float, float], None]) -> Iterator[np.ndarray]:
+    """Pass ``blocks`` through, calling ``progress(done_s, total_s)`` as they are classified.
+
+    ``Classifier._classify`` reads one block ahead, so when block i+1 is asked for, block i-1 is
+    done: that is what is reported (the last block is the caller's to report, when the answer is
+    in). A failing callback (a closed terminal) never costs the prediction."""
+    done = 0
+    pending: list[int] = []
+    for block in blocks:
+        pending.append(len(block))
+        if len(pending) > 2:
+            done += pending.pop(0)
+            try:
+                progress(done / sample_rate, total_s)
+            except Exception:  # noqa: BLE001 (a progress display must not fail an input)
+                pass
+        yield block
 
 
 def reads_audio_or_raise(model: GenreModel, where: object) -> None:
@@ -232,15 +264,20 @@ class Classifier:
 
     # ----------------------------------------------------------------------------------- predict
 
-    def predict(self, source: str | os.PathLike[str], *, name: str | None = None) -> Prediction:
-        """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted)."""
+    def predict(self, source: str | os.PathLike[str], *, name: str | None = None,
+                progress: Callable[[float, float], None] | None = None) -> Prediction:
+        """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted).
+
+        ``progress(done_s, total_s)`` is called as an input longer than one block is worked through
+        (seconds of audio classified so far, and the input's length), so a caller can show a bar
+        inside a long file; short inputs, read in one go, never call it."""
         if isinstance(source, str) and is_url(source):
             with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
                 path = download_audio(source, tmp, max_bytes=self.max_bytes,
                                       max_duration_s=self.max_duration_s, timeout_s=self.timeout_s,
                                       total_timeout_s=self.download_timeout_s)
-                return self._predict_path(path, name or source)
-        return self._predict_path(Path(source), name or str(source))
+                return self._predict_path(path, name or source, progress)
+        return self._predict_path(Path(source), name or str(source), progress)
 
     def predict_signal(self, y: np.ndarray, sample_rate: int, name: str = "signal") -> Prediction:
         """Genre of a signal in memory: [n] or [channels, n] float at ``sample_rate``."""
@@ -279,7 +316,8 @@ class Classifier:
             return 0
         return max(1, int(self.block_seconds * self.sample_rate) // q) * q
 
-    def _predict_path(self, path: Path, name: str) -> Prediction:
+    def _predict_path(self, path: Path, name: str,
+                      progress: Callable[[float, float], None] | None = None) -> Prediction:
         sr = self.sample_rate
         n_block = self._block_samples()
         try:
@@ -294,11 +332,14 @@ class Classifier:
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                raise AudioError(name, f"cannot decode audio ({type(exc).__name__}: {str(exc)[:100]})") from None
+                raise AudioError(name, with_detail("cannot decode audio", exc)) from None
             return self._classify(iter([y]), name)  # checks length and silence before any model work
         # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
         blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr, mono=True)
-        return self._classify(iter(_Decoding(blocks, name)), name)
+        decoded: Iterator[np.ndarray] = iter(_Decoding(blocks, name))
+        if progress is not None:
+            decoded = _reporting(decoded, sr, info.duration_s, progress)
+        return self._classify(decoded, name)
 
     def _classify(self, blocks: Iterator[np.ndarray], name: str) -> Prediction:
         """Features, segment and track probabilities of a signal given as consecutive blocks.

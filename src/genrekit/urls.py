@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import AudioError, GenrekitError
+from .errors import AudioError, GenrekitError, with_detail
 from .netguard import BadUrl, Fetch, Network, parse_url
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -122,7 +122,7 @@ def _reason(exc: BaseException, url: str) -> str:
                                "Failed to resolve", "Unable to connect")):
         return "cannot connect to the server"
     msg = msg.replace(url, "").replace("  ", " ").strip(" :;")
-    msg = msg.splitlines()[0] if msg else type(exc).__name__
+    msg = msg.splitlines()[0] if msg else "download failed"
     return msg[:200]
 
 
@@ -214,7 +214,7 @@ def download_audio(
             return UrlError(url, f"too large: over the {_mb(max_bytes or 0)} cap")
         if isinstance(exc, (DownloadError, YoutubeDLError, OSError)):
             return UrlError(url, _reason(exc, url))
-        return UrlError(url, f"download failed ({type(exc).__name__}: {str(exc)[:120]})")
+        return UrlError(url, with_detail("download failed", exc))
 
     try:
         with _ydl_class(fetch)(opts) as ydl:
@@ -241,6 +241,7 @@ def download_audio(
     except Exception as exc:  # yt-dlp internals: still one line, never a traceback
         cleanup()
         raise failure(exc) from None
+
     files = [p for p in set(dest.iterdir()) - before
              if p.is_file() and not p.name.endswith((".part", ".ytdl", ".temp"))]
     path = None

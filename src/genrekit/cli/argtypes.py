@@ -50,6 +50,24 @@ non_negative_float = float_in(0.0, None)
 fraction = float_in(0.0, 1.0)  # [0, 1)
 
 
+def duration(allow_zero: bool = False):
+    """argparse type: a duration in seconds, with optional unit suffixes (``90``, ``90s``, ``20m``,
+    ``1h30m``; see :func:`genrekit.units.parse_duration`). One type for every command, so
+    ``predict --max-duration`` and ``serve --max-duration`` read the same text the same way.
+    ``allow_zero``: 0 is accepted (the caller's "no limit")."""
+    from ..units import parse_duration
+
+    def parse(text: str) -> float:
+        try:
+            v = parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if v < 0 or (v == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"{text} must be {'at least 0' if allow_zero else 'more than 0'} seconds")
+        return v
+    return parse
+
+
 def hidden_sizes(text: str) -> list[int]:
     """argparse type for --hidden: comma-separated layer widths, each >= 1."""
     try:

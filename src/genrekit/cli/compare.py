@@ -103,7 +103,7 @@ def run(args) -> int:
         model, metrics = fit(bundle, model_config(a, arch), train_config(a, arch), run_dir, log=log)
         row = {"model": arch, "features": key, "input_shape": list(bundle.splits["train"].X.shape[1:]),
                "params": int(sum(p.numel() for p in model.net.parameters())),
-               "tracks": {k: s.n_tracks for k, s in bundle.splits.items()},
+               "tracks": bundle.track_counts(), "rows": {k: len(s) for k, s in bundle.splits.items()},
                "seconds": round(time.perf_counter() - t0, 1), **metrics}
         if args.second_view:
             va, te = bundle.splits["val"], bundle.splits["test"]
@@ -125,8 +125,12 @@ def run(args) -> int:
         cols += [("val+test track acc*", "val+test_track.accuracy"), ("val+test track F1*", "val+test_track.macro_f1")]
     md = markdown_table(rows, cols)
     t = rows[0]["tracks"]
-    md += (f"\nTracks: train {t['train']}, val {t['val']}, test {t['test']}. Segment metrics score every "
-           "segment; track metrics average a track's segment probabilities.\n")
+    if t is None:  # rows without track ids (the notebook's arrays): segment metrics only
+        r = rows[0]["rows"]
+        md += f"\nSegments: train {r['train']}, val {r['val']}, test {r['test']} (the data hold no track ids).\n"
+    else:
+        md += (f"\nTracks: train {t['train']}, val {t['val']}, test {t['test']}. Segment metrics score every "
+               "segment; track metrics average a track's segment probabilities.\n")
     if args.second_view:
         md += "\n\\* val chose the best epoch, so val+test is slightly optimistic; it is a second view, not a clean test.\n"
     write_text_atomic(out / "comparison.md", md)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..modelfile import write_text_atomic
+from ..units import format_duration, format_percent
 from .argtypes import float_in
 
 SAMPLE_RATE = 22050
@@ -108,19 +110,22 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"\nmodel: {classifier.name}\n")
     print(f"{'input':<10}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3")
-    top3 = ", ".join(f"{g} {p:.2f}" for g, p in pred.top(3))
-    print(f"{'demo.wav':<10}  {pred.genre:<12} {pred.confidence:>5.2f}  {pred.duration_s:>7.1f}s  {top3}")
+    top3 = ", ".join(f"{g} {format_percent(p)}" for g, p in pred.top(3))  # as `genrekit predict` shows it
+    print(f"{'demo.wav':<10}  {pred.genre:<12} {format_percent(pred.confidence):>5}  "
+          f"{format_duration(pred.duration_s):>8}  {top3}")
     if pred.tags:
-        print("tags: " + ", ".join(f"{t['tag']} {t['probability']:.2f}" for t in pred.tags))
+        print("tags: " + ", ".join(f"{t['tag']} {format_percent(t['probability'])}" for t in pred.tags))
     if pred.confidence < 0.5:
         print("(a synthetic loop is not much like any of the model's ten genres, so a low, split answer is the "
               "honest one; real songs: genrekit predict SONG)")
 
     record = pred.to_dict()
-    (out / "demo.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out / "demo.json", json.dumps(record, indent=2) + "\n")
     short = dict(record, segments=f"[{len(record['segments'])} segments, see demo.json]")
-    print("\nJSON record (as `genrekit predict --format jsonl` writes it; segments elided):")
-    print(json.dumps(short, indent=2))
+    print("\nJSON record (as `genrekit predict --format jsonl --segments` writes it; segments elided):")
+    # one field a line: the labels list and the probabilities stay readable at a glance
+    print("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in short.items())
+          + "\n}")
     png = plot_timeline(pred, out / "demo.png")
     print(f"\ntimeline PNG: {png}")
     print(f"full JSON:    {out / 'demo.json'}")

@@ -66,6 +66,23 @@ def _spec_line(spec: dict[str, Any]) -> str:
     return f"{spec.get('kind', '?')}: {spec.get('sample_rate', '?')} Hz, {mono}" + (f"; {rest}" if rest else "")
 
 
+def confusion_lines(labels: list[str], matrix: list[list[int]]) -> list[str]:
+    """The matrix as text with a header naming the predicted genre of each column.
+
+    Columns are as wide as the longest count or the labels cut to 5 characters (``class``,
+    ``hipho``), unless that makes two labels alike; then the full labels set the width."""
+    counts = [str(int(c)) for row in matrix for c in row]
+    short = [lab[:5] for lab in labels]
+    heads = short if len(set(short)) == len(short) else list(labels)
+    col = max([4] + [len(c) for c in counts] + [len(h) for h in heads])
+    corner = "true \\ pred"
+    width = max([len(corner)] + [len(x) for x in labels])
+    out = [f"  {corner:{width}s} " + " ".join(f"{h:>{col}s}" for h in heads)]
+    out += [f"  {lab:{width}s} " + " ".join(f"{int(c):{col}d}" for c in row)
+            for lab, row in zip(labels, matrix, strict=False)]
+    return out
+
+
 def render(info: dict[str, Any], confusion: bool = False) -> str:
     meta = info["meta"]
     lines = [f"model:       {info['path']}",
@@ -89,7 +106,7 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     data = (meta.get("info") or {}).get("data") or {}
     if data.get("tracks") or data.get("rows"):
         lines.append("data:        " + ", ".join(f"{k} {v}" for k, v in (data.get("tracks") or data["rows"]).items())
-                     + (" tracks" if data.get("tracks") else " rows"))
+                     + (" tracks" if data.get("tracks") else f" {data.get('unit') or 'row'}s"))
     if isinstance(meta.get("training"), dict):  # the default head's own record
         t = meta["training"]
         cfg = t.get("config") or {}
@@ -111,10 +128,8 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     if confusion:
         for name, v in scores:
             if "confusion" in v:
-                width = max(len(x) for x in labels) if labels else 6
-                lines.append(f"confusion ({name}; rows true, columns predicted in label order):")
-                lines += [f"  {lab:{width}s} " + " ".join(f"{c:4d}" for c in row)
-                          for lab, row in zip(labels, v["confusion"], strict=False)]
+                lines.append(f"confusion ({name}; rows true, columns predicted):")
+                lines += confusion_lines(labels, v["confusion"])
     return "\n".join(lines)
 
 

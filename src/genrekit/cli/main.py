@@ -21,8 +21,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import GenrekitError
 
-COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info"]
-WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve"]
+COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
+WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve", "tag", "sort"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 
 

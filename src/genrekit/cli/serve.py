@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .argtypes import int_at_least, non_negative_float, non_negative_int, positive_float, positive_int
+from .argtypes import duration, int_at_least, non_negative_int, positive_float, positive_int
 
 MB = 1024 * 1024
 
@@ -26,18 +26,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--model", default="default", help="'default' or a model file/folder from genrekit train")
     g = p.add_argument_group("limits")
     g.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload or download (413)")
-    g.add_argument("--max-duration", type=positive_float, default=1200.0, metavar="SECONDS",
-                   help="longest audio accepted (422)")
+    g.add_argument("--max-duration", type=duration(), default="20m", metavar="DURATION",
+                   help="longest audio accepted (422): seconds, or with a unit (90s, 20m, 1h)")
     g.add_argument("--max-in-flight", type=positive_int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
                    help="requests processed at once")
     g.add_argument("--max-queue", type=non_negative_int, default=32, help="requests that may wait for a slot; more get 429")
-    g.add_argument("--queue-timeout", type=non_negative_float, default=30.0, metavar="SECONDS",
+    g.add_argument("--queue-timeout", type=duration(allow_zero=True), default="30s", metavar="DURATION",
                    help="how long a request waits for a slot before 429")
-    g.add_argument("--request-timeout", type=positive_float, default=120.0, metavar="SECONDS",
+    g.add_argument("--request-timeout", type=duration(), default="2m", metavar="DURATION",
                    help="longest a request may take once it has a slot (504); a URL download is cancelled then")
     g.add_argument("--max-receiving", type=positive_int, default=16,
                    help="request bodies received at once, before any slot is taken; more get 429")
-    g.add_argument("--upload-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+    g.add_argument("--upload-timeout", type=duration(), default="1m", metavar="DURATION",
                    help="longest a client may take to send its request body, read before a slot is taken (408)")
     g.add_argument("--threads", type=non_negative_int, default=0,
                    help="torch threads per process (0: cores / max-in-flight, at least 1)")

@@ -5,6 +5,8 @@
 
 Writes OUT/model.safetensors, OUT/metrics.json (val/test and val_track/test_track), per-split
 metrics JSON + confusion PNGs, history.{csv,json}, training_curve.png and data_summary.json.
+OUT/checkpoint.safetensors is written after every epoch (so --resume can continue an interrupted
+run) and deleted after success unless --keep-checkpoint.
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ def add_parser(subparsers) -> None:
     add_train_args(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep OUT/checkpoint.safetensors after a successful run (deleted by default; with it, "
+                        "--resume --epochs N can train a finished run longer)")
     p.add_argument("--restarts", type=positive_int, default=1,
                    help="train with seeds SEED..SEED+K-1 and keep the run with the best validation macro-F1 "
                         "(runs kept in OUT/restarts/, all scores in OUT/restarts.json)")
@@ -153,7 +158,10 @@ def load_bundle(args, arch: str, log=print):
 
 
 def report_bundle(bundle, log=print) -> None:
-    rows = ", ".join(f"{k} {len(s)} rows/{s.n_tracks} tracks" for k, s in bundle.splits.items())
+    if bundle.track_ids:
+        rows = ", ".join(f"{k} {len(s)} rows/{s.n_tracks} tracks" for k, s in bundle.splits.items())
+    else:  # e.g. the notebook's arrays: segments without track ids, so no track count to give
+        rows = ", ".join(f"{k} {len(s)} {bundle.unit}s" for k, s in bundle.splits.items()) + " (no track ids)"
     log(f"data: {bundle.kind}, {len(bundle.labels)} labels, {rows}")
     for note in bundle.notes:
         log(f"note: {note}")
@@ -211,7 +219,8 @@ def run(args) -> int:
         metrics = _restarts(args, bundle, out, log)
     else:
         _, metrics = fit(bundle, model_config(args, args.model), train_config(args, args.model), out,
-                         resume=args.resume, log=log, refit=args.refit)
+                         resume=args.resume, log=log, refit=args.refit, keep_checkpoint=args.keep_checkpoint,
+                         progress=not args.quiet and sys.stderr.isatty())
     for k in ("val", "test", "val_track", "test_track"):
         if k in metrics:
             print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")
@@ -233,7 +242,8 @@ def _restarts(args, bundle, out: Path, log) -> dict:
         a.seed = args.seed + k
         run_dir = out / "restarts" / f"seed-{a.seed}"
         _, m = fit(bundle, model_config(a, args.model), train_config(a, args.model), run_dir,
-                   resume=args.resume, log=log, refit=args.refit)
+                   resume=args.resume, log=log, refit=args.refit, keep_checkpoint=args.keep_checkpoint,
+                   progress=not args.quiet and sys.stderr.isatty())
         runs.append({"seed": a.seed, "dir": str(run_dir), **m})
         print(f"seed {a.seed}: val macro-F1 {m['val']['macro_f1']:.4f}")
     best = max(runs, key=lambda r: r["val"]["macro_f1"])

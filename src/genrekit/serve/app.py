@@ -1,5 +1,6 @@
 """FastAPI app: ``POST /api/predict`` (upload or ``{"url": ...}``), ``GET /api/model``,
-``GET /api/config``, ``GET /healthz``, the page at ``/`` and OpenAPI docs at ``/docs``.
+``GET /api/config``, ``GET /api/palette``, ``GET /healthz``, the page at ``/`` and OpenAPI docs at
+``/docs``.
 
 Why it is built this way:
 
@@ -20,12 +21,18 @@ Why it is built this way:
 - URL downloads go through :mod:`genrekit.netguard`: every connection, each redirect hop and each
   URL yt-dlp derives from a page, reaches only addresses checked at connect time.
 - :class:`~genrekit.serve.webguard.WebGuard` checks Host and Origin and adds the security headers.
+- ``/docs`` is Swagger UI served from the installed ``fastapi-offline`` package's copy of its
+  script and style, not FastAPI's default CDN links: the docs must work where the server has no
+  internet (and not leak its users' visits to a CDN). Without that package ``/docs`` is a short
+  page linking ``openapi.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
+import importlib.util
 import ipaddress
 import json
 import os
@@ -40,7 +47,8 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -48,6 +56,7 @@ from starlette.requests import ClientDisconnect
 
 from ..errors import AudioError, GenrekitError
 from ..netguard import AddressRefused, BadUrl, check_address, parse_url
+from ..palette import INK, palette_for
 from .limits import ServeLimits
 from .webguard import WebGuard
 
@@ -278,6 +287,8 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         summary="Tell what genre a song is, and how the genre moves through it.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served below from local files instead of a CDN
+        redoc_url=None,
     )
     app.state.classifier = classifier
     app.state.limits = limits
@@ -418,7 +429,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     @app.post("/api/predict", openapi_extra=predict_body, summary="Genre of an uploaded file or a URL")
     async def api_predict(request: Request) -> JSONResponse:
-        """The same JSON object as one line of ``genrekit predict --format jsonl``."""
+        """The same JSON object as one line of ``genrekit predict --format jsonl --segments``."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in ("multipart/form-data", "application/json"):
             raise Problem(415 if ctype else 422,
@@ -470,6 +481,13 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     async def api_config() -> dict[str, Any]:
         return limits.public()
 
+    @app.get("/api/palette", summary="The colour of each genre, as the page and the PNGs draw it")
+    async def api_palette() -> dict[str, Any]:
+        """``{"colours": {label: "#rrggbb"}, "ink": "#rrggbb"}`` for the model's labels plus ``other``
+        (``genrekit.palette``: the timeline PNGs use the same colours)."""
+        labels = [str(x) for x in (classifier.card().get("labels") or [])]
+        return {"colours": palette_for(labels), "ink": INK}
+
     @app.get("/healthz", summary="Liveness and load")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "in_flight": slots.busy, "waiting": slots.waiting,
@@ -480,7 +498,51 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app)
     return app
+
+
+def swagger_static_dir() -> Path | None:
+    """The folder holding Swagger UI's ``swagger-ui-bundle.js`` and ``swagger-ui.css`` in the
+    installed ``fastapi-offline`` package, or None when that package is not installed."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.origin:
+        return None
+    folder = Path(spec.origin).parent / "static"
+    ok = (folder / "swagger-ui-bundle.js").is_file() and (folder / "swagger-ui.css").is_file()
+    return folder if ok else None
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from local files (no CDN), or a plain page linking the schema."""
+    folder = swagger_static_dir()
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+    if folder is not None:
+        app.mount("/static-docs", StaticFiles(directory=folder), name="static-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        if folder is None:
+            url = html.escape(root + openapi_url)
+            return HTMLResponse(
+                "<!doctype html><meta charset='utf-8'><title>genrekit API</title>"
+                f"<p>The API is described in <a href='{url}'>openapi.json</a>. Swagger UI needs the "
+                "<code>fastapi-offline</code> package (<code>pip install fastapi-offline</code>).</p>")
+        return get_swagger_ui_html(
+            openapi_url=root + openapi_url, title=f"{app.title} API",
+            swagger_js_url=f"{root}/static-docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static-docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static-docs/favicon.png",
+            oauth2_redirect_url=root + redirect_url,
+            # no badge fetched from validator.swagger.io: the page must need no network
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
 
 def _human_bytes(n: int) -> str:

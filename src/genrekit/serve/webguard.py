@@ -12,7 +12,7 @@
   answers), so their pages can read the answers. Clients that send no ``Origin`` (curl, scripts) pass.
 - **Response headers**: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` and a Content-Security-Policy that allows the page's own script, style and
-  API only (FastAPI's ``/docs`` pages load Swagger from a CDN and keep only ``frame-ancestors``).
+  API only (Swagger UI's ``/docs`` page starts with an inline script and keeps only ``frame-ancestors``).
 """
 
 from __future__ import annotations

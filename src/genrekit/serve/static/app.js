@@ -5,9 +5,10 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
-  // Tableau 10: distinct, colour-blind friendly enough for ten genres.
-  const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
-                   "#ff9da7", "#9c755f", "#bab0ac"];
+  // Genre colours come from the server (GET api/palette, genrekit.palette): the same table the
+  // timeline PNGs use, so a genre has one colour everywhere. Unknown names get a neutral grey.
+  let palette = {};
+  const FALLBACK = "#98a2b3";
   let labels = [];
   let config = null;
   let busy = false;
@@ -15,11 +16,10 @@
   let lastResult = null;
 
   function colour(genre) {
-    let i = labels.indexOf(genre);
-    if (i < 0) { i = 0; for (const ch of genre) i = (i * 31 + ch.charCodeAt(0)) >>> 0; }
-    return PALETTE[i % PALETTE.length];
+    return palette[genre] || palette[String(genre).toLowerCase()] || FALLBACK;
   }
-  const pct = (p) => (100 * p).toFixed(p >= 0.995 || p < 0.001 ? 0 : 1) + "%";
+  // Whole percents, as everywhere on the page ("80%"); "<1%" rather than a misleading "0%".
+  const pct = (p) => (p > 0 && p < 0.005 ? "<1%" : Math.round(100 * p) + "%");
   function clock(s) {
     s = Math.max(0, Math.round(s));
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
@@ -40,6 +40,11 @@
     $("model-name").textContent = "model: " + (card.name || card.format || "?") +
       (labels.length ? " · " + labels.length + " genres" : "");
   }).catch(() => { $("model-name").textContent = "model: unavailable"; });
+
+  fetch("api/palette").then((r) => r.json()).then((p) => {
+    palette = (p && p.colours) || {};
+    if (lastResult && !$("result").hidden) show(lastResult);  // a result that beat the palette
+  }).catch(() => {});
 
   fetch("api/config").then((r) => r.json()).then((c) => {
     config = c;
@@ -151,20 +156,68 @@
     lastResult = res;
     if (!labels.length) labels = Object.keys(res.probabilities || {});
     $("input-name").textContent = res.input;
+    // The heading is dark text (readable for every genre); the genre's colour is the swatch beside it.
     $("genre").textContent = res.genre;
-    $("genre").style.color = colour(res.genre);
+    $("genre-swatch").style.background = colour(res.genre);
     $("confidence").textContent = pct(res.confidence);
+    showOpenSet(res);
     const n = (res.segments || []).length;
     $("meta").textContent = clock(res.duration_s) + " long · " + n + " segment" + (n === 1 ? "" : "s") +
       (res.model ? " · model " + res.model : "");
     drawBars(res.probabilities || {});
     $("result").hidden = false;  // visible before drawing so the SVG has a width
     drawTimeline(res);
+    $("heads-note").textContent = headsNote(res);
     drawTags(res.tags);
     if ($("result").scrollIntoView) $("result").scrollIntoView({ behavior: "smooth", block: "nearest" });
     const json = JSON.stringify(res, null, 2);
     $("raw-json").textContent = json;
     $("download").href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
+  }
+
+  // The open-set answer ("other"): say plainly that the track is none of the model's genres and
+  // which one it is closest to. Fields are read defensively: older servers do not send them.
+  function showOpenSet(res) {
+    const box = $("open-set");
+    const nearest = typeof res.nearest === "string" && res.nearest ? res.nearest : null;
+    const style = typeof res.style === "string" && res.style ? res.style : null;
+    const inSet = typeof res.in_set === "number" ? res.in_set : null;
+    $("confidence-label").textContent = "confidence";
+    if (res.genre !== "other") { box.hidden = true; box.textContent = ""; return; }
+    const known = labels.filter((g) => g !== "other").length;
+    let text = "Not one of the " + (known || "") + (known ? " " : "") + "genres this model knows";
+    if (nearest) text += "; closest is " + nearest;
+    if (style) text += "; sounds like " + style;
+    text += ".";
+    if (inSet !== null) text += " Chance it is one of them: " + pct(inSet) + ".";
+    box.textContent = text;
+    box.hidden = false;
+    if (nearest) $("confidence-label").textContent = "for " + nearest;
+  }
+
+  // The track's genre and the timeline can come from two different heads (the default model has a
+  // whole-track head and a per-segment head). When the segments do not average to the track's
+  // probabilities, say so, and name the genre the segments lean to when it differs.
+  function headsNote(res) {
+    const segs = (res.segments || []).filter((s) => s && s.probabilities);
+    const track = res.probabilities || {};
+    if (!segs.length) return "";
+    const mean = {};
+    for (const s of segs) for (const k in s.probabilities) mean[k] = (mean[k] || 0) + s.probabilities[k] / segs.length;
+    const keys = Object.keys(track);
+    const gapOf = (k) => Math.abs((mean[k] || 0) - track[k]);
+    const widest = keys.sort((a, b) => gapOf(b) - gapOf(a))[0];
+    if (!widest || gapOf(widest) < 0.02) return "The track's genre above is the average of these segments.";
+    let note = "The genre above comes from the model's whole-track head; this chart comes from its " +
+      "per-segment head, one short window at a time, so the two can disagree.";
+    const lean = Object.keys(mean).sort((a, b) => mean[b] - mean[a])[0];
+    if (lean && lean !== res.genre && res.genre !== "other") {
+      note += " Here the segments lean to " + lean + " (" + pct(mean[lean]) + " on average), the whole track to " + res.genre + ".";
+    } else {
+      note += " Here " + widest + " is " + pct(track[widest]) + " for the whole track and " +
+        pct(mean[widest] || 0) + " on average over the segments.";
+    }
+    return note;
   }
 
   function drawBars(probs) {

@@ -1,0 +1,400 @@
+"""Read and write a file's own genre field with mutagen, never leaving a broken file behind.
+
+Where the genre lives, per format (mutagen does all the parsing and writing):
+
+- MP3, WAV, AIFF: an ID3v2 tag (in WAV and AIFF an ``id3 `` chunk), frame ``TCON``; a tag read as
+  ID3v2.3 is saved as v2.3 (its multiple values joined with "/", what v2.3 players read), any other
+  as v2.4;
+- FLAC, Ogg Vorbis, Ogg Opus: the ``GENRE`` Vorbis comment (one comment per value);
+- M4A / MP4: the ``©gen`` atom.
+
+Any other format raises :class:`CannotTag` and is never opened for writing.
+
+Files genrekit has tagged carry a marker (ID3 ``TXXX:GENREKIT``, Vorbis ``GENREKIT``, MP4
+``----:com.apple.iTunes:GENREKIT``) saying what it wrote, so later runs can skip them and
+``--mode add --force`` can swap its own earlier value instead of piling values up.
+
+Why the copy-then-rename dance (:func:`write_state`): mutagen edits files in place, so a crash, a
+full disk or a kill in the middle would leave a half-written song. Here mutagen only ever edits a
+copy in the same folder; the copy is fsynced, given the original's owner, mode, timestamps and
+extended attributes, checked (its tags read back as meant, its audio still opens), and renamed
+over the original in one atomic step. The original is only ever opened for reading, and a file
+that another program changed meanwhile is left as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import GenrekitError, one_line
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks to honour (it locks open files itself)
+    fcntl = None  # type: ignore[assignment]
+
+MARKER_KEY = "GENREKIT"
+_MP4_GENRE = "\xa9gen"
+_MP4_MARKER = "----:com.apple.iTunes:GENREKIT"
+TMP_SUFFIX = ".genrekit-tmp"
+
+#: Test hook: called with (temp file, original) once the edited copy is complete and synced, just
+#: before the last check and the rename over the original (tests kill the process or edit the
+#: original here).
+before_replace: Callable[[Path, Path], None] | None = None
+
+
+class TagError(GenrekitError):
+    """A file whose genre cannot be read or written; the message names it."""
+
+    def __init__(self, source: object, reason: str) -> None:
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class CannotTag(TagError):
+    """A format genrekit does not write genres into (the file is not touched)."""
+
+
+@dataclass(frozen=True)
+class GenreState:
+    """What a file says about its genre: the genre values and genrekit's marker (None: none)."""
+
+    genres: tuple[str, ...] = ()
+    marker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"genres": list(self.genres), "marker": self.marker}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GenreState:
+        return cls(tuple(str(g) for g in d.get("genres") or ()), d.get("marker"))
+
+
+def make_marker(label: str, confidence: float | None, model: str = "", written: str = "") -> str:
+    """The marker text: what genrekit decided and wrote, readable in any tag editor."""
+    conf = "" if confidence is None else f"{confidence:.3f}"
+    return f"genre={label};confidence={conf};model={model};written={written}"
+
+
+def parse_marker(text: str | None) -> dict[str, str]:
+    """``make_marker``'s fields back (empty dict for None or foreign text)."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(";"):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+MODES = ("replace", "add", "fill")
+
+
+def new_genres(old: tuple[str, ...] | list[str], name: str, mode: str, ours: str | None = None) -> tuple[str, ...] | None:
+    """The genre values after writing ``name`` in ``mode``; None when ``fill`` finds a genre.
+
+    ``ours``: the value an earlier genrekit run wrote (from its marker); it is taken out first, so
+    a forced re-run swaps genrekit's own value and never touches the user's other genres.
+    """
+    if mode not in MODES:
+        raise GenrekitError(f"unknown tag mode {mode!r} (choose from {', '.join(MODES)})")
+    current = [g for g in old if not (ours and g == ours)]
+    if mode == "replace":
+        return (name,)
+    if mode == "fill":
+        return None if any(g.strip() for g in current) else (name,)
+    if any(g.casefold() == name.casefold() for g in current):
+        return tuple(current)
+    return (*current, name)
+
+
+# ------------------------------------------------------------------------------------- formats
+
+
+def _kind_of(f: Any) -> str | None:
+    """"id3", "vorbis" or "mp4" for the formats genrekit writes; None for the rest."""
+    from mutagen.aiff import AIFF
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import MP3
+    from mutagen.mp4 import MP4
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+    from mutagen.wave import WAVE
+
+    if isinstance(f, (MP3, WAVE, AIFF)):
+        return "id3"
+    if isinstance(f, (FLAC, OggVorbis, OggOpus)):
+        return "vorbis"
+    if isinstance(f, MP4):
+        return "mp4"
+    return None
+
+
+def _load(path: Path, name: object) -> tuple[Any, str]:
+    """(mutagen file, kind); CannotTag for formats outside the list, TagError for broken files."""
+    import mutagen
+
+    try:
+        f = mutagen.File(path)
+    except mutagen.MutagenError as exc:
+        cause = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+        raise TagError(name, f"cannot read tags ({one_line(cause)})") from None
+    except OSError as exc:
+        raise TagError(name, f"cannot read ({exc.strerror or one_line(exc)})") from None
+    if f is None:
+        raise CannotTag(name, "cannot tag this format (genrekit writes MP3, FLAC, Ogg Vorbis, Opus, M4A/MP4, WAV, AIFF)")
+    kind = _kind_of(f)
+    if kind is None:
+        raise CannotTag(name, f"cannot tag {type(f).__name__} files (genrekit writes MP3, FLAC, Ogg Vorbis, "
+                        "Opus, M4A/MP4, WAV, AIFF)")
+    return f, kind
+
+
+def format_name(path: str | os.PathLike[str]) -> str:
+    """A short description of the file's tag format ("MP3 ID3v2.3", "FLAC"), for messages."""
+    f, kind = _load(Path(path), path)
+    if kind == "id3" and f.tags is not None:
+        return f"{type(f).__name__} ID3v2.{f.tags.version[1]}"
+    return type(f).__name__
+
+
+def _read(f: Any, kind: str) -> GenreState:
+    tags = f.tags
+    if tags is None:
+        return GenreState()
+    if kind == "id3":
+        genres = tuple(tags["TCON"].text) if "TCON" in tags else ()
+        if tags.version[1] == 3:  # v2.3 has one text value; "/" separates genres there
+            genres = _split_v23(genres)
+        marker = f"TXXX:{MARKER_KEY}"
+        mark = str(tags[marker].text[0]) if marker in tags and tags[marker].text else None
+    elif kind == "vorbis":
+        genres = tuple(tags["genre"]) if "genre" in tags else ()
+        mark = tags[MARKER_KEY][0] if MARKER_KEY in tags else None
+    else:
+        genres = tuple(tags[_MP4_GENRE]) if _MP4_GENRE in tags else ()
+        raw = tags.get(_MP4_MARKER)
+        mark = bytes(raw[0]).decode("utf-8", "replace") if raw else None
+    return GenreState(tuple(str(g) for g in genres), mark)
+
+
+def _split_v23(genres: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part for g in genres for part in str(g).split("/"))
+
+
+def same_genres(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Equal genre lists, counting "A/B" as "A", "B" (how ID3v2.3 stores several)."""
+    return _split_v23(tuple(a)) == _split_v23(tuple(b))
+
+
+def _apply(f: Any, kind: str, state: GenreState) -> None:
+    """Set the genre values and the marker on a loaded file (nothing else changes)."""
+    if f.tags is None:
+        f.add_tags()
+    tags = f.tags
+    if kind == "id3":
+        from mutagen.id3 import TCON, TXXX
+
+        tags.delall("TCON")
+        if state.genres:
+            tags.add(TCON(encoding=3, text=list(state.genres)))
+        tags.delall(f"TXXX:{MARKER_KEY}")
+        if state.marker is not None:
+            tags.add(TXXX(encoding=3, desc=MARKER_KEY, text=[state.marker]))
+    elif kind == "vorbis":
+        for key, values in (("genre", list(state.genres)), (MARKER_KEY, [] if state.marker is None else [state.marker])):
+            if values:
+                tags[key] = values
+            elif key in tags:
+                del tags[key]
+    else:
+        from mutagen.mp4 import AtomDataType, MP4FreeForm
+
+        if state.genres:
+            tags[_MP4_GENRE] = list(state.genres)
+        elif _MP4_GENRE in tags:
+            del tags[_MP4_GENRE]
+        if state.marker is not None:
+            tags[_MP4_MARKER] = [MP4FreeForm(state.marker.encode("utf-8"), dataformat=AtomDataType.UTF8)]
+        elif _MP4_MARKER in tags:
+            del tags[_MP4_MARKER]
+
+
+def _save(f: Any, kind: str, id3_version: int) -> None:
+    if kind == "id3":
+        f.save(v2_version=3 if id3_version == 3 else 4)
+    else:
+        f.save()
+
+
+def read_state(path: str | os.PathLike[str]) -> GenreState:
+    """The file's genre values and genrekit marker (opens it read-only)."""
+    f, kind = _load(Path(path), path)
+    return _read(f, kind)
+
+
+def check_taggable(path: str | os.PathLike[str]) -> None:
+    """Raise CannotTag / TagError when :func:`write_state` would refuse this file for its format."""
+    _load(Path(path), path)
+
+
+# ---------------------------------------------------------------------------------- safe write
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder; the rename stands
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _writable_or_raise(real: Path, st: os.stat_result, name: object) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise TagError(name, "not a regular file")
+    if not os.access(real, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        # no write bit at all is the owner's "do not change" even for root, who may write anyway
+        raise TagError(name, "read-only file (permission denied); left as it is")
+    if not os.access(real.parent, os.W_OK | os.X_OK):
+        raise TagError(name, "cannot write in its folder (permission denied); left as it is")
+    if st.st_nlink > 1:
+        raise TagError(name, f"file has {st.st_nlink} hard links; replacing it would split them, so it is left as it is")
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise the TagError :func:`write_state` would raise for permissions, before any log is kept."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise TagError(path, f"cannot read ({exc.strerror or one_line(exc)})") from None
+    _writable_or_raise(real, st, path)
+
+
+def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: GenreState | None = None) -> GenreState:
+    """Replace the file's genre values and marker by ``state``; return the state it had.
+
+    ``expect``: refuse (TagError) unless the file's current state is this one (undo uses it, so a
+    file retagged by someone else since is not overwritten). The file is replaced atomically by an
+    edited copy (see the module docstring); symlinks are followed, so the link stays a link.
+    """
+    name = path
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise TagError(name, f"cannot read ({exc.strerror or one_line(exc)})") from None
+    _writable_or_raise(real, st, name)
+    f0, kind = _load(real, name)  # refuses other formats before anything is copied
+    old = _read(f0, kind)
+    if expect is not None and (old.marker != expect.marker or not same_genres(old.genres, expect.genres)):
+        raise TagError(name, "its genre changed since genrekit wrote it; left as it is")
+    id3_version = f0.tags.version[1] if kind == "id3" and f0.tags is not None else 4
+    if id3_version == 3:
+        state = GenreState(_split_v23(state.genres), state.marker)
+    del f0
+
+    try:
+        src_fd = os.open(real, os.O_RDONLY)
+    except OSError as exc:
+        raise TagError(name, f"cannot read ({exc.strerror or one_line(exc)})") from None
+    tmp: Path | None = None
+    try:
+        try:  # advisory lock: a player or tagger holding an exclusive lock is writing it now
+            if fcntl is not None:
+                fcntl.flock(src_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise TagError(name, "file is locked by another program; left as it is") from None
+        fd, tmp_name = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name[:80]}.", suffix=TMP_SUFFIX)
+        tmp = Path(tmp_name)
+        with os.fdopen(fd, "wb") as dst, os.fdopen(os.dup(src_fd), "rb") as src:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        f, kind2 = _load(tmp, name)
+        _apply(f, kind2, state)
+        _save(f, kind2, id3_version)
+        del f
+        got = _read(_load(tmp, name)[0], kind2)
+        if got != state:
+            raise TagError(name, f"mutagen did not write the genre as asked ({got.genres} vs {state.genres}); left as it is")
+        _check_audio_opens(real, tmp, name)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _keep_attributes(real, tmp, st, name)
+        if before_replace is not None:
+            before_replace(tmp, real)
+        # the last look before the rename (POSIX has no compare-and-rename; this narrows the window
+        # to microseconds): another program's edit since the copy wins, ours is dropped
+        now = os.stat(real)
+        if (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
+            raise TagError(name, "file changed while genrekit was tagging it; left as it is")
+        os.replace(tmp, real)
+        tmp = None
+        _fsync_dir(real.parent)
+    except TagError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise TagError(name, "disk full; left as it is") from None
+        raise TagError(name, f"cannot write tags ({exc.strerror or one_line(exc)}); left as it is") from None
+    except Exception as exc:  # mutagen errors and the like: one line, the file untouched
+        import mutagen
+
+        if not isinstance(exc, mutagen.MutagenError):
+            raise
+        raise TagError(name, f"cannot write tags ({one_line(exc)}); left as it is") from None
+    finally:
+        os.close(src_fd)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return old
+
+
+def _check_audio_opens(real: Path, tmp: Path, name: object) -> None:
+    """The edited copy must open as audio as the original does (same rate, channels, duration;
+    read the way players read containers); a copy that fails is thrown away."""
+    from ..audio import audio_info
+    from ..errors import AudioError
+
+    try:
+        before = audio_info(real)
+    except AudioError:
+        return  # the original does not open either: nothing to compare with
+    try:
+        after = audio_info(tmp)
+    except AudioError as exc:
+        raise TagError(name, f"the tagged copy would not open as audio ({exc.reason}); left as it is") from None
+    if (after.sample_rate, after.channels) != (before.sample_rate, before.channels) or \
+            abs(after.duration_s - before.duration_s) > 1e-3:
+        raise TagError(name, "the tagged copy's audio would differ from the original's; left as it is")
+
+
+def _keep_attributes(real: Path, tmp: Path, st: os.stat_result, name: object) -> None:
+    """Give the copy the original's owner, mode, timestamps and extended attributes."""
+    if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except PermissionError:
+            try:  # the group alone may be allowed (a member of the file's group)
+                os.chown(tmp, -1, st.st_gid)
+            except PermissionError:
+                pass
+            if os.stat(tmp).st_uid != st.st_uid:
+                raise TagError(name, "cannot keep the file's owner (it belongs to another user); left as it is") from None
+    shutil.copystat(real, tmp)  # mode, atime/mtime (ns), flags, xattrs (ACLs among them)
+    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
