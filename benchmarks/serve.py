@@ -16,7 +16,7 @@ header claims 10 s (``tests/hostile_media.py``), against a server started with `
 what the hostile clients got, and the server's peak RSS (VmHWM) after each run. The bounds checked:
 p95 <= 2 x baseline p95 x (clients + 1) / clients + 0.5 s (the lying-header client is one more client
 sharing the slots, slow uploaders must cost nothing; the factor 2 is room for a shared machine's noise)
-and peak RSS <= ``--max-rss-mb`` (default 1500); ``--check`` exits 1 when one is exceeded.
+and peak RSS <= ``--max-rss-mb`` (default 1000, the memory promised for a 2-hour file); ``--check`` exits 1 when one is exceeded.
 
     python benchmarks/serve.py                      # default model (toy stand-in if it is missing)
     python benchmarks/serve.py --model runs/cnn --max-in-flight 2 --json out/serve-bench.json
@@ -266,7 +266,7 @@ def main() -> int:
     ap.add_argument("--lying-minutes", type=float, default=30.0, help="audio in the lying-header file (0: none)")
     ap.add_argument("--upload-timeout", type=float, default=20.0, help="the server's --upload-timeout")
     ap.add_argument("--max-duration", type=float, default=60.0, help="the server's --max-duration (s)")
-    ap.add_argument("--max-rss-mb", type=float, default=1500.0, help="bound on the server's peak RSS")
+    ap.add_argument("--max-rss-mb", type=float, default=1000.0, help="bound on the server's peak RSS")
     ap.add_argument("--check", action="store_true", help="exit 1 when a hostile-phase bound is exceeded")
     ap.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
