@@ -44,24 +44,22 @@ def test_head_file_is_small_and_described():
     assert meta["format"] == FORMAT and meta["labels"] == GENRES
     assert meta["backbone"] == "MSD_musicnn"
     spec = meta["feature_spec"]
-    assert spec["kind"] == "musicnn_mfcc" and spec["sample_rate"] == 22050  # read at 22.05 kHz (MFCCs) ...
+    assert spec["kind"] == "musicnn_mfcc" and spec["sample_rate"] == 22050  # read at 22.05 kHz ...
     assert spec["musicnn_sample_rate"] == 16000 and spec["patch_frames"] == 187 and spec["n_mels"] == 96  # ... musicnn at 16
-    assert spec["n_mfcc"] == 20 and spec["mfcc_n_fft"] == 2048 and spec["mfcc_hop_length"] == 512
     assert {"accuracy", "macro_f1", "confusion"} <= set(meta["metrics"]["test_track"])
-    # the CV-chosen track head: StandardScaler + RBF SVC (C=2, gamma='scale') on taggram mean+std
-    # and the clip's MFCC mean + log variance
-    assert meta["track_feature_kind"] == "ms_mfcc" and meta["segment_feature_kind"] == "ms_lm"
-    cfg = meta["training"]["config"]
-    assert cfg["name"] == "svc_C2_ms_mfcc" and len(cfg["members"]) == 1
-    assert cfg["members"][0] | {"temperature": 0, "temperature_coef": 0, "n_support_vectors": 0} == {
-        "model": "svc", "features": "ms_mfcc", "C": 2.0, "windows": "full", "temperature": 0, "temperature_coef": 0,
-        "n_support_vectors": 0}
+    # the open-set track head (scripts/train_real_head.py): the ten genres + "other", on tag statistics
+    assert meta["track_feature_kind"] == "ms_lm" and meta["segment_feature_kind"] == "ms_lm"
+    assert meta["track_head_labels"] == [*GENRES, "other"]
+    assert 0 < meta["open_set"]["threshold"] < 1
+    data = meta["training"]["data"]
+    assert data["gtzan_train_taggrams"] == 443 and data["real_songs_in_ten"] == 105 and data["real_songs_outside"] == 64
+    cv = meta["training"]["cv"]
+    assert cv["folds"] == 37 and cv["real_in_closed"]["n"] == 105  # leave one source out
+    assert cv["shipped_threshold"] == meta["open_set"]["threshold"]
+    assert meta["metrics"]["real_songs_cv"]["closed_accuracy"] == cv["real_in_closed"]["accuracy"]
     assert spec["patch_hop_frames"] == 61  # 1 s apart: the windows of the taggrams the heads learnt from
     assert meta["track_window_patches"] == 29 and meta["track_window_hop"] == 14  # longest train track
     assert spec["band_edge_hz"] == 7600.0  # the stored musicnn run's band edge (features.band_edge_gain)
-    cv = meta["training"]["cv"]
-    assert max(cv, key=lambda k: cv[k]["mean"]) == "svc_C2_ms_mfcc"
-    assert meta["metrics"]["cv_accuracy"] == pytest.approx(cv["svc_C2_ms_mfcc"]["mean"])
 
 
 def test_load_default_model():
@@ -69,9 +67,10 @@ def test_load_default_model():
     assert isinstance(m, MusicnnGenreModel) and load_model("default") is m
     assert m.labels == GENRES and isinstance(m.spec, MusicnnMfccSpec)
     assert m.card()["format"] == FORMAT
-    assert m.head.kind == "ms_mfcc" and m.segment_head.kind == "ms_lm"  # feature kind per head
-    assert m.needs_mfcc_stats
-    assert len(m.head.members) == 1 and "sv" in m.head.members[0]
+    assert m.head.kind == "ms_lm" and m.segment_head.kind == "ms_lm"  # feature kind per head
+    assert not m.needs_mfcc_stats  # the heads read the tags only
+    assert m.has_other and m.head_labels[-1] == "other" and m.open_head is not None
+    assert len(m.head.members) == 1 and {"w1", "b1", "mu", "sigma"} <= set(m.head.members[0])
 
 
 def test_test_split_accuracy_matches_card(shared_data):
@@ -82,7 +81,39 @@ def test_test_split_accuracy_matches_card(shared_data):
     pred = np.array([np.argmax(m.track_probs_from_taggram(t)) for t in tracks])
     acc = float((pred == y).mean())
     assert acc == pytest.approx(m.metrics["test_track"]["accuracy"], abs=1e-9)
-    assert round(acc * 290) == 238  # 0.821 (selection history: model card)
+    assert acc >= 0.80  # issue 13's bar for the shipped model (0.831 = 241 / 290: model card)
+
+
+def test_open_set_head_is_the_formula(shared_data):
+    """The track head is softmax(((features - mu) / sigma) W^T + b) over the ten genres + other;
+    the closed-set answer renormalises the ten, and in_set = 1 - p(other)."""
+    m = load_model(None)
+    tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
+    mem = m.head.members[0]
+    for t in tracks[:5]:
+        z = (window_features(t[:, :50], "ms_lm") - mem["mu"]) / mem["sigma"]
+        h = z @ mem["w1"].T + mem["b1"]
+        p = np.exp(h - h.max())
+        p /= p.sum()
+        assert len(p) == 11
+        np.testing.assert_allclose(m.track_probs_from_taggram(t), p[:10] / p[:10].sum(), rtol=1e-4, atol=1e-6)
+        assert m.in_set_from_taggram(t) == pytest.approx(1 - p[10], abs=1e-5)
+        seg = m.segment_in_set_from_taggram(t)
+        assert seg.shape == (len(t),) and np.all((seg >= 0) & (seg <= 1))
+    assert m.in_set_from_taggram(tracks[0][:0]) is None
+
+
+def test_style_words_come_from_style_tags():
+    from genrekit.default_model import STYLE_TAGS
+    from genrekit.musicnn import MSD_LABELS
+
+    m = load_model(None)
+    rows = np.full((4, 50), 0.01, np.float32)
+    rows[:, MSD_LABELS.index("80s")] = 0.9  # a decade, not a style
+    rows[:, MSD_LABELS.index("electronic")] = 0.8
+    rows[:, MSD_LABELS.index("House")] = 0.7
+    assert m.style_from_taggram(rows) == "electronic, house"
+    assert "80s" not in STYLE_TAGS and m.style_from_taggram(rows[:0]) is None
 
 
 def _svc_on_train(shared_data):
@@ -126,47 +157,6 @@ def test_svm_decision_equals_sklearn_synthetic():
             np.testing.assert_array_equal(ovr.argmax(1)[untied], svc.predict(Xq)[untied])
             np.testing.assert_array_equal(np.floor(ovr + 0.5), np.floor(svc.decision_function(Xq) + 0.5))
             np.testing.assert_allclose(svm_ovr_decision(m64, Xq[0]), svc.decision_function(Xq[:1])[0], atol=1e-9)
-
-
-def test_committed_svm_equals_sklearn_on_train(shared_data):
-    """The committed track head's numpy decisions equal sklearn's SVC refitted on the train split
-    (float32 storage only), its argmax equals sklearn's predict on every train and test track, and
-    its probabilities are softmax(ovr / T) with T = exp(a + b * s_top), s_top the winner's summed
-    pairwise decision value."""
-    tracks, X, scaler, svc = _svc_on_train(shared_data)
-    m = load_model(None)
-    member = m.head.members[0]
-    assert len(member["sv"]) == len(svc.support_) and float(member["gamma"][0]) == pytest.approx(svc._gamma)
-    z = (X - member["mu"]) / member["sigma"]  # the member's own standardisation
-    ours = svm_ovr_decision(member, z)
-    ref = svc.decision_function(scaler.transform(X))
-    np.testing.assert_allclose(ours, ref, atol=1e-4)
-    # argmax == predict except on a one-vs-one vote tie (libsvm's predict takes the lower class
-    # index, the ovr values the larger summed confidence): one train track of 443 ties here
-    pred = svc.predict(scaler.transform(X))
-    votes = np.floor(ours + 0.5)
-    tied = (votes == votes.max(1, keepdims=True)).sum(1) > 1
-    assert tied.sum() <= 3
-    np.testing.assert_array_equal(ours.argmax(1)[~tied], pred[~tied])
-    probs = np.stack([m.track_probs_from_taggram(t) for t in tracks])
-    np.testing.assert_array_equal(probs.argmax(1), ours.argmax(1))
-    a, b = (float(v) for v in member["temperature_coef"])
-    assert 0 < float(member["temperature"][0]) < 100 and b < 0  # a clearer winner: a sharper distribution
-    s_top = ovr_confidence(ours)[np.arange(len(ours)), ours.argmax(1)]
-    t_ = np.exp(a + b * s_top)[:, None]
-    e = np.exp(ours / t_ - (ours / t_).max(1, keepdims=True))
-    np.testing.assert_allclose(probs, e / e.sum(1, keepdims=True), atol=1e-5)
-    # and s_top is the sum of the winner's pairwise decisions, recovered from sklearn's ovr values
-    assert np.ptp(probs.max(1)) > 0.3  # top probabilities spread, not all ~0.76
-    test_tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz")
-    Xt = np.stack([window_features(t, "ms_mfcc") for t in test_tracks])
-    ours_t = np.stack([m.track_probs_from_taggram(t) for t in test_tracks]).argmax(1)
-    dec_t = svc.decision_function(scaler.transform(Xt))
-    votes_t = np.floor(dec_t + 0.5)
-    untied_t = (votes_t == votes_t.max(1, keepdims=True)).sum(1) == 1
-    assert untied_t.mean() > 0.97
-    np.testing.assert_array_equal(ours_t[untied_t], svc.predict(scaler.transform(Xt))[untied_t])
-    np.testing.assert_array_equal(ours_t, dec_t.argmax(1))
 
 
 def test_svm_head_exported_from_same_fit_is_exact(shared_data):
@@ -270,10 +260,10 @@ def test_long_inputs_are_scored_window_by_window(shared_data):
     m = load_model(None)
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
     t = tracks[0]
-    np.testing.assert_array_equal(m.track_probs_from_taggram(t), m.head.probs(t))
+    np.testing.assert_array_equal(m._head_probs(t), m.head.probs(t))
     long = np.concatenate(tracks[:3])
     expect = np.mean([m.head.probs(long[w]) for w in long_input_windows(len(long), 29, 14)], axis=0)
-    got = m.track_probs_from_taggram(long)
+    got = m._head_probs(long)
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
     assert not np.allclose(got, m.head.probs(long), atol=1e-3)  # not the whole-input statistics
 
@@ -312,23 +302,17 @@ def test_ms_mfcc_window_features_give_the_clip_statistics():
     np.testing.assert_allclose(f13[113:], np.log(var[:13]), atol=1e-4)
 
 
-def test_evaluate_cli_joins_the_mfcc_table(shared_data, tmp_path):
-    """`genrekit evaluate --model default --data <taggram npz>` finds the shared MFCC table beside
-    the taggram folder (or takes --mfcc-table) and says clearly when there is none."""
+def test_evaluate_cli_on_stored_taggrams(shared_data, tmp_path):
+    """`genrekit evaluate --model default --data <taggram npz>` reproduces the card's closed-set
+    test accuracy (``test_track``) and reports the open-set one, where "other" counts as wrong."""
     import json
-    import shutil
 
     from genrekit.cli.main import main
 
     npz = shared_data / "gtzan-musicnn" / "msd_taggram_test.npz"
     assert main(["evaluate", "--model", "default", "--data", str(npz), "--out", str(tmp_path / "a"), "--quiet"]) == 0
-    acc = json.loads((tmp_path / "a" / "metrics.json").read_text())["test_track"]["accuracy"]
-    assert acc == pytest.approx(load_model(None).metrics["test_track"]["accuracy"])
-    lone = tmp_path / "lone" / "taggrams"
-    lone.mkdir(parents=True)
-    shutil.copy(npz, lone / "msd_taggram_test.npz")  # no gtzan-features/ beside it
-    assert main(["evaluate", "--model", "default", "--data", str(lone / "msd_taggram_test.npz"),
-                 "--out", str(tmp_path / "b"), "--quiet"]) != 0
-    table = shared_data / "gtzan-features" / "features_30_sec.csv"
-    assert main(["evaluate", "--model", "default", "--data", str(lone / "msd_taggram_test.npz"),
-                 "--mfcc-table", str(table), "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["test_track"]["accuracy"] == pytest.approx(load_model(None).metrics["test_track"]["accuracy"])
+    assert metrics["test_track_open_set"]["accuracy"] <= metrics["test_track"]["accuracy"]
+    assert metrics["test_track_open_set"]["accuracy"] == pytest.approx(
+        load_model(None).metrics["test_track_open_set_accuracy"])

@@ -55,8 +55,11 @@ def test_prediction_types_and_json(toy, clip):
     d = p.to_dict()
     line = json.dumps(d)  # plain JSON types only
     assert Prediction.from_dict(json.loads(line)).to_dict() == d
-    assert set(d) == {"input", "genre", "confidence", "labels", "probabilities", "duration_s", "segments", "tags",
-                      "model"}
+    assert set(d) == {"input", "genre", "confidence", "nearest", "in_set", "style", "labels", "probabilities",
+                      "duration_s", "segments", "tags", "model"}
+    # a model without an open set: the nearest genre is the answer, no in-set score, no style
+    assert d["nearest"] == p.genre and d["in_set"] is None and d["style"] is None
+    assert all(s["in_set"] is None for s in d["segments"])
     assert "segments" not in p.to_dict(segments=False)
     assert p.top(3)[0] == (p.genre, p.confidence)
     card = toy.card()
@@ -227,7 +230,16 @@ def test_demo_command(tmp_path, capsys):
     assert "timeline PNG:" in out and '"genre"' in out
     assert (tmp_path / "demo.png").is_file() and (tmp_path / "demo.wav").is_file()
     rec = json.loads((tmp_path / "demo.json").read_text())
-    assert rec["genre"] in rec["probabilities"]
+    assert rec["nearest"] in rec["probabilities"] and rec["genre"] in (rec["nearest"], "other")
+    assert 0 <= rec["in_set"] <= 1 and (rec["genre"] == "other") == (rec["in_set"] < _threshold())
+    if rec["genre"] == "other":
+        assert "'other' is the honest answer" in out
+
+
+def _threshold() -> float:
+    from genrekit.default_model import load_default_model
+
+    return load_default_model().open_threshold
 
 
 class _RowsModel:
@@ -252,7 +264,7 @@ class _RowsModel:
         return Rows(d.head, d.labels, d.spec)
 
 
-def test_default_spec_rows_blockwise_match_whole():
+def test_default_spec_rows_blockwise_match_whole(shared_data):
     """Block-wise prediction with the default spec (read at 22.05 kHz, musicnn patches at 16 kHz,
     MFCC slot statistics) hands the heads the per-patch rows of one whole-signal pass: the same
     patches (blocks are cut on whole samples of both rates), and MFCC statistics that differ only
@@ -277,9 +289,19 @@ def test_default_spec_rows_blockwise_match_whole():
     assert np.abs(whole[:, 50] - blocks[:, 50]).max() <= 1 and abs(whole[:, 50].sum() - blocks[:, 50].sum()) <= 4
     np.testing.assert_allclose(blocks[:, :50], whole[:, :50], atol=2e-4)  # soxr per block: edges excluded
     fw, fb = window_features(whole, "ms_mfcc"), window_features(blocks, "ms_mfcc")
-    sigma = model.head.members[0]["sigma"][100:140]  # the features' spread over the training tracks
+    sigma = _gtzan_mfcc_spread(shared_data)  # the features' spread over GTZAN's 1000 clips
     assert np.abs(fb[100:] - fw[100:]).max() > 0  # the frame grids do differ ...
     assert np.max(np.abs(fb[100:] - fw[100:]) / sigma) < 0.01  # ... by under 1% of a feature's spread
+
+
+def _gtzan_mfcc_spread(shared_data) -> np.ndarray:
+    """Standard deviation of the ``ms_mfcc`` MFCC columns (mean, log variance) over the clips of
+    GTZAN's features_30_sec.csv."""
+    from genrekit.datasets import read_clip_mfcc_table
+
+    table = read_clip_mfcc_table(shared_data / "gtzan-features" / "features_30_sec.csv")
+    f = np.array([np.concatenate([m, np.log(np.maximum(v, 1e-8))]) for m, v, _ in table.values()])
+    return f.std(0)
 
 
 # ------------------------------------------------------------------ models trained on tables

@@ -47,6 +47,15 @@ N_TAGS = 50
 #: default MFCCs (22.05 kHz, 20 coefficients) of each patch's 1 s slot as sufficient statistics
 #: [frame count, sum of each coefficient, sum of its squares], columns N_TAGS.. of a patch row.
 N_MFCC = 20
+#: MSD tags that name a style of music (not a decade, a voice, a mood or an instrument): the
+#: words ``style_from_taggram`` may use to describe music outside the model's genres.
+STYLE_TAGS = frozenset({
+    "rock", "pop", "alternative", "indie", "electronic", "dance", "alternative rock", "jazz", "metal",
+    "chillout", "classic rock", "soul", "indie rock", "electronica", "folk", "punk", "blues", "hard rock",
+    "ambient", "acoustic", "experimental", "Hip-Hop", "country", "easy listening", "funk", "electro",
+    "heavy metal", "Progressive rock", "rnb", "indie pop", "House", "oldies",
+})
+
 #: Slot statistics per patch for the default spec's 20 MFCCs; other ``n_mfcc`` values give
 #: ``MusicnnMfccSpec.stat_columns`` columns, and ``window_features`` reads the count off the rows.
 MFCC_STAT_COLUMNS = 1 + 2 * N_MFCC
@@ -262,9 +271,18 @@ class MusicnnGenreModel(GenreModel):
     def __init__(self, head: TaggramHead, labels: list[str], spec: FeatureSpec, metrics: dict[str, Any] | None = None,
                  info: dict[str, Any] | None = None, backbone: str = "MSD_musicnn", segment_half_window: int = 1,
                  weights: str | None = None, segment_head: TaggramHead | None = None,
-                 track_window: int | None = None, track_window_hop: int | None = None) -> None:
+                 track_window: int | None = None, track_window_hop: int | None = None,
+                 head_labels: list[str] | None = None, open_head: TaggramHead | None = None,
+                 open_threshold: float | None = None) -> None:
         super().__init__(labels, spec, metrics, info)
         self.head = head
+        # an open-set head scores the model's labels plus a last "other" class (music outside them)
+        self.head_labels = list(head_labels) if head_labels else list(labels)
+        self.has_other = len(self.head_labels) == len(labels) + 1
+        if self.head_labels[: len(labels)] != list(labels):
+            raise ValueError("the track head's labels must start with the model's labels")
+        self.open_head = open_head
+        self.open_threshold = float(open_threshold) if self.has_other and open_threshold is not None else None
         self.segment_head = segment_head or head
         self.backbone_name = backbone
         self.segment_half_window = segment_half_window
@@ -342,10 +360,48 @@ class MusicnnGenreModel(GenreModel):
         tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
         windows of that length, because the statistics of minutes of music (sections that
         differ) lie outside what it learnt from 30 s clips (``scripts/cv_long_inputs.py``)."""
+        p = self._head_probs(taggram)
+        if not self.has_other:
+            return p
+        closed = p[: len(self.labels)]  # the forced choice among the model's labels
+        return (closed / max(float(closed.sum()), 1e-12)).astype(np.float32)
+
+    def _head_probs(self, taggram: np.ndarray) -> np.ndarray:
+        """The track head's probabilities over ``head_labels`` (whole input, or the mean over
+        ``track_window``-patch windows of a longer one)."""
         if not self.track_window:
             return self.head.probs(taggram)
         windows = long_input_windows(len(taggram), self.track_window, self.track_window_hop)  # one when short
         return self.head.probs_windows(taggram, windows).mean(0)
+
+    # -- the open set -----------------------------------------------------------------------------
+    def in_set_from_taggram(self, taggram: np.ndarray) -> float | None:
+        """How likely the track is one of the model's genres: 1 - p(other) of the 11-class track
+        head (None for a head without "other"). Prediction answers "other" below
+        ``open_threshold``, chosen by grouped cross-validation over real-song sources."""
+        if not self.has_other or len(taggram) == 0:
+            return None
+        return float(1.0 - self._head_probs(taggram)[-1])
+
+    def segment_in_set_from_taggram(self, taggram: np.ndarray) -> np.ndarray | None:
+        """[n] in-set score of each segment's window of patches (the timeline's "other"
+        stretches), from the open head fitted on 1-3 patch windows; None without one."""
+        if self.open_head is None or len(taggram) == 0:
+            return None
+        p = self.open_head.probs_windows(taggram, segment_windows(len(taggram), self.segment_half_window))
+        return (1.0 - p[:, -1]).astype(np.float32)
+
+    def style_from_taggram(self, taggram: np.ndarray, k: int = 2) -> str | None:
+        """A short description of the music in the backbone's own style words (e.g. "electronic,
+        dance"): the ``k`` most probable MSD tags that name a style, from the mean over patches."""
+        from .musicnn import LABELS
+
+        names = LABELS.get(self.backbone_name)
+        if names is None or len(taggram) == 0:
+            return None
+        mean = np.asarray(taggram)[:, : len(names)].mean(0)
+        picked = [names[i] for i in np.argsort(-mean) if names[i] in STYLE_TAGS][:k]
+        return ", ".join(t.lower() for t in picked) or None
 
 
 def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> MusicnnGenreModel:
@@ -360,10 +416,15 @@ def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -
         head = seg_head = TaggramHead(t, kind)
     spec = spec_from_dict(meta["feature_spec"])
     info = {k: meta[k] for k in ("name", "description", "backbone", "training") if k in meta}
+    open_set = meta.get("open_set") if isinstance(meta.get("open_set"), dict) else {}
+    open_t = {k[5:]: v for k, v in t.items() if k.startswith("open.")}
+    open_head = TaggramHead(open_t, open_set.get("segment_feature_kind", kind)) if open_t else None
     return MusicnnGenreModel(head, meta["labels"], spec, meta.get("metrics"), info, segment_head=seg_head,
                              backbone=meta.get("backbone", "MSD_musicnn"),
                              segment_half_window=int(meta.get("segment_half_window", 1)),
-                             track_window=meta.get("track_window_patches"), track_window_hop=meta.get("track_window_hop"))
+                             track_window=meta.get("track_window_patches"), track_window_hop=meta.get("track_window_hop"),
+                             head_labels=meta.get("track_head_labels"), open_head=open_head,
+                             open_threshold=open_set.get("threshold"))
 
 
 register_loader(FORMAT, model_from_file)

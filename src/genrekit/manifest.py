@@ -115,7 +115,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
     """
     from .audio import quiet_native_stderr
     from .base import GenreModel
-    from .prediction import Classifier
+    from .prediction import OTHER, Classifier
 
     rows = read_manifest(manifest_csv)
     if isinstance(model, Classifier):
@@ -132,10 +132,12 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
         if echo:
             print(msg, file=sys.stderr, flush=True)
 
-    # the model's spelling of each genre: 'Metal' and ' metal ' in a hand-written CSV mean 'metal'
-    by_fold = {lab.casefold(): lab for lab in clf.labels}
+    # the model's spelling of each genre: 'Metal' and ' metal ' in a hand-written CSV mean 'metal';
+    # with an open-set model, a row whose genre is "other" is right when the model says other
+    known = list(clf.labels) + ([OTHER] if clf.answers_other else [])
+    by_fold = {lab.casefold(): lab for lab in known}
     rows = [r._replace(genre=by_fold.get(r.genre.casefold(), r.genre)) for r in rows]
-    unknown = Counter(r.genre for r in rows if r.genre and r.input and r.genre not in clf.labels)
+    unknown = Counter(r.genre for r in rows if r.genre and r.input and r.genre not in known)
     if unknown:
         say(f"genrekit: warning: {manifest_csv}: the model does not know the genre"
             f"{'s' if len(unknown) > 1 else ''} {_counts(unknown)}; those rows are scored as wrong "
@@ -166,6 +168,8 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             "input": src,
             "genre": genre,
             "predicted": pred.genre,
+            "nearest": pred.nearest or pred.genre,
+            "in_set": pred.in_set,
             "confidence": pred.confidence,
             "correct": pred.genre == genre,
             "segment_accuracy": seg_acc,
@@ -173,7 +177,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             "duration_s": pred.duration_s,
             "probabilities": pred.probabilities,
         }
-        if genre not in clf.labels:
+        if genre not in known:
             entry["note"] = f"true genre {genre!r} is not one of the model's labels"
         if timelines:
             from .timeline import plot_timeline, safe_stem
@@ -194,15 +198,20 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             f"segments right {seg_acc:.0%}")
 
     labels = list(clf.labels)
-    for e in per_song:  # true genres the model does not know still count (as errors)
-        if e["genre"] not in labels:
-            labels.append(e["genre"])
+    for e in per_song:  # true genres the model does not know still count (as errors); so does "other"
+        for g in (e["genre"], e["predicted"]):
+            if g not in labels:
+                labels.append(g)
     idx = {g: i for i, g in enumerate(labels)}
     y_true = [idx[e["genre"]] for e in per_song]
     y_pred = [idx[e["predicted"]] for e in per_song]
     track = _metrics(y_true, y_pred, labels) if per_song else {
         "n": 0, "accuracy": 0.0, "macro_f1": 0.0, "labels": labels,
         "confusion_matrix": np.zeros((len(labels), len(labels)), int).tolist()}
+    # the forced choice among the model's genres, for songs labelled with one of them
+    inside = [e for e in per_song if e["genre"] in clf.labels]
+    closed = _metrics([idx[e["genre"]] for e in inside], [idx[e["nearest"]] for e in inside], labels) \
+        if inside and clf.answers_other else None
     n_seg = sum(e["n_segments"] for e in per_song)
     seg_right = sum(e["segment_accuracy"] * e["n_segments"] for e in per_song)
     metrics: dict[str, Any] = {
@@ -212,6 +221,8 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
         "n_scored": len(per_song),
         "n_failed": len(failed),
         "test_track": track,
+        **({"test_track_closed_set": {k: closed[k] for k in ("n", "accuracy", "macro_f1")}} if closed else {}),
+        "answered_other": sum(e["predicted"] == OTHER for e in per_song),
         "test_segment": {
             "accuracy": seg_right / n_seg if n_seg else 0.0,
             "mean_song_segment_accuracy": float(np.mean([e["segment_accuracy"] for e in per_song])) if per_song else 0.0,
@@ -231,7 +242,10 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
                              f"n={track['n']}, accuracy {track['accuracy']:.1%}, macro-F1 {track['macro_f1']:.3f}")
     write_text_atomic(out / "report.md", _report(metrics, out))
     say(f"track accuracy {track['accuracy']:.3f}, macro-F1 {track['macro_f1']:.3f} on {len(per_song)} songs"
-        + (f" ({len(failed)} failed)" if failed else "") + f"; report: {out / 'report.md'}")
+        + (f" ({len(failed)} failed)" if failed else "")
+        + (f"; {metrics['answered_other']} answered other; closed set (nearest of the model's genres, songs "
+           f"inside them): accuracy {closed['accuracy']:.3f}" if closed else "")
+        + f"; report: {out / 'report.md'}")
     return metrics
 
 

@@ -45,6 +45,8 @@ from .urls import (
 )
 
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
+#: The answer for music outside the model's genres (open-set models only).
+OTHER = "other"
 
 
 def printable(text: str) -> str:
@@ -73,6 +75,7 @@ class Segment:
     genre: str
     confidence: float
     probabilities: dict[str, float]
+    in_set: float | None = None  # how likely this stretch is one of the model's genres (open-set models)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +93,18 @@ class Prediction:
     segments: list[Segment] = field(default_factory=list)
     tags: list[dict] | None = None
     model: str = ""
+    #: the open set: ``genre`` is "other" when the music is not one of the model's genres; then
+    #: ``nearest`` names the closest of them (always the forced choice), ``in_set`` is how likely the
+    #: track is one of them (0..1; None for models without an open set), ``style`` describes it in
+    #: the backbone's own tag words (e.g. "electronic, dance"). ``confidence`` is ``nearest``'s
+    #: probability among the model's genres.
+    nearest: str | None = None
+    in_set: float | None = None
+    style: str | None = None
+
+    @property
+    def is_other(self) -> bool:
+        return self.genre == OTHER
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable genres, best first."""
@@ -109,6 +124,9 @@ class Prediction:
             "input": self.input,
             "genre": self.genre,
             "confidence": self.confidence,
+            "nearest": self.nearest,
+            "in_set": self.in_set,
+            "style": self.style,
             "labels": self.labels(),
             "probabilities": dict(self.probabilities),
             "duration_s": self.duration_s,
@@ -124,7 +142,20 @@ class Prediction:
     def from_dict(cls, d: dict[str, Any]) -> Prediction:
         segs = [Segment(**s) for s in d.get("segments") or []]
         return cls(d["input"], d["genre"], d["confidence"], dict(d["probabilities"]), d["duration_s"],
-                   segs, d.get("tags"), d.get("model", ""))
+                   segs, d.get("tags"), d.get("model", ""), d.get("nearest"), d.get("in_set"), d.get("style"))
+
+
+def closed_set_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record (``Prediction.to_dict()``) as the closed-set answer: "other" becomes the nearest
+    genre, for the track and each segment (the record keeps its in-set scores). The API's
+    ``closed_set`` switch; the same answer ``Classifier(open_set=False)`` gives."""
+    out = dict(record)
+    if out.get("genre") == OTHER and out.get("nearest"):
+        out["genre"] = out["nearest"]
+    if out.get("segments"):
+        out["segments"] = [dict(s, genre=max(s["probabilities"], key=s["probabilities"].get))
+                           if s.get("genre") == OTHER else s for s in out["segments"]]
+    return out
 
 
 def _add_tags(acc: dict[str, float] | None, n: int, tags: dict[str, float] | None,
@@ -196,8 +227,11 @@ class Classifier:
 
     Options: ``block_seconds`` (decode/classify long inputs in blocks of about this length),
     ``min_seconds`` (shorter inputs are refused), ``top_tags`` (how many zero-shot tags to report
-    for models that have them; 0 for none), and the URL caps ``max_bytes``, ``max_duration_s``,
-    ``timeout_s`` (each connect and read) and ``download_timeout_s`` (the whole download; None: none). Models without a feature spec (trained on precomputed tables) are refused with
+    for models that have them; 0 for none), ``open_set`` (answer "other" for music outside the
+    model's genres, for models with an open-set score; False: always the nearest genre, the old
+    forced choice), and the URL caps ``max_bytes``, ``max_duration_s``,
+    ``timeout_s`` (each connect and read) and ``download_timeout_s`` (the whole download; None: none).
+    Models without a feature spec (trained on precomputed tables) are refused with
     a GenrekitError, since a Classifier exists to read audio.
     """
 
@@ -213,6 +247,7 @@ class Classifier:
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         download_timeout_s: float | None = DEFAULT_TOTAL_TIMEOUT_S,
+        open_set: bool = True,
     ) -> None:
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
         reads_audio_or_raise(model, self.name)
@@ -220,6 +255,7 @@ class Classifier:
         self.block_seconds = float(block_seconds)
         self.min_seconds = float(min_seconds)
         self.top_tags = int(top_tags)
+        self.open_set = bool(open_set)
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
@@ -242,6 +278,11 @@ class Classifier:
     @property
     def labels(self) -> list[str]:
         return self.model.labels
+
+    @property
+    def answers_other(self) -> bool:
+        """True when this classifier can answer "other": an open-set model with ``open_set`` on."""
+        return self.open_set and getattr(self.model, "open_threshold", None) is not None
 
     @property
     def sample_rate(self) -> int:
@@ -430,6 +471,7 @@ class Classifier:
             emb = np.concatenate(parts)
             probs = np.asarray(model.segment_probs_from_taggram(emb), dtype=np.float64)
             track = np.asarray(model.track_probs_from_taggram(emb), dtype=np.float64)
+            open_set = self._open_set(emb)
             if want_tags and tag_names is not None:  # the model's tag_probs: mean over patches
                 tag_mean = emb[:, : len(tag_names)].mean(axis=0).astype(float)
                 tag_sum, tag_n = dict(zip(tag_names, tag_mean, strict=True)), 1
@@ -437,8 +479,19 @@ class Classifier:
             probs = np.concatenate(parts)
             if track is None:
                 track = probs.mean(axis=0)
+            open_set = None
         tags = {k: v / tag_n for k, v in tag_sum.items()} if tag_sum is not None and tag_n else None
-        return self._make(name, track, probs, starts, ends, duration, tags)
+        return self._make(name, track, probs, starts, ends, duration, tags, open_set)
+
+    def _open_set(self, emb: np.ndarray) -> tuple[float | None, np.ndarray | None, str | None, float] | None:
+        """(track in-set score, per-segment scores, style words, threshold) from a model that has
+        an open-set head, else None."""
+        model = self.model
+        threshold = getattr(model, "open_threshold", None)
+        if threshold is None or not hasattr(model, "in_set_from_taggram"):
+            return None
+        return (model.in_set_from_taggram(emb), model.segment_in_set_from_taggram(emb),
+                model.style_from_taggram(emb), float(threshold))
 
     def _embedder(self):
         """(function values -> per-patch rows, tag names or None) for the embedding route: the
@@ -455,26 +508,37 @@ class Classifier:
         return getattr(model, "patch_rows", model.taggram), names
 
     def _make(self, name: str, track: np.ndarray, probs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-              duration: float, tags: dict[str, float] | None) -> Prediction:
+              duration: float, tags: dict[str, float] | None,
+              open_set: tuple[float | None, np.ndarray | None, str | None, float] | None = None) -> Prediction:
         labels = self.labels
         best = int(np.argmax(track))
         seg_best = probs.argmax(axis=1)
+        in_set, seg_in, style, threshold = open_set if open_set is not None else (None, None, None, 0.0)
+        seg_scores = [None] * len(probs) if seg_in is None else [round(float(v), _DIGITS) for v in seg_in]
+
+        def answer(label: str, score: float | None) -> str:
+            return OTHER if self.open_set and score is not None and score < threshold else label
+
         segments = [
-            Segment(round(float(s), 3), round(float(e), 3), labels[int(b)], round(float(p[int(b)]), _DIGITS),
-                    _probs_dict(labels, p))
-            for s, e, b, p in zip(starts, ends, seg_best, probs, strict=True)
+            Segment(round(float(s), 3), round(float(e), 3), answer(labels[int(b)], q), round(float(p[int(b)]), _DIGITS),
+                    _probs_dict(labels, p), q)
+            for s, e, b, p, q in zip(starts, ends, seg_best, probs, seg_scores, strict=True)
         ]
+        in_set = None if in_set is None else round(float(in_set), _DIGITS)
         tag_list = None
         if tags is not None and self.top_tags > 0:
             top = sorted(tags.items(), key=lambda kv: -kv[1])[: self.top_tags]
             tag_list = [{"tag": k, "probability": round(float(v), _DIGITS)} for k, v in top]
         return Prediction(
             input=name,
-            genre=labels[best],
+            genre=answer(labels[best], in_set),
             confidence=round(float(track[best]), _DIGITS),
             probabilities=_probs_dict(labels, track),
             duration_s=round(float(duration), 3),
             segments=segments,
             tags=tag_list,
             model=self.name,
+            nearest=labels[best],
+            in_set=in_set,
+            style=style,
         )

@@ -115,7 +115,11 @@ def run(args: argparse.Namespace) -> int:
           f"{format_duration(pred.duration_s):>8}  {top3}")
     if pred.tags:
         print("tags: " + ", ".join(f"{t['tag']} {format_percent(t['probability'])}" for t in pred.tags))
-    if pred.confidence < 0.5:
+    if pred.is_other:
+        print(f"(a synthetic loop is not one of the model's {len(classifier.labels)} genres, so 'other' is the honest "
+              f"answer; nearest: {pred.nearest}"
+              + (f", sounds like {pred.style}" if pred.style else "") + "; real songs: genrekit predict SONG)")
+    elif pred.confidence < 0.5:
         print("(a synthetic loop is not much like any of the model's ten genres, so a low, split answer is the "
               "honest one; real songs: genrekit predict SONG)")
 

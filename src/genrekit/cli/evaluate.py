@@ -101,15 +101,24 @@ def evaluate_model_on(model, split, data_labels: list[str], taggrams: bool = Fal
         seg_fn, track_fn = model.segment_probs_from_taggram, model.track_probs_from_taggram
     seg_probs = np.zeros((len(y), len(labels)), np.float32)
     track_p, track_y = [], []
+    # open-set models (an "other" answer below a threshold): the track scores with "other" counted wrong
+    threshold = getattr(model, "open_threshold", None) if taggrams else None
+    in_set: list[float] = []
     for tid in ids[order]:
         rows = np.flatnonzero(groups == tid)
         values = split.X[rows]
         seg_probs[rows] = seg_fn(values)
         track_p.append(track_fn(values))
         track_y.append(y[rows[0]])
+        if threshold is not None:
+            in_set.append(model.in_set_from_taggram(values))
     out = {"segment": classification_metrics(y, seg_probs.argmax(1), labels)}
     if len(ids) < len(y):
         out["track"] = classification_metrics(np.array(track_y), np.array(track_p).argmax(1), labels)
+        if threshold is not None:
+            other = len(labels)  # an extra column: the "other" answer, never a true label here
+            pred = np.where(np.array(in_set) < threshold, other, np.array(track_p).argmax(1))
+            out["track_open_set"] = classification_metrics(np.array(track_y), pred, [*labels, "other"])
     return out
 
 
@@ -157,13 +166,16 @@ def run(args) -> int:
     if "track" in ev:
         metrics[f"{name}_track"] = summary(ev["track"])
         write_metrics(ev["track"], out, f"{name}_track_metrics")
+        if "track_open_set" in ev:  # "other" answers count as wrong
+            metrics[f"{name}_track_open_set"] = summary(ev["track_open_set"])
+            write_metrics(ev["track_open_set"], out, f"{name}_track_open_set_metrics")
     elif bundle.unit == "track":
         metrics[f"{name}_track"] = metrics[name]
     if bundle.notes:  # e.g. "no split lists: every track is scored" -- then "test" means every track of --data
         metrics["notes"] = list(bundle.notes)
     metrics["skipped"] = bundle.skipped
     write_json_atomic(out / "metrics.json", metrics)
-    for k in (name, f"{name}_track"):
+    for k in (name, f"{name}_track", f"{name}_track_open_set"):
         if k in metrics:
             print(f"{k:10s} accuracy {metrics[k]['accuracy']:.4f}  macro-F1 {metrics[k]['macro_f1']:.4f}  (n={metrics[k]['n']})")
     return 0

@@ -51,6 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "in each record; csv: one row per segment, with the track's genre in track_genre)")
     p.add_argument("--timeline", metavar="DIR", type=Path, default=None,
                    help="write a timeline PNG per input into DIR (records name it in their timeline field)")
+    p.add_argument("--closed-set", action="store_true",
+                   help="always answer one of the model's genres (the nearest), never 'other' (the default "
+                   "model answers 'other' for music outside its ten genres)")
     p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="report the K most probable tags for models that have them (default 3; 0: none)")
     p.add_argument("--max-duration", type=duration(allow_zero=True), default="3h", metavar="DURATION",
@@ -137,9 +140,9 @@ class _Writer:
             self.emit("[")
         elif self.fmt == "csv":
             if self.segments:  # segment rows carry the track's genre too: no second file needed for it
-                cols = ["input", "track_genre", "start_s", "end_s", "genre", "confidence"]
+                cols = ["input", "track_genre", "start_s", "end_s", "genre", "confidence", "in_set"]
             else:
-                cols = ["input", "genre", "confidence", "duration_s"]
+                cols = ["input", "genre", "confidence", "nearest", "in_set", "style", "duration_s"]
             cols += [f"p_{lab}" for lab in self.labels] + ([] if self.segments else ["tags", "model"])
             cols += ["timeline"] if self.timeline else []
             self.n_csv_cols = len(cols)
@@ -168,11 +171,12 @@ class _Writer:
             if self.segments:
                 for s in pred.segments:
                     self.emit(_csv_line([pred.input, pred.genre, f"{s.start_s:.3f}", f"{s.end_s:.3f}", s.genre,
-                                         f"{s.confidence:.4f}"]
+                                         f"{s.confidence:.4f}", _num(s.in_set)]
                                         + [f"{s.probabilities[lab]:.4f}" for lab in self.labels] + tl + [""]))
             else:
                 tags = ";".join(f"{t['tag']}:{t['probability']:.3f}" for t in pred.tags or [])
-                self.emit(_csv_line([pred.input, pred.genre, f"{pred.confidence:.4f}", f"{pred.duration_s:.2f}"]
+                self.emit(_csv_line([pred.input, pred.genre, f"{pred.confidence:.4f}", pred.nearest or pred.genre,
+                                     _num(pred.in_set), pred.style or "", f"{pred.duration_s:.2f}"]
                                     + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels]
                                     + [tags, pred.model] + tl + [""]))
         else:
@@ -181,6 +185,11 @@ class _Writer:
             if pred.tags:
                 line += "  | tags: " + ", ".join(t["tag"] for t in pred.tags)
             self.emit(line)
+            if pred.is_other:  # say plainly what "other" means, and what is known about the music
+                self.emit(f"    not one of the {len(self.labels)} genres this model knows"
+                          + (f"; sounds like {pred.style}" if pred.style else "")
+                          + f"; nearest: {pred.nearest} ({format_percent(pred.confidence)}), "
+                          f"in-set score {format_percent(pred.in_set)}")
             if self.segments:
                 for s in pred.segments:
                     self.emit(f"    {format_clock(s.start_s):>9} - {format_clock(s.end_s):>9}  {s.genre:<12} "
@@ -195,6 +204,11 @@ class _Writer:
             self._record({"input": src, "error": reason})
         elif self.fmt == "csv":
             self.emit(_csv_line([src] + [""] * (self.n_csv_cols - 1) + [reason]))
+
+
+def _num(v: float | None) -> str:
+    """A CSV cell for an optional score: empty for models without it."""
+    return "" if v is None else f"{v:.4f}"
 
 
 def _csv_line(values: list[Any]) -> str:
@@ -274,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         download_timeout_s=args.download_timeout or None,
         block_seconds=args.block_seconds,
+        open_set=not args.closed_set,
     )
     if args.timeline is not None:
         _prepare_timeline_dir(args.timeline)

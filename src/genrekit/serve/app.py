@@ -470,6 +470,10 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         finally:
             job.done()
         result = dict(result)
+        if request.query_params.get("closed_set", "").lower() in ("1", "true", "yes"):
+            from ..prediction import closed_set_record
+
+            result = closed_set_record(result)  # the forced choice among the model's genres
         return JSONResponse(result, headers={"X-Elapsed-S": f"{time.monotonic() - t0:.3f}"})
 
     @app.get("/api/model", summary="The loaded model's card")
