@@ -473,3 +473,79 @@ def test_a_failing_progress_callback_costs_nothing(toy, tmp_path):
 
     clf = Classifier(toy.model, block_seconds=4)
     assert clf.predict(f, progress=broken).to_dict() == clf.predict(f).to_dict()
+
+
+# ------------------------------------------------------------------ the open set ("other")
+
+_OUTSIDE = "real-songs/other/electronic"  # music outside GTZAN's ten genres
+
+
+def _outside_song(shared_data):
+    songs = sorted((shared_data / _OUTSIDE).iterdir())
+    if not songs:
+        pytest.skip(f"no songs in {_OUTSIDE}")
+    return songs[0]
+
+
+@needs_default
+def test_open_set_answer_and_closed_set_switch(shared_data):
+    """The open set answers "other" exactly when the in-set score is under the model's threshold,
+    for the track and for each segment; ``open_set=False`` gives the nearest genre every time,
+    with the same scores; the record carries nearest, in_set and style either way."""
+    from genrekit.prediction import OTHER, closed_set_record
+
+    song = _outside_song(shared_data)
+    clf = Classifier.load()
+    t = clf.model.open_threshold
+    assert t == 0.5 and clf.answers_other
+    p = clf.predict(song)
+    assert p.nearest in clf.labels and 0 <= p.in_set <= 1 and p.style
+    assert (p.genre == OTHER) == (p.in_set < t) and p.genre in (OTHER, p.nearest)
+    assert p.confidence == p.probabilities[p.nearest] == max(p.probabilities.values())
+    for s in p.segments:
+        assert 0 <= s.in_set <= 1
+        top = max(s.probabilities, key=s.probabilities.get)
+        assert s.genre == (OTHER if s.in_set < t else top)
+    closed = Classifier.load(open_set=False)
+    assert not closed.answers_other
+    c = closed.predict(song)
+    assert c.genre == p.nearest and c.in_set == p.in_set and OTHER not in {s.genre for s in c.segments}
+    assert closed_set_record(p.to_dict()) == c.to_dict()  # the API's switch gives the same record
+
+
+@needs_default
+def test_cli_closed_set_and_other_line(shared_data, capsys):
+    from genrekit.cli.main import main
+
+    song = _outside_song(shared_data)
+    assert main(["predict", "--format", "jsonl", "--no-progress", "--closed-set", str(song)]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["genre"] == rec["nearest"] != "other" and rec["in_set"] is not None
+    assert main(["predict", "--no-progress", str(song)]) == 0
+    out = capsys.readouterr().out
+    if rec["in_set"] < 0.5:  # the open-set answer, said plainly
+        assert " other " in out and "not one of the 10 genres this model knows" in out and rec["style"] in out
+    assert main(["predict", "--format", "csv", "--no-progress", str(song)]) == 0
+    import csv
+    import io
+
+    cols = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert cols["nearest"] == rec["nearest"] and float(cols["in_set"]) == pytest.approx(rec["in_set"], abs=1e-4)
+
+
+@needs_default
+def test_manifest_other_rows_are_right_when_the_model_says_other(shared_data, tmp_path):
+    """A manifest row whose genre is "other" (any case) counts as right exactly when the model
+    answers other; it is not an unknown genre; closed-set scores are reported beside."""
+    from genrekit.manifest import evaluate_manifest
+
+    song = _outside_song(shared_data)
+    inside = shared_data / "gtzan-clips" / "jazz" / "jazz.00000.wav"
+    csv = tmp_path / "songs.csv"
+    csv.write_text(f"input,genre\n{song},Other\n{inside},jazz\n")
+    m = evaluate_manifest(None, csv, tmp_path / "out", echo=False, timelines=False)
+    rows = {e["input"]: e for e in m["per_song"]}
+    assert m["unknown_genres"] == {} and rows[str(song)]["genre"] == "other"
+    assert rows[str(song)]["correct"] == (rows[str(song)]["predicted"] == "other")
+    assert m["answered_other"] == sum(e["predicted"] == "other" for e in m["per_song"])
+    assert m["test_track_closed_set"]["n"] == 1  # only the song inside the ten

@@ -9,8 +9,12 @@ here match librosa's up to float rounding.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,11 +22,34 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioError
+from .errors import AudioError, AudioTooLong, printable
 
 #: File name suffixes that the folder walkers treat as audio.
 AUDIO_EXTENSIONS = frozenset(
     ".wav .wave .au .snd .aif .aiff .aifc .flac .ogg .oga .opus .mp3 .m4a .mp4 .aac .webm .mka .wma".split()
+)
+
+#: FFmpeg demuxers PyAV may use: containers that hold their audio themselves. Everything else is
+#: refused before its header is read, above all the demuxers that open *other* files or URLs named
+#: inside the input (hls/m3u8 playlists, concat scripts, dash manifests, image2 patterns, tee,
+#: ...): an uploaded ``innocent.m3u8`` listing ``/home/me/secret.mp3`` would otherwise be decoded.
+#: Matched by FFmpeg against each comma-separated part of a demuxer's name ("mov,mp4,m4a,...").
+AV_AUDIO_FORMATS = (
+    "wav", "w64", "aiff", "au", "caf", "flac", "ogg", "mp3", "aac", "mov", "matroska", "asf",
+    "ac3", "eac3", "amr", "amrnb", "amrwb", "ape", "wv", "tta", "mpc", "mpc8", "dts", "truehd",
+    "mlp", "voc", "tak", "shn", "oma", "mpegts", "mp4", "m4a", "webm",
+)
+
+#: The only I/O protocol FFmpeg may use: the given file itself (names such as ``concat:a|b`` or
+#: ``subfile:...`` would otherwise select a protocol that reads other files).
+_AV_OPEN_OPTIONS = {"format_whitelist": ",".join(AV_AUDIO_FORMATS), "protocol_whitelist": "file"}
+
+#: First bytes of formats that point at other files, to say what was refused in one line.
+_INDIRECTIONS = (
+    (re.compile(rb"^\s*#EXTM3U|#EXT-X-", re.M), "an HLS/M3U playlist"),
+    (re.compile(rb"^\s*ffconcat version", re.M), "an FFmpeg concat script"),
+    (re.compile(rb"<MPD[\s>]"), "a DASH manifest"),
+    (re.compile(rb"^\s*\[playlist\]", re.M | re.I), "a PLS playlist"),
 )
 
 
@@ -40,19 +67,66 @@ def is_audio_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
 
-def audio_files_under(folder: str | os.PathLike[str]) -> list[Path]:
+def audio_files_under(folder: str | os.PathLike[str],
+                      problems: list[tuple[Path, str]] | None = None) -> list[Path]:
     """The audio files under ``folder`` (recursive, sorted), hidden ones left out.
 
     Names starting with '.' (files or any folder below ``folder``) are skipped: they are macOS
     AppleDouble sidecars (``._song.wav``: metadata, not audio), ``.Trash`` or VCS folders, never
     songs, and reporting each as unreadable would bury the real errors. Shared by ``predict`` and
-    the dataset loader so both walk folders the same way.
+    the dataset loader so both walk folders the same way. Symbolic links to folders are not
+    followed (no loops, no escaping the folder); links to files are.
+
+    What cannot be read is never skipped silently: a folder that cannot be listed (permission
+    denied, vanished) or an audio name that is a dangling link or a link loop is appended to
+    ``problems`` as ``(path, reason)`` when a list is given (``predict`` reports each and goes on),
+    else the first one raises :class:`AudioError` (a training set must not shrink unnoticed).
     """
     root = Path(folder)
-    return sorted(
-        f for f in root.rglob("*")
-        if is_audio_path(f) and not any(part.startswith(".") for part in f.relative_to(root).parts) and f.is_file()
-    )
+    found: list[Path] = []
+
+    def problem(path: Path, reason: str) -> None:
+        if problems is None:
+            raise AudioError(path, reason)
+        problems.append((path, reason))
+
+    def onerror(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        problem(where, f"cannot read folder ({_os_reason(exc)})")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            f = here / name
+            if name.startswith(".") or not is_audio_path(f):
+                continue
+            try:
+                st = os.stat(f)
+            except OSError as exc:
+                problem(f, _os_reason(exc, f))
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append(f)
+    return sorted(found)
+
+
+def _os_reason(exc: OSError, path: Path | None = None) -> str:
+    """Why an OS call on ``path`` failed, in words a user can act on."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENOENT and path is not None and os.path.islink(path):
+        return f"broken symbolic link (to {printable(os.readlink(path))})"
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or type(exc).__name__
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
 
 
 @contextmanager
@@ -62,7 +136,11 @@ def quiet_native_stderr() -> Iterator[None]:
 
     Python-level writes to ``sys.stderr`` inside the block are lost too, so callers keep their own
     messages outside it. ``GENREKIT_DEBUG=1`` leaves stderr alone (to see what a decoder says).
+    Safe from several threads at once: fd 2 is process-wide, so the first thread in redirects it
+    and the last one out restores it (a per-thread save/restore would leave it on /dev/null).
+    A long-running server uses :func:`filter_native_stderr` instead, which keeps its own log lines.
     """
+    global _quiet_depth, _quiet_saved
     if os.environ.get("GENREKIT_DEBUG"):
         yield
         return
@@ -71,26 +149,119 @@ def quiet_native_stderr() -> Iterator[None]:
     except (AttributeError, OSError, ValueError):  # captured / replaced stderr: nothing to do
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            sys.stderr.flush()
+            _quiet_saved = os.dup(fd)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        _quiet_depth += 1
     try:
         yield
     finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                sys.stderr.flush()
+                os.dup2(_quiet_saved, fd)
+                os.close(_quiet_saved)
+                _quiet_saved = None
+
+
+#: Lines that libmpg123 (inside libsndfile) prints on fd 2 about damaged MP3 frames.
+NATIVE_NOISE = re.compile(rb"^(\[src/libmpg123/[^\]]*\] |Note: (Illegal Audio-MPEG-Header|Trying to resync|"
+                          rb"Skipped \d+ bytes|Hit end of)|Warning: .*mpg123)")
+
+
+def filter_native_stderr(noise: re.Pattern[bytes] = NATIVE_NOISE) -> int:
+    """Route file descriptor 2 through a pipe that drops decoder noise and forwards every other line.
+
+    For ``genrekit serve``: requests decode in several threads at once, so fd 2 cannot be pointed
+    at /dev/null around each decode (the server's own log lines written meanwhile would vanish),
+    yet libmpg123 writes its complaints about every damaged MP3 upload straight to fd 2. Installed
+    once for the process; returns the number of the descriptor that now reaches the real stderr.
+    """
+    sys.stderr.flush()
+    real = os.dup(2)
+    r, w = os.pipe()
+    os.dup2(w, 2)
+    os.close(w)
+
+    def pump() -> None:
+        with os.fdopen(r, "rb", buffering=0) as src:
+            pending = b""
+            while chunk := src.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                out = b"".join(line + b"\n" for line in lines if not noise.match(line))
+                if out:
+                    os.write(real, out)
+            if pending and not noise.match(pending):
+                os.write(real, pending)
+
+    thread = threading.Thread(target=pump, name="genrekit-stderr-filter", daemon=True)
+    thread.start()
+
+    def drain() -> None:  # at exit: put the real stderr back, let the pump forward what is left
         sys.stderr.flush()
-        os.dup2(saved, fd)
-        os.close(saved)
+        os.dup2(real, 2)  # closes the pipe's last write end, so the pump reads to EOF and stops
+        thread.join(2.0)
+
+    import atexit
+
+    atexit.register(drain)
+    return real
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(path, "no such file")
-    if path.is_dir():
+    """Refuse what is not a readable, non-empty regular file, saying which (no such file, a link
+    loop or a dangling link, a folder, permission denied) instead of a decoder's guess."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise AudioError(path, _os_reason(exc, path)) from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(path, "is a folder, not an audio file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(path, "not a regular file (a device, pipe or socket)")
+    if st.st_size == 0:
         raise AudioError(path, "empty file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise AudioError(path, _os_reason(exc, path)) from None
+
+
+def _open_av(path: Path):  # -> av.container.InputContainer
+    """Open ``path`` with PyAV, allowing only audio container demuxers and the file protocol.
+
+    Why: FFmpeg picks a demuxer from the file's content, not its name, and several demuxers read
+    other files or URLs named inside the input. The allow-list (:data:`AV_AUDIO_FORMATS`) is
+    checked by FFmpeg after probing and *before* the demuxer reads its header, so a refused
+    playlist never opens what it lists. ``file:`` + the absolute path keeps names with colons
+    from selecting a protocol.
+    """
+    import av
+
+    try:
+        return av.open("file:" + os.path.abspath(path), options=dict(_AV_OPEN_OPTIONS))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:  # type: ignore[attr-defined]
+        if getattr(exc, "errno", None) == errno.EINVAL:  # the format allow-list said no
+            raise AudioError(path, f"not an audio file: {_sniff_indirection(path) or 'a container format'} "
+                                   "that genrekit does not read (only audio containers are decoded)") from None
+        raise AudioError(path, "not a readable audio file") from None
+
+
+def _sniff_indirection(path: Path) -> str | None:
+    """What kind of file-that-names-other-files ``path`` looks like, for the refusal message."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    return next((what for pat, what in _INDIRECTIONS if pat.search(head)), None)
 
 
 def _to_mono(y: np.ndarray) -> np.ndarray:
@@ -155,10 +326,7 @@ def _av_frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
     """Decode with PyAV, yielding ([channels, n] float32, sample_rate) chunks."""
     import av
 
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError):  # type: ignore[attr-defined]
-        raise AudioError(path, "not a readable audio file") from None
+    container = _open_av(path)
     with container:
         streams = container.streams.audio
         if not streams:
@@ -237,8 +405,40 @@ def load_audio(
     return resample(y, sr, sample_rate)
 
 
-def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
-    """Sample rate, channels and duration without decoding the whole file when avoidable."""
+def header_duration(path: str | os.PathLike[str]) -> float | None:
+    """The duration the file's header *claims*, in seconds, without decoding; None when it states none.
+
+    A claim only: a hostile or broken header may say 10 s for 30 minutes of audio. Use it to
+    refuse early (an honest long file costs nothing) or to show a length, never to let audio
+    through a limit or to size a buffer: :func:`iter_audio_blocks` counts the decoded samples.
+    """
+    p = Path(path)
+    _check_file(p)
+    try:
+        import soundfile as sf
+
+        i = sf.info(str(p))
+        if i.frames > 0:
+            return i.frames / i.samplerate
+    except Exception:
+        pass
+    with _open_av(p) as c:
+        if not c.streams.audio:
+            raise AudioError(p, "no audio stream in file")
+        s = c.streams.audio[0]
+        if s.duration is not None and s.time_base is not None:
+            return float(s.duration * s.time_base)
+        if c.duration is not None:
+            return c.duration / 1_000_000
+    return None
+
+
+def audio_info(path: str | os.PathLike[str], max_count_s: float | None = None) -> AudioInfo:
+    """Sample rate, channels and duration without decoding the whole file when avoidable.
+
+    The duration is the header's claim (see :func:`header_duration`); streams that state none are
+    decoded to count their samples, stopping after ``max_count_s`` when given (the duration then
+    reads as just over that bound, enough for a caller's "too long")."""
     p = Path(path)
     _check_file(p)
     try:
@@ -249,39 +449,57 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
             return AudioInfo(int(i.samplerate), int(i.channels), i.frames / i.samplerate)
     except Exception:
         pass
-    import av
-
     try:
-        with av.open(str(p)) as c:
+        with _open_av(p) as c:
             if not c.streams.audio:
                 raise AudioError(p, "no audio stream in file")
             s = c.streams.audio[0]
-            dur = None
-            if s.duration is not None and s.time_base is not None:
-                dur = float(s.duration * s.time_base)
-            elif c.duration is not None:
-                dur = c.duration / 1_000_000
-            if dur is None:  # streams without a header duration: count the samples
-                n, sr = 0, s.rate
-                for chunk, _sr in _av_frames(p):
-                    sr = _sr
-                    n += chunk.shape[1]
-                dur = n / sr
-            return AudioInfo(int(s.rate), int(s.channels), float(dur))
+            rate, channels = int(s.rate), int(s.channels)
+        dur = header_duration(p)
+        if dur is None:  # streams without a header duration: count the samples
+            n, sr = 0, rate
+            for chunk, sr in _av_frames(p):
+                n += chunk.shape[1]
+                if max_count_s is not None and n > max_count_s * sr:
+                    break
+            dur = n / sr
+        return AudioInfo(rate, channels, float(dur))
     except AudioError:
         raise
     except Exception:
         raise AudioError(p, "not a readable audio file") from None
 
 
-def iter_audio_blocks(
-    path: str | os.PathLike[str], sample_rate: int, block_seconds: float = 600.0, mono: bool = True
-) -> Iterator[np.ndarray]:
-    """Yield consecutive blocks of about ``block_seconds`` at ``sample_rate``.
+def _native_chunks(p: Path) -> Iterator[tuple[np.ndarray, int]]:
+    """([channels, n] float32, native rate) chunks of the whole file: libsndfile first, else PyAV."""
+    try:
+        import soundfile as sf
 
-    Memory stays bounded by the block size whatever the file length: decoding is streamed and the
-    resampler keeps its state across blocks (soxr.ResampleStream), so the concatenation of the blocks
-    equals a whole-file load up to resampler edge effects.
+        f = sf.SoundFile(str(p))
+    except Exception:
+        yield from _av_frames(p)
+        return
+    with f:
+        for data in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
+            yield data.T, f.samplerate
+
+
+def iter_audio_blocks(
+    path: str | os.PathLike[str], sample_rate: int, block_seconds: float | None = 600.0, mono: bool = True,
+    *, max_seconds: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield consecutive blocks of about ``block_seconds`` at ``sample_rate`` (None: one block).
+
+    Driven only by the samples actually decoded, never by what the header claims, so a header that
+    lies about the length changes neither the memory bound nor the limit:
+
+    - Decoded chunks are held at the file's own rate until they exceed one block. A file that ends
+      first comes back as a single block equal to :func:`load_audio` (one whole-signal resample).
+      Longer files are streamed: the resampler keeps its state across blocks
+      (soxr.ResampleStream), so the concatenation of the blocks equals a whole-file load up to
+      resampler edge effects, and memory stays bounded by the block size whatever the length.
+    - ``max_seconds``: as soon as the decoded samples pass it, decoding stops and
+      :class:`AudioTooLong` is raised; nothing beyond the limit is decoded or kept.
     """
     import soxr
 
@@ -290,7 +508,7 @@ def iter_audio_blocks(
     stream: soxr.ResampleStream | None = None
     pending: list[np.ndarray] = []
     pending_n = 0
-    block = int(block_seconds * sample_rate)
+    block = int(block_seconds * sample_rate) if block_seconds else None
 
     def feed(chunk: np.ndarray, sr: int, last: bool) -> np.ndarray:
         nonlocal stream
@@ -302,25 +520,43 @@ def iter_audio_blocks(
         out = stream.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last)
         return out if mono else out.T
 
-    def chunks() -> Iterator[tuple[np.ndarray, int]]:
-        try:
-            import soundfile as sf
+    def counted() -> Iterator[tuple[np.ndarray, int]]:
+        """The native chunks, refused as soon as they pass ``max_seconds`` or hold NaN/inf."""
+        n = 0
+        for chunk, sr in _native_chunks(p):
+            n += chunk.shape[1]
+            if max_seconds is not None and n > max_seconds * sr:
+                raise AudioTooLong(p, max_seconds)
+            if not np.all(np.isfinite(chunk)):
+                raise AudioError(p, "audio holds NaN or infinite samples")
+            yield chunk, sr
 
-            f = sf.SoundFile(str(p))
-        except Exception:
-            yield from _av_frames(p)
-            return
-        with f:
-            for data in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
-                yield data.T, f.samplerate
+    it = counted()
+    # read ahead, at the native rate, until the audio is known to exceed one block
+    head: list[tuple[np.ndarray, int]] = []
+    head_n = 0.0
+    for chunk, sr in it:
+        head.append((chunk, sr))
+        head_n += chunk.shape[1] * sample_rate / sr
+        if block is not None and head_n > block:
+            break
+    else:  # the file ended within one block: exactly what load_audio returns
+        if not head or sum(c.shape[1] for c, _ in head) == 0:
+            raise AudioError(p, "file holds no audio samples")
+        y = np.concatenate([c for c, _ in head], axis=1)
+        yield resample(_to_mono(y) if mono else y, head[0][1], sample_rate)
+        return
 
-    got_any = False
-    it = chunks()
-    prev = next(it, None)
+    def replay() -> Iterator[tuple[np.ndarray, int]]:
+        yield from head
+        head.clear()
+        yield from it
+
+    src = replay()
+    prev = next(src, None)
     while prev is not None:
-        nxt = next(it, None)
+        nxt = next(src, None)
         out = feed(prev[0], prev[1], last=nxt is None)
-        got_any = got_any or prev[0].shape[1] > 0
         prev = nxt
         if out.shape[-1]:
             pending.append(out)
@@ -330,8 +566,6 @@ def iter_audio_blocks(
             yield allx[..., :block]
             rest = allx[..., block:]
             pending, pending_n = ([rest], rest.shape[-1]) if rest.shape[-1] else ([], 0)
-    if not got_any:
-        raise AudioError(p, "file holds no audio samples")
     if pending_n:
         yield np.concatenate(pending, axis=-1)
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ModelFileError, one_line
 from .features import Features, FeatureSpec
 
 #: Model-file ``format`` -> module that registers its loader on import (lazy, to keep start-up cheap).
@@ -95,9 +95,53 @@ def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
 
     path = model_path(ref)
     tensors, meta = read_model_file(path)
+    return model_from_data(tensors, meta, path)
+
+
+def model_from_data(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> GenreModel:
+    """Build the model a file's tensors and metadata describe, or say in one line what is wrong.
+
+    A damaged or hand-edited file (labels missing or shortened, a config that does not match the
+    tensors, an unknown feature spec) is refused here, naming the file, rather than failing later
+    with a traceback or, worse, blaming each input ("unexpected ValueError: zip()")."""
     fmt = meta.get("format", "")
-    if fmt not in _LOADERS and fmt in FORMAT_MODULES:
+    if isinstance(fmt, str) and fmt not in _LOADERS and fmt in FORMAT_MODULES:
         importlib.import_module(FORMAT_MODULES[fmt])
-    if fmt not in _LOADERS:
+    if not isinstance(fmt, str) or fmt not in _LOADERS:
         raise ModelFileError(f"{path}: unknown model format {fmt!r}")
-    return _LOADERS[fmt](tensors, meta, path)
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ModelFileError(f"{path}: damaged model file: 'labels' is missing or not a list of genre names")
+    if len(set(labels)) != len(labels):
+        raise ModelFileError(f"{path}: damaged model file: 'labels' names a genre twice")
+    try:
+        model = _LOADERS[fmt](tensors, meta, path)
+        check_outputs(model)
+    except ModelFileError:
+        raise
+    except KeyError as exc:
+        raise ModelFileError(f"{path}: damaged model file: {exc.args[0]!r} is missing") from None
+    except (ValueError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: damaged model file: {_why(exc)}") from None
+    return model
+
+
+def check_outputs(model: GenreModel) -> None:
+    """Raise ValueError when a model's probabilities do not have one column per label: run its
+    own ``probe`` (a tiny forward pass on zeros) when it has one."""
+    probe = getattr(model, "probe_outputs", None)
+    if probe is None:
+        return
+    n = int(probe())
+    if n != len(model.labels):
+        raise ValueError(f"'labels' names {len(model.labels)} genres but the model gives {n} probabilities")
+
+
+def _why(exc: BaseException) -> str:
+    """One line for a loader's exception; torch's state-dict errors put the useful part on line 2."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if isinstance(exc, RuntimeError) and len(lines) > 1 and "state_dict" in lines[0]:
+        return f"its tensors do not match the network its config describes ({lines[1][:160]})"
+    if isinstance(exc, ValueError) and lines:  # the loaders' own checks: already a sentence
+        return lines[0][:200]
+    return one_line(exc)

@@ -90,6 +90,28 @@ def window_features(taggram: np.ndarray, kind: str = "ms_lm") -> np.ndarray:
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
+def inset_window_features(msd: np.ndarray, mtt: np.ndarray) -> np.ndarray:
+    """The in-set model's features of a window of patches: ``ms_lm`` statistics of the MSD tags
+    [n, 50] of every patch, then the mean logit and the std of the MTT tags [n, 50] over the
+    patches the second backbone ran on (its rows that are not NaN)."""
+    ran = np.asarray(mtt, np.float64)
+    ran = ran[~np.isnan(ran).any(axis=1)]
+    if len(ran) == 0:
+        raise ValueError("no patch of the window has MTT tags")
+    p = np.clip(ran, _EPS, 1 - _EPS)
+    return np.concatenate([window_features(msd, "ms_lm"), np.log(p / (1 - p)).mean(0), ran.std(0)]).astype(np.float32)
+
+
+def recalibrate(score: float | np.ndarray, threshold: float) -> float | np.ndarray:
+    """Map a 1 - p(other) score monotonically so that ``threshold`` lands on 0.5 (logit shift):
+    every in-set score a model reports then reads the same way, whichever head made it."""
+    s = np.clip(np.asarray(score, np.float64), 1e-6, 1 - 1e-6)
+    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
+    z = np.log(s / (1 - s)) - np.log(t / (1 - t))
+    out = 1 / (1 + np.exp(-z))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def clip_mfcc_rows(n_patches: int, mean: np.ndarray, var: np.ndarray, n_frames: int) -> np.ndarray:
     """[n_patches, 41] MFCC columns for a clip known only by its whole-clip MFCC mean and variance
     (the stored training / test taggrams + ``features_30_sec.csv``): the frames are shared out
@@ -273,7 +295,7 @@ class MusicnnGenreModel(GenreModel):
                  weights: str | None = None, segment_head: TaggramHead | None = None,
                  track_window: int | None = None, track_window_hop: int | None = None,
                  head_labels: list[str] | None = None, open_head: TaggramHead | None = None,
-                 open_threshold: float | None = None) -> None:
+                 open_set: dict[str, Any] | None = None, inset_head: dict[str, np.ndarray] | None = None) -> None:
         super().__init__(labels, spec, metrics, info)
         self.head = head
         # an open-set head scores the model's labels plus a last "other" class (music outside them)
@@ -282,7 +304,14 @@ class MusicnnGenreModel(GenreModel):
         if self.head_labels[: len(labels)] != list(labels):
             raise ValueError("the track head's labels must start with the model's labels")
         self.open_head = open_head
-        self.open_threshold = float(open_threshold) if self.has_other and open_threshold is not None else None
+        cfg = open_set or {}
+        # every in-set score is recalibrated so that 0.5 is its decision threshold (``recalibrate``)
+        self.open_threshold = 0.5 if self.has_other and "track_threshold" in cfg else None
+        self._raw_thresholds = {k: float(cfg.get(f"{k}_threshold", 0.5)) for k in ("track", "segment", "inset")}
+        # the in-set model proper reads a second backbone's tags on every stride-th patch
+        self.inset_head = inset_head if inset_head and cfg.get("inset_backbone") else None
+        self.inset_backbone = str(cfg["inset_backbone"]) if self.inset_head else None
+        self.inset_stride = max(1, int(cfg.get("inset_patch_stride", 1))) if self.inset_head else 1
         self.segment_head = segment_head or head
         self.backbone_name = backbone
         self.segment_half_window = segment_half_window
@@ -324,7 +353,23 @@ class MusicnnGenreModel(GenreModel):
         [n, 41] when the spec provides them ([n, 91])."""
         tags = self.taggram(values)
         stats = self.split_values(values)[1]
-        return tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
+        rows = tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
+        if self.inset_backbone is None:
+            return rows
+        return np.concatenate([rows, self.inset_tags(values)], axis=1)
+
+    def inset_tags(self, values: np.ndarray) -> np.ndarray:
+        """[n, 50] tags of the in-set backbone on every ``inset_stride``-th patch (NaN rows
+        between): a few patches spread over the input describe it well enough for the in-set
+        score, at a fraction of a second backbone's cost."""
+        from .musicnn import load_backbone, run_patches
+
+        patches = self.split_values(values)[0]
+        out = np.full((len(patches), N_TAGS), np.nan, np.float32)
+        picked = patches[:: self.inset_stride]
+        if len(picked):
+            out[:: self.inset_stride] = run_patches(load_backbone(self.inset_backbone, self.weights), picked)["tags"]
+        return out
 
     @property
     def needs_mfcc_stats(self) -> bool:
@@ -355,6 +400,16 @@ class MusicnnGenreModel(GenreModel):
             return np.zeros((0, len(self.labels)), np.float32)
         return self.segment_head.probs_windows(taggram, segment_windows(n, self.segment_half_window))
 
+    def probe_outputs(self) -> int:
+        """Columns of both heads' probabilities on a few rows of zeros (``base.check_outputs``
+        compares it with the labels, so a head file with a shortened label list is refused)."""
+        rows = np.zeros((8, N_TAGS + (41 if self.needs_mfcc_stats else 0)), np.float32)
+        n_track = int(np.asarray(self.track_probs_from_taggram(rows)).shape[-1])
+        n_seg = int(np.asarray(self.segment_probs_from_taggram(rows)).shape[-1])
+        if n_track != n_seg:
+            raise ValueError(f"the track head gives {n_track} probabilities, the segment head {n_seg}")
+        return n_track
+
     def track_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
         """The track head on the whole input when it is no longer than the head's training
         tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
@@ -376,12 +431,27 @@ class MusicnnGenreModel(GenreModel):
 
     # -- the open set -----------------------------------------------------------------------------
     def in_set_from_taggram(self, taggram: np.ndarray) -> float | None:
-        """How likely the track is one of the model's genres: 1 - p(other) of the 11-class track
-        head (None for a head without "other"). Prediction answers "other" below
-        ``open_threshold``, chosen by grouped cross-validation over real-song sources."""
+        """How likely the track is one of the model's genres (None for a head without "other"):
+        1 - p(other) of the in-set model when the rows carry the second backbone's tags (columns
+        after the model's own), else of the 11-class track head (stored taggrams), each mapped so
+        that its threshold, chosen by grouped cross-validation over real-song sources, is 0.5.
+        Prediction answers "other" below ``open_threshold`` (0.5)."""
         if not self.has_other or len(taggram) == 0:
             return None
-        return float(1.0 - self._head_probs(taggram)[-1])
+        taggram = np.asarray(taggram)
+        mtt = taggram[:, -N_TAGS:] if self.inset_head is not None and taggram.shape[1] > N_TAGS + MFCC_STAT_COLUMNS else None
+        if mtt is None or np.isnan(mtt).all():
+            return recalibrate(1.0 - float(self._head_probs(taggram)[-1]), self._raw_thresholds["track"])
+        windows = long_input_windows(len(taggram), self.track_window or len(taggram), self.track_window_hop or 1)
+        m = self.inset_head
+        scores = []
+        for w in windows:
+            if np.isnan(mtt[w]).all():
+                continue
+            z = (inset_window_features(taggram[w, :N_TAGS], mtt[w]) - m["mu"]) / m["sigma"]
+            p = TaggramHead._softmax(TaggramHead.member_logits(m, z[None]))[0]
+            scores.append(1.0 - float(p[-1]))
+        return recalibrate(float(np.mean(scores)), self._raw_thresholds["inset"])
 
     def segment_in_set_from_taggram(self, taggram: np.ndarray) -> np.ndarray | None:
         """[n] in-set score of each segment's window of patches (the timeline's "other"
@@ -389,7 +459,7 @@ class MusicnnGenreModel(GenreModel):
         if self.open_head is None or len(taggram) == 0:
             return None
         p = self.open_head.probs_windows(taggram, segment_windows(len(taggram), self.segment_half_window))
-        return (1.0 - p[:, -1]).astype(np.float32)
+        return np.asarray(recalibrate(1.0 - p[:, -1], self._raw_thresholds["segment"]), np.float32).reshape(-1)
 
     def style_from_taggram(self, taggram: np.ndarray, k: int = 2) -> str | None:
         """A short description of the music in the backbone's own style words (e.g. "electronic,
@@ -419,12 +489,13 @@ def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -
     open_set = meta.get("open_set") if isinstance(meta.get("open_set"), dict) else {}
     open_t = {k[5:]: v for k, v in t.items() if k.startswith("open.")}
     open_head = TaggramHead(open_t, open_set.get("segment_feature_kind", kind)) if open_t else None
+    inset = {k[len("inset.m0."):]: v for k, v in t.items() if k.startswith("inset.m0.")}
     return MusicnnGenreModel(head, meta["labels"], spec, meta.get("metrics"), info, segment_head=seg_head,
                              backbone=meta.get("backbone", "MSD_musicnn"),
                              segment_half_window=int(meta.get("segment_half_window", 1)),
                              track_window=meta.get("track_window_patches"), track_window_hop=meta.get("track_window_hop"),
                              head_labels=meta.get("track_head_labels"), open_head=open_head,
-                             open_threshold=open_set.get("threshold"))
+                             open_set=open_set, inset_head=inset or None)
 
 
 register_loader(FORMAT, model_from_file)
@@ -436,8 +507,9 @@ def load_default_model() -> MusicnnGenreModel:
     """The committed default head (the backbone loads lazily at first prediction)."""
     global _DEFAULT
     if _DEFAULT is None:
+        from .base import model_from_data
         from .modelfile import read_model_file
 
         tensors, meta = read_model_file(HEAD_PATH)
-        _DEFAULT = model_from_file(tensors, meta, HEAD_PATH)
+        _DEFAULT = model_from_data(tensors, meta, HEAD_PATH)  # same checks as any model file
     return _DEFAULT

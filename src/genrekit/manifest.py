@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import GenrekitError, one_line, with_detail
+from .errors import GenrekitError, one_line, printable, with_detail
 from .modelfile import write_json_atomic, write_text_atomic
 
 _INPUT_COLS = ("input", "source", "path", "file", "url")
@@ -130,7 +130,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
 
     def say(msg: str) -> None:
         if echo:
-            print(msg, file=sys.stderr, flush=True)
+            print(printable(msg), file=sys.stderr, flush=True)
 
     # the model's spelling of each genre: 'Metal' and ' metal ' in a hand-written CSV mean 'metal';
     # with an open-set model, a row whose genre is "other" is right when the model says other

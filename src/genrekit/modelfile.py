@@ -4,10 +4,16 @@ safetensors holds only tensors and strings, so loading a model never executes co
 The JSON under the metadata key ``"genrekit"`` carries everything predict needs besides weights:
 ``format`` (which loader), the feature spec, label names, normalisation statistics, metrics and
 the training configuration.
+
+Integrity: :func:`save_model_file` stores a SHA-256 of the metadata blob and every tensor (name,
+dtype, shape, bytes) under a second metadata key, and :func:`read_model_file` checks it, so a
+file whose bytes were flipped on disk or in transit is refused in one line instead of loading
+silently and giving other answers. Files written before the checksum existed still load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -19,6 +25,8 @@ from typing import Any
 from .errors import ModelFileError, with_detail
 
 META_KEY = "genrekit"
+#: safetensors metadata key of the checksum (outside the JSON, so the metadata reads back unchanged).
+DIGEST_KEY = "genrekit_sha256"
 
 
 @contextmanager
@@ -123,12 +131,35 @@ def save_model_file(path: str | os.PathLike[str], tensors: dict[str, Any], meta:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     blob = json.dumps(meta, default=_json_default)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: blob})
+        save_file(tensors, str(tmp), metadata={META_KEY: blob, DIGEST_KEY: tensors_digest(tensors, blob)})
     return Path(path)
 
 
-def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Only the JSON metadata (cheap: reads the safetensors header)."""
+def tensors_digest(tensors: dict[str, Any], blob: str = "") -> str:
+    """SHA-256 of a metadata string and of each tensor's name, dtype, shape and bytes (by name).
+
+    Computed on the tensors, not the file's bytes, so it is independent of how safetensors lays
+    them out; shared by model files and training checkpoints."""
+    import torch
+
+    h = hashlib.sha256(blob.encode("utf-8"))
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode("utf-8"))
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def check_digest(path: str | os.PathLike[str], tensors: dict[str, Any], blob: str, stored: str | None) -> None:
+    """Raise :class:`ModelFileError` when ``stored`` (a file's checksum) does not match its contents;
+    ``None`` (a file written before checksums) passes."""
+    if stored is not None and tensors_digest(tensors, blob) != stored:
+        raise ModelFileError(f"{path}: damaged file: its tensors or metadata do not match the checksum "
+                             "saved with them (bytes changed on disk or in transit)")
+
+
+def _read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str, str | None]:
+    """(metadata dict, its JSON text, stored checksum or None), every failure one ModelFileError line."""
     from safetensors import safe_open
 
     p = Path(path)
@@ -136,23 +167,37 @@ def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(f"{p}: no such model file")
     try:
         with safe_open(str(p), framework="pt") as f:
-            raw = (f.metadata() or {}).get(META_KEY)
+            header = f.metadata() or {}
     except Exception:
         raise ModelFileError(f"{p}: not a safetensors model file") from None
+    raw = header.get(META_KEY)
     if raw is None:
         raise ModelFileError(f"{p}: safetensors file without genrekit metadata")
-    return json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise ModelFileError(f"{p}: damaged model file: its genrekit metadata is not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{p}: damaged model file: its genrekit metadata is a JSON {type(meta).__name__}, "
+                             "not an object")
+    return meta, raw, header.get(DIGEST_KEY)
+
+
+def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Only the JSON metadata (cheap: reads the safetensors header)."""
+    return _read_header(path)[0]
 
 
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tensors, meta) of a model file written by :func:`save_model_file`."""
+    """(tensors, meta) of a model file written by :func:`save_model_file`, its checksum checked."""
     from safetensors.torch import load_file
 
-    meta = read_model_meta(path)
+    meta, raw, digest = _read_header(path)
     try:
         tensors = load_file(str(path))
     except Exception as exc:
         raise ModelFileError(f"{path}: {with_detail('cannot read tensors', exc)}") from None
+    check_digest(path, tensors, raw, digest)
     return tensors, meta
 
 

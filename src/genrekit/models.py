@@ -193,6 +193,12 @@ class TorchGenreModel(GenreModel):
         p = self.segment_probs(values)
         return p.mean(axis=0) if len(p) else np.full(len(self.labels), 1.0 / len(self.labels), np.float32)
 
+    def probe_outputs(self) -> int:
+        """Probabilities per segment on one input of zeros (``base.check_outputs`` compares it
+        with the labels): also fails when the stored mean/std do not fit the input shape."""
+        shape = [int(d) for d in self.config["input_shape"]]
+        return int(self.segment_probs(np.zeros([1, *shape], np.float32)).shape[1])
+
     # Files ------------------------------------------------------------------------------------
     def meta(self) -> dict:
         return {"format": FORMAT, "config": self.config, "labels": self.labels, "spec": self.spec_dict,
@@ -217,12 +223,13 @@ class TorchGenreModel(GenreModel):
 
     @classmethod
     def load(cls, path: Path) -> TorchGenreModel:
+        from genrekit.base import model_from_data
         from genrekit.modelfile import read_model_file
 
         tensors, meta = read_model_file(Path(path))
         if meta.get("format") != FORMAT:
             raise ModelFileError(f"{path}: not a {FORMAT} model file (format {meta.get('format')!r})")
-        return cls.from_file_data(tensors, meta)
+        return model_from_data(tensors, meta, Path(path))  # type: ignore[return-value]
 
 
 def log_columns(x: np.ndarray, columns) -> np.ndarray:

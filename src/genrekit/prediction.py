@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from .audio import audio_info, check_levels, check_signal, iter_audio_blocks, load_audio, resample
+from .audio import check_levels, check_signal, header_duration, iter_audio_blocks, resample
 from .base import GenreModel, load_model
-from .errors import AudioError, GenrekitError, with_detail
+from .errors import AudioError, AudioTooLong, GenrekitError, with_detail
+from .errors import printable as printable  # re-exported: its home was here
 from .urls import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DURATION_S,
@@ -47,19 +48,6 @@ from .urls import (
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
 #: The answer for music outside the model's genres (open-set models only).
 OTHER = "other"
-
-
-def printable(text: str) -> str:
-    """``text`` with the undecodable bytes of a file name replaced by U+FFFD.
-
-    Python keeps bytes of a file name that are not UTF-8 as lone surrogates (b'bad\\xffname.wav' ->
-    'bad\\udcffname.wav') so the name still opens the file; renderers (matplotlib) and strict UTF-8
-    writers reject them, so text meant for people goes through here first.
-    """
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # surrogates that are not escaped bytes
-        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _probs_dict(labels: list[str], p: np.ndarray) -> dict[str, float]:
@@ -183,7 +171,7 @@ class _Decoding:
             except StopIteration:
                 return
             except AudioError as exc:
-                raise AudioError(self.name, exc.reason) from None
+                raise exc.for_source(self.name) from None
             except (MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:
@@ -205,7 +193,7 @@ def _reporting(blocks: Iterator[np.ndarray], sample_rate: int, total_s: float,
         if len(pending) > 2:
             done += pending.pop(0)
             try:
-                progress(done / sample_rate, total_s)
+                progress(done / sample_rate, max(total_s, done / sample_rate))  # total: a header's claim
             except Exception:  # noqa: BLE001 (a progress display must not fail an input)
                 pass
         yield block
@@ -306,19 +294,23 @@ class Classifier:
     # ----------------------------------------------------------------------------------- predict
 
     def predict(self, source: str | os.PathLike[str], *, name: str | None = None,
-                progress: Callable[[float, float], None] | None = None) -> Prediction:
+                progress: Callable[[float, float], None] | None = None,
+                max_seconds: float | None = None) -> Prediction:
         """Genre of a file path or an http(s) URL (downloaded to a temporary folder, then deleted).
 
         ``progress(done_s, total_s)`` is called as an input longer than one block is worked through
-        (seconds of audio classified so far, and the input's length), so a caller can show a bar
-        inside a long file; short inputs, read in one go, never call it."""
+        (seconds of audio classified so far, and the length its header claims), so a caller can
+        show a bar inside a long file; short inputs, read in one go, never call it.
+        ``max_seconds``: refuse audio longer than this (:class:`AudioTooLong`), counted on the
+        decoded samples; URLs always get the classifier's ``max_duration_s`` (or this, if lower)."""
         if isinstance(source, str) and is_url(source):
+            limit = min((x for x in (max_seconds, self.max_duration_s) if x), default=None)
             with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
                 path = download_audio(source, tmp, max_bytes=self.max_bytes,
                                       max_duration_s=self.max_duration_s, timeout_s=self.timeout_s,
                                       total_timeout_s=self.download_timeout_s)
-                return self._predict_path(path, name or source, progress)
-        return self._predict_path(Path(source), name or str(source), progress)
+                return self._predict_path(path, name or source, progress, limit)
+        return self._predict_path(Path(source), name or str(source), progress, max_seconds)
 
     def predict_signal(self, y: np.ndarray, sample_rate: int, name: str = "signal") -> Prediction:
         """Genre of a signal in memory: [n] or [channels, n] float at ``sample_rate``."""
@@ -357,29 +349,34 @@ class Classifier:
             return 0
         return max(1, int(self.block_seconds * self.sample_rate) // q) * q
 
-    def _predict_path(self, path: Path, name: str,
-                      progress: Callable[[float, float], None] | None = None) -> Prediction:
+    def _predict_path(self, path: Path, name: str, progress: Callable[[float, float], None] | None = None,
+                      max_seconds: float | None = None) -> Prediction:
+        """Decode and classify one file. Whether it is read in one block or streamed in several is
+        decided by the samples actually decoded (``iter_audio_blocks``), never by the header's
+        duration, and so is ``max_seconds``: a header that claims 10 s for 30 minutes of audio
+        changes neither the memory bound nor the limit. A header whose claim is already over the
+        limit is refused before any decoding (an honest long file costs nothing); otherwise the
+        claim only sizes the progress bar."""
         sr = self.sample_rate
         n_block = self._block_samples()
+        claimed: float | None = None
         try:
-            info = audio_info(path)
+            if max_seconds or progress is not None:
+                claimed = header_duration(path)
+            if max_seconds and claimed is not None and claimed > max_seconds:
+                raise AudioTooLong(name, max_seconds, claimed)
         except AudioError as exc:
-            raise AudioError(name, exc.reason) from None
-        if n_block == 0 or info.duration_s * sr <= n_block:
-            try:
-                y = load_audio(path, sr, mono=True)
-            except AudioError as exc:
-                raise AudioError(name, exc.reason) from None
-            except (MemoryError, KeyboardInterrupt):
-                raise
-            except Exception as exc:
-                raise AudioError(name, with_detail("cannot decode audio", exc)) from None
-            return self._classify(iter([y]), name)  # checks length and silence before any model work
+            raise exc.for_source(name) from None
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise AudioError(name, with_detail("cannot decode audio", exc)) from None
         # iter_audio_blocks takes seconds; ask for a hair more than n_block samples so int() lands on it
-        blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr, mono=True)
+        blocks = iter_audio_blocks(path, sr, block_seconds=(n_block + 0.5) / sr if n_block else None, mono=True,
+                                   max_seconds=max_seconds or None)
         decoded: Iterator[np.ndarray] = iter(_Decoding(blocks, name))
         if progress is not None:
-            decoded = _reporting(decoded, sr, info.duration_s, progress)
+            decoded = _reporting(decoded, sr, claimed or 0.0, progress)
         return self._classify(decoded, name)
 
     def _classify(self, blocks: Iterator[np.ndarray], name: str) -> Prediction:

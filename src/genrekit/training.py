@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrekit.errors import GenrekitError
+from genrekit.errors import GenrekitError, ModelFileError, one_line
 from genrekit.evaluation import classification_metrics
-from genrekit.modelfile import atomic_path, write_text_atomic
+from genrekit.modelfile import DIGEST_KEY, atomic_path, check_digest, tensors_digest, write_text_atomic
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "radam")
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
@@ -208,16 +208,45 @@ def save_checkpoint(path: Path, net, best_state, optimizer, scheduler, generator
     if dev.type == "cuda":  # dropout on the GPU draws from the device's generator
         tensors["rng.cuda"] = torch.cuda.get_rng_state(dev)
     full = dict(meta, optimizer=opt_meta, scheduler=scheduler.state_dict() if scheduler else None)
+    blob = json.dumps(full)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"genrekit_checkpoint": json.dumps(full)})
+        save_file(tensors, str(tmp), metadata={"genrekit_checkpoint": blob, DIGEST_KEY: tensors_digest(tensors, blob)})
+
+
+#: Checkpoint metadata every resume reads; a checkpoint without them is damaged.
+_CHECKPOINT_KEYS = ("optimizer", "history", "best_f1", "best_epoch", "bad_epochs", "epoch", "seconds")
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict]:
+    """(tensors, metadata) of a checkpoint, or one GenrekitError line saying it cannot be resumed
+    (empty, truncated, damaged: checksum, JSON or keys), never a traceback."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads(f.metadata()["genrekit_checkpoint"])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    def damaged(why: str) -> GenrekitError:
+        return GenrekitError(f"{path}: cannot resume: the checkpoint is {why}; delete it to start over, "
+                             "or drop --resume")
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except Exception as exc:
+        raise damaged(f"empty, truncated or not a checkpoint ({type(exc).__name__})") from None
+    blob = header.get("genrekit_checkpoint")
+    if blob is None:
+        raise damaged("not a genrekit checkpoint (no genrekit metadata)")
+    try:
+        check_digest(path, tensors, blob, header.get(DIGEST_KEY))
+    except ModelFileError:
+        raise damaged("damaged (its contents do not match the checksum saved with them)") from None
+    try:
+        meta = json.loads(blob)
+    except ValueError:
+        raise damaged("damaged (its metadata is not valid JSON)") from None
+    if not isinstance(meta, dict) or any(k not in meta for k in _CHECKPOINT_KEYS):
+        raise damaged("damaged (its metadata lacks the training state)")
+    if not all(k in tensors for k in ("rng.torch", "rng.generator")):
+        raise damaged("damaged (random-number state missing)")
     return tensors, meta
 
 
@@ -289,11 +318,15 @@ def train(net: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nd
                                 "--hidden, --ensemble, --dropout or input features); drop --resume or use another "
                                 "--out") from None
         best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
-        optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
-        if scheduler is not None and meta.get("scheduler"):
-            scheduler.load_state_dict(meta["scheduler"])
-        torch.set_rng_state(tensors["rng.torch"])
-        gen.set_state(tensors["rng.generator"])
+        try:
+            optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+            if scheduler is not None and meta.get("scheduler"):
+                scheduler.load_state_dict(meta["scheduler"])
+            torch.set_rng_state(tensors["rng.torch"])
+            gen.set_state(tensors["rng.generator"])
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+            raise GenrekitError(f"{ckpt}: cannot resume: the checkpoint's optimizer or random state is damaged "
+                                f"({one_line(exc)}); delete it to start over, or drop --resume") from None
         if device.type == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"], device)
         history = meta["history"]

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from .. import __version__
-from ..errors import GenrekitError
+from ..errors import GenrekitError, printable
 
 COMMANDS = ["predict", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
 WEIGHTS_COMMANDS = ["predict", "demo", "evaluate", "serve", "tag", "sort"]
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GenrekitError as exc:
-        print(f"genrekit: error: {exc}", file=sys.stderr)
+        print(printable(f"genrekit: error: {exc}"), file=sys.stderr)  # names in it may hold control characters
         return 1
     except Terminated:
         print("genrekit: terminated", file=sys.stderr)

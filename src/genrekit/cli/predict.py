@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import GenrekitError, one_line
+from ..errors import GenrekitError, one_line, printable
 from ..units import format_clock, format_duration, format_percent
 from .argtypes import duration, non_negative_float, non_negative_int, positive_float
 
@@ -78,7 +78,10 @@ def expand_inputs(inputs: list[str], stdin: TextIO | None = None) -> Iterator[tu
     as macOS ``._song.wav`` sidecars left out); URLs and files pass through, hidden or not, since
     the user named them (missing files fail later with their own message). ``-`` is replaced by
     the lines of ``stdin`` (default ``sys.stdin``), each one input as if named on the command line
-    (blank lines skipped; a line is taken as written, spaces included, as file names may hold them)."""
+    (blank lines skipped; a line is taken as written, spaces included, as file names may hold them).
+    What a folder walk cannot read (a subfolder or the folder itself without permission, a link
+    loop) comes back as an input with its error, so it is reported like any failed input and the
+    batch goes on."""
     from ..audio import audio_files_under
     from ..urls import is_url
 
@@ -103,9 +106,12 @@ def expand_inputs(inputs: list[str], stdin: TextIO | None = None) -> Iterator[tu
             continue
         p = Path(raw)
         if p.is_dir():
-            files = audio_files_under(p)
-            if not files:
+            problems: list[tuple[Path, str]] = []
+            files = audio_files_under(p, problems)
+            if not files and not problems:
                 yield raw, "folder holds no audio files"
+            for where, reason in problems:
+                yield str(where), reason
             for f in files:
                 yield str(f), None
         else:
@@ -134,7 +140,7 @@ class _Writer:
 
     def header(self, inputs: list[str]) -> None:
         if self.fmt == "table":
-            self.input_width = max(5, min(60, max((len(i) for i in inputs), default=5)))
+            self.input_width = max(5, min(60, max((len(printable(i)) for i in inputs), default=5)))
             self.emit(f"{'input':<{self.input_width}}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3")
         elif self.fmt == "json":
             self.emit("[")
@@ -180,7 +186,8 @@ class _Writer:
                                     + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels]
                                     + [tags, pred.model] + tl + [""]))
         else:
-            line = (f"{pred.input:<{self.input_width}}  {pred.genre:<12} {format_percent(pred.confidence):>5}  "
+            name = printable(pred.input)  # a newline or an escape sequence in a file name stays on its row
+            line = (f"{name:<{self.input_width}}  {pred.genre:<12} {format_percent(pred.confidence):>5}  "
                     f"{format_duration(pred.duration_s):>8}  {_top3(pred)}")
             if pred.tags:
                 line += "  | tags: " + ", ".join(t["tag"] for t in pred.tags)
@@ -278,7 +285,7 @@ def _terminal_stream() -> TextIO:
 
 def run(args: argparse.Namespace) -> int:
     from ..audio import quiet_native_stderr
-    from ..prediction import Classifier, printable
+    from ..prediction import Classifier
 
     classifier = Classifier.load(
         args.model,
@@ -316,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
         say(line, sys.stdout)
 
     def error(line: str) -> None:
-        say(line, sys.stderr)
+        """stderr is for people: names in it are escaped (control characters, bidi overrides)."""
+        say(printable(line), sys.stderr)
 
     def within(done_s: float, total_s: float) -> None:
         """Progress inside one long input, in seconds of audio."""
@@ -338,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for src, problem in items:
             if bar is not None:
-                bar.set_postfix_str(os.path.basename(src.rstrip("/"))[:30], refresh=False)
+                bar.set_postfix_str(printable(os.path.basename(src.rstrip("/")))[:30], refresh=False)
             try:
                 if problem is not None:
                     raise GenrekitError(f"{src}: {problem}")

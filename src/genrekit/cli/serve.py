@@ -101,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     classifier = Classifier.load(args.model)
     app = create_app(classifier, limits)
+    if not os.environ.get("GENREKIT_DEBUG"):
+        from ..audio import filter_native_stderr
+
+        filter_native_stderr()  # libmpg123's complaints about damaged MP3 uploads stay out of the log
     if args.allow_host and not args.allow_urls:
         print("genrekit serve: --allow-host has no effect without --allow-urls")
     print(f"genrekit serve: model {classifier.name!r}, http://{args.host}:{args.port}/ "

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import printable
 from .argtypes import (
     fraction,
     hidden_sizes,
@@ -169,7 +170,8 @@ def report_bundle(bundle, log=print) -> None:
         print(f"skipped {len(bundle.skipped)} inputs (unreadable, missing, too short or silent):", file=sys.stderr)
         for s in bundle.skipped[:20]:
             reason = str(s["reason"])  # decoding errors already start with the path
-            print(f"  {reason}" if reason.startswith(str(s["path"])) else f"  {s['path']}: {reason}", file=sys.stderr)
+            line = f"  {reason}" if reason.startswith(str(s["path"])) else f"  {s['path']}: {reason}"
+            print(printable(line), file=sys.stderr)
         if len(bundle.skipped) > 20:
             print(f"  ... and {len(bundle.skipped) - 20} more (see data_summary.json)", file=sys.stderr)
 

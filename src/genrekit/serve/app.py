@@ -54,7 +54,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
-from ..errors import AudioError, GenrekitError
+from ..errors import AudioError, AudioTooLong, GenrekitError
 from ..netguard import AddressRefused, BadUrl, check_address, parse_url
 from ..palette import INK, palette_for
 from .limits import ServeLimits
@@ -307,21 +307,13 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
     # ---------------------------------------------------------------- work done in a worker thread
 
-    def check_duration(path: Path, name: str) -> None:
-        from ..audio import audio_info
-
-        try:
-            info = audio_info(path)
-        except AudioError as exc:  # name the upload, not our temp file
-            raise AudioError(name, exc.reason) from None
-        if info.duration_s > limits.max_duration_s:
-            raise Problem(422, f"{name}: audio is {info.duration_s:.0f} s long; "
-                               f"the limit is {limits.max_duration_s:g} s")
-
     def predict_file(job: _Job, path: Path, name: str) -> dict[str, Any]:
+        """The limit is counted on the decoded samples (a header that claims 10 s for an hour of
+        audio is stopped at ``max_duration_s``), and the header's own claim refuses early."""
         try:
-            check_duration(path, name)
-            return classifier.predict(path, name=name).to_dict()
+            return classifier.predict(path, name=name, max_seconds=limits.max_duration_s).to_dict()
+        except AudioTooLong as exc:
+            raise Problem(422, str(exc)) from None
         finally:
             job.done()
 
@@ -338,8 +330,11 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
                 )
             except UrlError as exc:
                 raise Problem(_url_error_status(exc), f"{url}: {exc.reason}") from None
-            # download_audio already refused audio over max_duration_s (422 via _url_error_status)
-            return classifier.predict(path, name=url).to_dict()
+            # download_audio refused what the site or header says is too long (422); decoding stops at the limit
+            try:
+                return classifier.predict(path, name=url, max_seconds=limits.max_duration_s).to_dict()
+            except AudioTooLong as exc:
+                raise Problem(422, str(exc)) from None
         finally:
             job.done()
 
