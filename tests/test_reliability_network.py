@@ -438,6 +438,57 @@ def test_sigterm_during_a_download_removes_the_partial_file(sites, tmp_path):
     assert list(tmp.iterdir()) == []
 
 
+def test_sigterm_to_the_server_removes_downloads_in_flight(sites, tmp_path):
+    """uvicorn (as ``genrekit serve`` runs it) stopping on SIGTERM: the app's shutdown cancels the
+    download in flight and its temporary folder is removed."""
+
+    from genrekit.serve.runner import free_port
+
+    public, _ = sites
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = free_port()
+    code = ("import sys, uvicorn; from genrekit.prediction import Classifier; "
+            "from genrekit.serve import ServeLimits, create_app; from tests.test_serve import ToyModel; "
+            "app = create_app(Classifier.load(ToyModel()), ServeLimits(allow_urls=True, "
+            "allowed_networks=('127.0.0.1',), request_timeout_s=60)); "
+            f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', timeout_graceful_shutdown=5)")
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until(lambda: _answers(base), 60), "server did not start"
+        t = threading.Thread(target=lambda: _post_quietly(base, public.url + "/trickle.wav"), daemon=True)
+        t.start()
+        assert wait_until(lambda: any(tmp.glob("genrekit-serve-*/download*.part")), 30), "no download started"
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert list(tmp.iterdir()) == []
+
+
+def _answers(base: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(base + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _post_quietly(base: str, url: str) -> None:
+    import httpx
+
+    try:
+        httpx.post(base + "/api/predict", json={"url": url}, timeout=30)
+    except httpx.HTTPError:
+        pass
+
+
 # ----------------------------------------------------------------------- finding 11: web hygiene
 
 
