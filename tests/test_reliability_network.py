@@ -356,7 +356,11 @@ def _slow_upload(base: str, stop: threading.Event, result: dict) -> None:
                 return
             try:
                 s.sendall(AUDIO[i : i + 1])
-            except OSError:
+            except OSError:  # the server answered and closed meanwhile: read what it said
+                try:
+                    result["answer"] = s.recv(4096).decode("latin-1")
+                except OSError:
+                    pass
                 return
 
 
