@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import audio_features as AF  # noqa: E402
 from train_default_head import load_tracks  # noqa: E402
-from train_real_head import C, KIND  # noqa: E402
+from train_real_head import KIND, C  # noqa: E402
 
 from genrekit.default_model import GENRES, window_features  # noqa: E402
 

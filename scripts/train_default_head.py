@@ -187,7 +187,10 @@ def committed_members() -> list[tuple]:
     from genrekit.modelfile import read_model_file
 
     meta = read_model_file(HEAD_PATH)[1]
-    return [(m["model"], m["features"], float(m["C"]), m["windows"]) for m in meta["training"]["config"]["members"]]
+    members = meta["training"]["config"].get("members")
+    if not members:  # the committed head is the open-set one (train_real_head.py): this script's is the SVC
+        return list(CANDIDATES["svc_C2_ms_mfcc"])
+    return [(m["model"], m["features"], float(m["C"]), m["windows"]) for m in members]
 
 
 def groups_of(keys: list[str], y: np.ndarray) -> np.ndarray:

@@ -50,12 +50,14 @@ def test_head_file_is_small_and_described():
     # the open-set track head (scripts/train_real_head.py): the ten genres + "other", on tag statistics
     assert meta["track_feature_kind"] == "ms_lm" and meta["segment_feature_kind"] == "ms_lm"
     assert meta["track_head_labels"] == [*GENRES, "other"]
-    assert 0 < meta["open_set"]["threshold"] < 1
+    cfg = meta["open_set"]
+    assert all(0 < cfg[f"{k}_threshold"] < 1 for k in ("inset", "track", "segment"))
+    assert cfg["inset_backbone"] == "MTT_musicnn" and cfg["inset_patch_stride"] == 4
     data = meta["training"]["data"]
     assert data["gtzan_train_taggrams"] == 443 and data["real_songs_in_ten"] == 105 and data["real_songs_outside"] == 64
     cv = meta["training"]["cv"]
     assert cv["folds"] == 37 and cv["real_in_closed"]["n"] == 105  # leave one source out
-    assert cv["shipped_threshold"] == meta["open_set"]["threshold"]
+    assert cv["shipped_threshold"] == cfg["inset_threshold"] and cv["msd_only_threshold"] == cfg["track_threshold"]
     assert meta["metrics"]["real_songs_cv"]["closed_accuracy"] == cv["real_in_closed"]["accuracy"]
     assert spec["patch_hop_frames"] == 61  # 1 s apart: the windows of the taggrams the heads learnt from
     assert meta["track_window_patches"] == 29 and meta["track_window_hop"] == 14  # longest train track
@@ -87,6 +89,8 @@ def test_test_split_accuracy_matches_card(shared_data):
 def test_open_set_head_is_the_formula(shared_data):
     """The track head is softmax(((features - mu) / sigma) W^T + b) over the ten genres + other;
     the closed-set answer renormalises the ten, and in_set = 1 - p(other)."""
+    from genrekit.default_model import recalibrate
+
     m = load_model(None)
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
     mem = m.head.members[0]
@@ -97,10 +101,36 @@ def test_open_set_head_is_the_formula(shared_data):
         p /= p.sum()
         assert len(p) == 11
         np.testing.assert_allclose(m.track_probs_from_taggram(t), p[:10] / p[:10].sum(), rtol=1e-4, atol=1e-6)
-        assert m.in_set_from_taggram(t) == pytest.approx(1 - p[10], abs=1e-5)
+        raw = m._raw_thresholds["track"]  # stored taggrams (no MTT tags): the track head's own score,
+        assert m.in_set_from_taggram(t) == pytest.approx(recalibrate(1 - p[10], raw), abs=1e-5)  # 0.5 at raw
+        assert recalibrate(raw, raw) == pytest.approx(0.5)
         seg = m.segment_in_set_from_taggram(t)
         assert seg.shape == (len(t),) and np.all((seg >= 0) & (seg <= 1))
     assert m.in_set_from_taggram(tracks[0][:0]) is None
+
+
+def test_in_set_reads_the_second_backbone_columns(shared_data):
+    """Rows that carry MTT tags on every 4th patch (NaN between) get the in-set model's score:
+    1 - p(other) of its logistic regression on ms_lm MSD statistics + MTT mean logit / std,
+    recalibrated at its own threshold; rows without them fall back to the track head."""
+    from genrekit.default_model import MFCC_STAT_COLUMNS, inset_window_features, recalibrate
+
+    m = load_model(None)
+    tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
+    t = tracks[3][:, :50]
+    rng = np.random.default_rng(0)
+    mtt = np.full((len(t), 50), np.nan, np.float32)
+    mtt[:: m.inset_stride] = rng.uniform(0.01, 0.9, size=mtt[:: m.inset_stride].shape)
+    rows = np.concatenate([t, np.zeros((len(t), MFCC_STAT_COLUMNS), np.float32), mtt], axis=1)
+    h = m.inset_head
+    z = (inset_window_features(t, mtt) - h["mu"]) / h["sigma"]
+    logits = z @ h["w1"].T + h["b1"]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    assert m.in_set_from_taggram(rows) == pytest.approx(recalibrate(1 - p[-1], m._raw_thresholds["inset"]), abs=1e-5)
+    assert m.in_set_from_taggram(rows) != pytest.approx(m.in_set_from_taggram(t), abs=1e-3)
+    with pytest.raises(ValueError):
+        inset_window_features(t, np.full_like(mtt, np.nan))
 
 
 def test_style_words_come_from_style_tags():

@@ -27,10 +27,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from genrekit.base import GenreModel  # noqa: E402
 from genrekit.features import MfccSegmentSpec  # noqa: E402
+from genrekit.netguard import AddressRefused, BadUrl, check_address, check_host, check_url  # noqa: E402
 from genrekit.prediction import Classifier  # noqa: E402
 from genrekit.serve import ServeLimits, create_app  # noqa: E402
 from genrekit.serve.runner import running_server  # noqa: E402
-from genrekit.serve.urlguard import AddressRefused, check_address, check_host, check_url  # noqa: E402
 
 from .conftest import tone  # noqa: E402
 
@@ -96,7 +96,8 @@ def tmpdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def make_client(model: GenreModel | None = None, **limits) -> tuple[TestClient, Classifier]:
     clf = Classifier.load(model or ToyModel())
-    return TestClient(create_app(clf, ServeLimits(**limits))), clf
+    # base_url: the app answers IP addresses and localhost, not TestClient's default "testserver"
+    return TestClient(create_app(clf, ServeLimits(**limits)), base_url="http://127.0.0.1"), clf
 
 
 def post_file(client: TestClient, data: bytes, name: str = "song.wav"):
@@ -516,7 +517,7 @@ def test_address_guard():
     with pytest.raises(AddressRefused, match="loopback"):
         check_host("localhost", 80)
     assert check_host("127.0.0.1", 80, nets)
-    with pytest.raises(AddressRefused, match="scheme"):
+    with pytest.raises(BadUrl, match="scheme"):
         check_url("gopher://example.com/")
     with pytest.raises(AddressRefused):
         check_url("http://[::1]:8000/")
@@ -540,15 +541,23 @@ def test_cli_flags_build_limits_and_stay_light():
 
     args = build_parser().parse_args(
         ["serve", "--port", "9", "--max-upload-mb", "2", "--max-duration", "60", "--max-in-flight", "3",
-         "--max-queue", "5", "--queue-timeout", "1.5", "--request-timeout", "9", "--allow-urls",
-         "--allow-host", "127.0.0.1", "--allow-host", "10.0.0.0/8"])
+         "--max-queue", "5", "--queue-timeout", "1.5", "--request-timeout", "9", "--upload-timeout", "7",
+         "--allow-urls", "--allow-host", "127.0.0.1", "--allow-host", "10.0.0.0/8",
+         "--allow-origin", "https://example.org", "--server-name", "genres.lan"])
     lim = limits_from_args(args)
+    import socket
+
+    names = ("genres.lan",) + ((socket.gethostname(),) if "." in socket.gethostname() else ())
     assert lim == ServeLimits(max_upload_bytes=2 * 1024 * 1024, max_duration_s=60, max_in_flight=3, max_queue=5,
-                              queue_timeout_s=1.5, request_timeout_s=9, allow_urls=True,
-                              allowed_networks=("127.0.0.1", "10.0.0.0/8"))
+                              queue_timeout_s=1.5, request_timeout_s=9, upload_timeout_s=7, allow_urls=True,
+                              allowed_networks=("127.0.0.1", "10.0.0.0/8"), server_names=names,
+                              allowed_origins=("https://example.org",))
     assert args.port == 9 and args.host == "127.0.0.1" and args.model == "default"
     bad = build_parser().parse_args(["serve", "--allow-host", "nowhere"])
     with pytest.raises(GenrekitError, match="nowhere"):
+        limits_from_args(bad)
+    bad = build_parser().parse_args(["serve", "--allow-origin", "example.org/page"])
+    with pytest.raises(GenrekitError, match="origin"):
         limits_from_args(bad)
     for flag, value in (("--port", "99999"), ("--threads", "-1"), ("--max-upload-mb", "inf"),
                         ("--max-duration", "nan"), ("--max-in-flight", "0"), ("--max-queue", "-1")):

@@ -153,3 +153,32 @@ def test_two_hour_input_is_averaged_into_readable_columns(figure, tmp_path):
     np.testing.assert_allclose(p3, [[0.5, 0.35], [0.5, 0.65]])
     np.testing.assert_allclose(p3.sum(axis=0), 1.0)
     assert plot_timeline(pred, tmp_path / "long.png").stat().st_size > 5000
+
+
+def test_open_set_segments_are_drawn():
+    """Segments with an in-set score get a line at that score and hatched spans where they are
+    "other"; the title says "other" plainly with the nearest genre and the style."""
+    from genrekit.prediction import Prediction, Segment
+    from genrekit.timeline import timeline_figure
+
+    labels = ["blues", "rock"]
+    segs = [Segment(float(i), i + 3.0, "other" if 3 <= i < 6 else "rock", 0.6, {"blues": 0.4, "rock": 0.6},
+                    0.3 if 3 <= i < 6 else 0.8) for i in range(10)]
+    p = Prediction("x.wav", "other", 0.6, {"blues": 0.4, "rock": 0.6}, 12.0, segs, None, "m",
+                   nearest="rock", in_set=0.3, style="electronic, dance")
+    fig = timeline_figure(p)
+    try:
+        ax = fig.axes[0]
+        line = [ln for ln in ax.get_lines() if ln.get_label() == "in-set score"][0]
+        assert list(line.get_ydata()) == [s.in_set for s in segs]
+        hatched = [pt for pt in ax.patches if pt.get_hatch() == "///"]
+        assert len(hatched) == 1  # three consecutive "other" segments make one span
+        box = hatched[0].get_window_extent(fig.canvas.get_renderer()).transformed(ax.transData.inverted())
+        assert (round(box.x0, 6), round(box.x1, 6)) == (3.0, 8.0)
+        assert "other: not one of the model's genres (nearest rock" in fig._suptitle.get_text()
+        assert "electronic, dance" in fig._suptitle.get_text()
+        assert labels == list(p.probabilities)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

@@ -36,7 +36,14 @@ from .audio import check_levels, check_signal, header_duration, iter_audio_block
 from .base import GenreModel, load_model
 from .errors import AudioError, AudioTooLong, GenrekitError, with_detail
 from .errors import printable as printable  # re-exported: its home was here
-from .urls import DEFAULT_MAX_BYTES, DEFAULT_MAX_DURATION_S, DEFAULT_TIMEOUT_S, download_audio, is_url
+from .urls import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DURATION_S,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_TOTAL_TIMEOUT_S,
+    download_audio,
+    is_url,
+)
 
 _DIGITS = 6  # probabilities in records: plenty for comparisons, keeps JSON lines short
 #: The answer for music outside the model's genres (open-set models only).
@@ -211,7 +218,8 @@ class Classifier:
     for models that have them; 0 for none), ``open_set`` (answer "other" for music outside the
     model's genres, for models with an open-set score; False: always the nearest genre, the old
     forced choice), and the URL caps ``max_bytes``, ``max_duration_s``,
-    ``timeout_s``. Models without a feature spec (trained on precomputed tables) are refused with
+    ``timeout_s`` (each connect and read) and ``download_timeout_s`` (the whole download; None: none).
+    Models without a feature spec (trained on precomputed tables) are refused with
     a GenrekitError, since a Classifier exists to read audio.
     """
 
@@ -226,6 +234,7 @@ class Classifier:
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        download_timeout_s: float | None = DEFAULT_TOTAL_TIMEOUT_S,
         open_set: bool = True,
     ) -> None:
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
@@ -238,6 +247,7 @@ class Classifier:
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
+        self.download_timeout_s = download_timeout_s
 
     # ------------------------------------------------------------------------------------ set-up
 
@@ -297,7 +307,8 @@ class Classifier:
             limit = min((x for x in (max_seconds, self.max_duration_s) if x), default=None)
             with tempfile.TemporaryDirectory(prefix="genrekit-url-") as tmp:
                 path = download_audio(source, tmp, max_bytes=self.max_bytes,
-                                      max_duration_s=self.max_duration_s, timeout_s=self.timeout_s)
+                                      max_duration_s=self.max_duration_s, timeout_s=self.timeout_s,
+                                      total_timeout_s=self.download_timeout_s)
                 return self._predict_path(path, name or source, progress, limit)
         return self._predict_path(Path(source), name or str(source), progress, max_seconds)
 

@@ -130,6 +130,28 @@ def plot_timeline(prediction: Prediction, path: str | os.PathLike[str]) -> Path:
         plt.close(fig)  # also when writing fails: a long batch must not pile up figures
 
 
+def _draw_open_set(ax, segs, colour: str) -> list:
+    """Open-set models: the segments' in-set score as a line (0-100 %, the same scale; "other"
+    below 50 %) and hatched spans where the segments' answer is "other". Returns the legend
+    handles to add (none for models without an in-set score)."""
+    from matplotlib.patches import Patch
+
+    scores = [s.in_set for s in segs]
+    if any(v is None for v in scores):
+        return []
+    centres = [(s.start_s + s.end_s) / 2 for s in segs]
+    (line,) = ax.plot(centres, scores, color=INK, linewidth=1.0, label="in-set score")
+    ax.axhline(0.5, color=INK, linewidth=0.6, linestyle=":")
+    start = None
+    for i, s in enumerate(segs + [None]):  # consecutive "other" segments make one span
+        if s is not None and s.genre == "other":
+            start = s.start_s if start is None else start
+        elif start is not None:
+            ax.axvspan(start, segs[i - 1].end_s, facecolor="none", edgecolor=colour, hatch="///", linewidth=0)
+            start = None
+    return [line, Patch(facecolor="none", edgecolor=colour, hatch="///", label="other (in-set < 50%)")]
+
+
 def timeline_figure(prediction: Prediction):
     """The timeline as a matplotlib Figure (the caller closes it): what :func:`plot_timeline`
     writes, open for inspection (the tests read its axes)."""
@@ -155,6 +177,7 @@ def timeline_figure(prediction: Prediction):
         seg_mean = None
         binned = False
         shown: list[str] = []
+        extra: list = []
         if segs:
             edges, probs = _segment_matrix(prediction, labels)
             seg_mean = probs.mean(axis=1)
@@ -165,6 +188,7 @@ def timeline_figure(prediction: Prediction):
             ax1.stackplot(edges, [np.append(r, r[-1]) for r in rows], step="post",
                           colors=[colours[g] for g in order], linewidth=0)
             shown = [g for g, r in zip(order, rows, strict=True) if r.max() >= _LEGEND_MIN]
+            extra = _draw_open_set(ax1, segs, colours.get("other", INK))
         ax1.set_xlim(0, dur)
         ax1.set_ylim(0, 1)
         ax1.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -175,7 +199,7 @@ def timeline_figure(prediction: Prediction):
         ax1.set_ylabel("segment probability")
         ax1.grid(axis="y", color="white", alpha=0.5, linewidth=0.8)
         if shown:
-            ax1.legend(handles=[Patch(color=colours[g], label=g) for g in shown], loc="upper left",
+            ax1.legend(handles=[Patch(color=colours[g], label=g) for g in shown] + extra, loc="upper left",
                        bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=9, title="genre", title_fontsize=9)
         two_heads = seg_mean is not None and float(np.abs(seg_mean - track).max()) >= 0.02
         what = (f"each column averages {dur / MAX_COLUMNS:.3g} s of segments ({len(segs)} in all)"
@@ -185,8 +209,10 @@ def timeline_figure(prediction: Prediction):
         # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
         name = printable(prediction.input).replace("$", r"\$")
         name = name if len(name) <= 90 else "..." + name[-87:]
-        fig.suptitle(f"{name}\n{prediction.genre} ({prediction.confidence:.0%}) - model {prediction.model}",
-                     fontsize=10, color=INK)
+        answer = (f"other: not one of the model's genres (nearest {prediction.nearest} {prediction.confidence:.0%}"
+                  + (f", sounds like {prediction.style}" if prediction.style else "") + ")"
+                  if prediction.genre == "other" else f"{prediction.genre} ({prediction.confidence:.0%})")
+        fig.suptitle(f"{name}\n{answer} - model {prediction.model}", fontsize=10, color=INK)
 
         bars = ax2.bar(range(len(labels)), track, color=[colours[g] for g in labels])
         for b, p, g in zip(bars, track, labels, strict=True):

@@ -3,6 +3,9 @@
 Each command module exposes ``add_parser(subparsers)`` and ``run(args) -> int`` and keeps heavy
 imports (torch, matplotlib) inside ``run`` so ``genrekit --help`` and a cold predict stay fast.
 User errors (:class:`GenrekitError`) print one line on stderr and exit 1, never a traceback.
+SIGTERM (what ``kill``, systemd and container runtimes send) is turned into :class:`Terminated`, a
+KeyboardInterrupt, so it unwinds like Ctrl-C: temporary downloads (``genrekit-url-*``) and partial
+files are removed by the same ``finally`` blocks, and the exit code is 143.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .. import __version__
@@ -19,6 +24,14 @@ from ..errors import GenrekitError, printable
 COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
 WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve", "tag", "sort"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that cleanup runs as it does for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "musicnn_weights", None):
         # the weights lookup reads this first (after an explicit path), see genrekit.musicnn.find_weights
         os.environ[WEIGHTS_ENV] = str(Path(args.musicnn_weights).expanduser().resolve())
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)  # `genrekit serve`: uvicorn installs its own
     try:
         return int(args.func(args) or 0)
     except GenrekitError as exc:
         print(printable(f"genrekit: error: {exc}"), file=sys.stderr)  # names in it may hold control characters
         return 1
+    except Terminated:
+        print("genrekit: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("genrekit: interrupted", file=sys.stderr)
         return 130
@@ -65,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # Python would complain again when flushing stdout at exit
         return 141
     finally:  # main() may run inside another program (tests, notebooks): leave its environment as found
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if saved is None:
             os.environ.pop(WEIGHTS_ENV, None)
         else:

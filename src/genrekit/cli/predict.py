@@ -62,7 +62,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--max-size", type=non_negative_float, default=200.0, metavar="MB",
                    help="refuse URL downloads larger than MB megabytes (default 200; 0: no limit)")
     p.add_argument("--timeout", type=duration(), default="30s", metavar="DURATION",
-                   help="network timeout for URLs (default 30s)")
+                   help="network timeout for URLs: each connect and read (default 30s)")
+    p.add_argument("--download-timeout", type=duration(allow_zero=True), default="10m", metavar="DURATION",
+                   help="longest a URL's whole download may take, however the server trickles "
+                   "(default 10m; 0: no limit)")
     p.add_argument("--block-seconds", type=positive_float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -290,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
         max_bytes=int(args.max_size * 1e6) if args.max_size else None,
         max_duration_s=args.max_duration if args.max_duration else None,
         timeout_s=args.timeout,
+        download_timeout_s=args.download_timeout or None,
         block_seconds=args.block_seconds,
         open_set=not args.closed_set,
     )

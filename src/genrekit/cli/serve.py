@@ -34,7 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--queue-timeout", type=duration(allow_zero=True), default="30s", metavar="DURATION",
                    help="how long a request waits for a slot before 429")
     g.add_argument("--request-timeout", type=duration(), default="2m", metavar="DURATION",
-                   help="longest a request may take once it has a slot (504)")
+                   help="longest a request may take once it has a slot (504); a URL download is cancelled then")
+    g.add_argument("--max-receiving", type=positive_int, default=16,
+                   help="request bodies received at once, before any slot is taken; more get 429")
+    g.add_argument("--upload-timeout", type=duration(), default="1m", metavar="DURATION",
+                   help="longest a client may take to send its request body, read before a slot is taken (408)")
     g.add_argument("--threads", type=non_negative_int, default=0,
                    help="torch threads per process (0: cores / max-in-flight, at least 1)")
     u = p.add_argument_group("URLs")
@@ -42,14 +46,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help='accept {"url": ...} requests (off by default: the server would fetch for anyone)')
     u.add_argument("--allow-host", action="append", default=[], metavar="IP_OR_CIDR",
                    help="let URLs reach this loopback/private/link-local network (repeatable), e.g. 127.0.0.1")
+    w = p.add_argument_group("browsers")
+    w.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let pages from this origin (https://example.org, or '*') POST here (repeatable); "
+                   "other cross-origin POSTs get 403")
+    w.add_argument("--server-name", action="append", default=[], metavar="NAME",
+                   help="host name clients use to reach this server (repeatable); IP addresses, names "
+                   "without a dot (localhost, this machine's name), this machine's name and --host always "
+                   "work, other Host headers get 400 (DNS rebinding)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
     return p
 
 
 def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept lazy)
+    import socket
+
     from ..errors import GenrekitError
     from ..serve.limits import ServeLimits
+
+    names = list(args.server_name)
+    for name in (args.host, socket.gethostname()):  # names this machine is reached by on its own
+        if name and "." in name and not name.replace(".", "").isdigit():  # dotless names always pass
+            names.append(name)
 
     try:
         return ServeLimits(
@@ -59,8 +78,12 @@ def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept l
             max_queue=int(args.max_queue),
             queue_timeout_s=float(args.queue_timeout),
             request_timeout_s=float(args.request_timeout),
+            upload_timeout_s=float(args.upload_timeout),
+            max_receiving=int(args.max_receiving),
             allow_urls=bool(args.allow_urls),
             allowed_networks=tuple(args.allow_host),
+            server_names=tuple(dict.fromkeys(names)),
+            allowed_origins=tuple(args.allow_origin),
         )
     except ValueError as exc:
         raise GenrekitError(f"serve: {exc}") from None

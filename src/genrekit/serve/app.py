@@ -6,14 +6,21 @@ Why it is built this way:
 
 - Inference is CPU-bound and runs in a worker thread, so the event loop keeps answering health
   checks, the page and queued clients while a song is analysed.
-- A slot (``max_in_flight``) is taken *before* the body is read, so at most that many uploads sit
-  on disk and at most that many predictions compete for the CPU; up to ``max_queue`` others wait
-  ``queue_timeout_s`` for a slot, the rest get 429 at once.
-- A timed-out request answers 504 at once, but its worker thread cannot be killed: the slot and the
-  temporary folder stay owned by the thread until it returns, so the in-flight bound holds even then.
+- The request body is read *before* a slot (``max_in_flight``) is taken, within ``upload_timeout_s``
+  (408 after), so a client that sends one byte a second holds a connection, never a slot. At most
+  ``max_receiving`` bodies arrive at once (the rest get 429); up to ``max_queue`` requests with a
+  body wait ``queue_timeout_s`` for a slot, so at most ``max_receiving + max_queue + max_in_flight``
+  uploads are on disk.
+- A timed-out request answers 504 at once and cancels its work: a URL download stops within
+  ``netguard.SLICE_S`` and frees the slot and the temporary folder. A prediction already running
+  (CPU, bounded by ``max_duration_s``) cannot be interrupted; its slot stays taken until it ends, so
+  the in-flight bound holds even then.
 - Uploads are streamed into a private temporary folder that is removed when the request ends (or
   when its abandoned worker finishes); the body is counted while it arrives, so neither a missing
   nor a false Content-Length gets past ``max_upload_bytes``.
+- URL downloads go through :mod:`genrekit.netguard`: every connection, each redirect hop and each
+  URL yt-dlp derives from a page, reaches only addresses checked at connect time.
+- :class:`~genrekit.serve.webguard.WebGuard` checks Host and Origin and adds the security headers.
 - ``/docs`` is Swagger UI served from the installed ``fastapi-offline`` package's copy of its
   script and style, not FastAPI's default CDN links: the docs must work where the server has no
   internet (and not leak its users' visits to a CDN). Without that package ``/docs`` is a short
@@ -23,8 +30,10 @@ Why it is built this way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -32,7 +41,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +52,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from ..errors import AudioError, AudioTooLong, GenrekitError
+from ..netguard import AddressRefused, BadUrl, check_address, parse_url
 from ..palette import INK, palette_for
 from .limits import ServeLimits
-from .urlguard import AddressRefused, check_redirects
+from .webguard import WebGuard
 
 STATIC = Path(__file__).with_name("static")
 #: Non-file form fields and the JSON body are tiny; anything bigger is not a legitimate request.
@@ -160,13 +171,19 @@ def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class _Job:
-    """What one request owns: a temp folder and a slot, freed once by whoever finishes last."""
+    """What one request owns: a temp folder, later a slot, and a cancel event for its worker; the
+    folder and the slot are freed once, by whoever finishes last (handler or worker thread)."""
 
-    def __init__(self, release: Callable[[], None]) -> None:
+    def __init__(self, on_done: Callable[[], None]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="genrekit-serve-"))
-        self._release = release
+        self.cancel = threading.Event()
+        self._on_done = on_done
+        self._release: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._owners = 1  # the request handler; +1 while a worker thread runs
+
+    def take_slot(self, release: Callable[[], None]) -> None:
+        self._release = release
 
     def hand_to_worker(self) -> None:
         with self._lock:
@@ -178,7 +195,49 @@ class _Job:
             last = self._owners == 0
         if last:
             shutil.rmtree(self.dir, ignore_errors=True)
-            self._release()
+            if self._release is not None:
+                self._release()
+            self._on_done()
+
+
+class _Jobs:
+    """Live requests (for shutdown) and how many are still receiving their body, across threads."""
+
+    def __init__(self, max_receiving: int) -> None:
+        self.max_receiving = max_receiving
+        self.receiving = 0
+        self.live: set[_Job] = set()
+        self._lock = threading.Lock()
+
+    def new(self) -> _Job:
+        job = _Job(lambda: self._forget(job))
+        with self._lock:
+            self.live.add(job)
+        return job
+
+    def _forget(self, job: _Job) -> None:
+        with self._lock:
+            self.live.discard(job)
+
+    @contextlib.contextmanager
+    def receiving_body(self) -> Iterator[None]:
+        """A place among the bodies being received (429 when all are taken)."""
+        with self._lock:
+            if self.receiving >= self.max_receiving:
+                raise Problem(429, f"server busy: {self.receiving} uploads are being received; try again shortly",
+                              {"Retry-After": "5"})
+            self.receiving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.receiving -= 1
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            jobs = list(self.live)
+        for job in jobs:
+            job.cancel.set()
 
 
 async def _limited(stream: AsyncIterator[bytes], limit: int, what: str) -> AsyncIterator[bytes]:
@@ -190,8 +249,16 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, what: str) -> Async
         yield chunk
 
 
-def _url_error_status(reason: str) -> int:
-    if reason.startswith("too large"):
+def _url_error_status(exc: Exception) -> int:
+    from ..urls import UrlMalformed, UrlRefused, UrlTimeout
+
+    if isinstance(exc, UrlRefused):
+        return 403
+    if isinstance(exc, UrlTimeout):
+        return 504
+    if isinstance(exc, UrlMalformed):
+        return 400
+    if str(getattr(exc, "reason", "")).startswith("too large"):
         return 413
     return 422
 
@@ -202,19 +269,32 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     limits = limits or ServeLimits()
     classifier = _load_classifier(classifier_or_ref)
     slots = _Slots(limits.max_in_flight, limits.max_queue)
+    jobs = _Jobs(limits.max_receiving)
     networks = limits.networks()
     started = time.time()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # stopping (SIGTERM/SIGINT to uvicorn): downloads in flight stop and remove their files
+        jobs.cancel_all()
+        t0 = time.monotonic()
+        while jobs.live and time.monotonic() - t0 < 3.0:
+            await asyncio.sleep(0.05)
 
     app = FastAPI(
         title="genrekit",
         summary="Tell what genre a song is, and how the genre moves through it.",
         version=_version(),
+        lifespan=lifespan,
         docs_url=None,  # served below from local files instead of a CDN
         redoc_url=None,
     )
     app.state.classifier = classifier
     app.state.limits = limits
     app.state.slots = slots
+    app.state.jobs = jobs
+    app.add_middleware(WebGuard, server_names=limits.server_names, allowed_origins=limits.allowed_origins)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -242,16 +322,14 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
 
         try:
             try:
-                target = check_redirects(url, networks, timeout_s=max(1.0, min(10.0, deadline - time.monotonic())))
-            except AddressRefused as exc:
-                raise Problem(403, f"{url}: {exc}") from None
-            try:
                 path = download_audio(
-                    target, job.dir, max_bytes=limits.max_upload_bytes, max_duration_s=limits.max_duration_s,
-                    timeout_s=max(1.0, deadline - time.monotonic()),
+                    url, job.dir, max_bytes=limits.max_upload_bytes, max_duration_s=limits.max_duration_s,
+                    timeout_s=max(1.0, min(30.0, deadline - time.monotonic())),
+                    total_timeout_s=max(0.1, deadline - time.monotonic()),
+                    allowed_networks=networks, cancel=job.cancel,
                 )
             except UrlError as exc:
-                raise Problem(_url_error_status(exc.reason), f"{url}: {exc.reason}") from None
+                raise Problem(_url_error_status(exc), f"{url}: {exc.reason}") from None
             # download_audio refused what the site or header says is too long (422); decoding stops at the limit
             try:
                 return classifier.predict(path, name=url, max_seconds=limits.max_duration_s).to_dict()
@@ -308,6 +386,19 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         url = url.strip()
         if not limits.allow_urls:
             raise Problem(403, "URL fetching is disabled on this server (start it with --allow-urls)")
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme not in ("http", "https"):
+            raise Problem(403, f"{url}: unsupported URL scheme {scheme!r}: only http and https are allowed")
+        try:
+            host = parse_url(url).hostname or ""
+        except BadUrl as exc:
+            raise Problem(400, f"{url}: {exc}") from None
+        try:  # an address written in the URL is judged now, before a slot; names at connect time
+            check_address(ipaddress.ip_address(host.split("%", 1)[0]), networks)
+        except ValueError:
+            pass
+        except AddressRefused as exc:
+            raise Problem(403, f"{url}: {exc}") from None
         return url
 
     # ------------------------------------------------------------------------------------ routes
@@ -325,9 +416,10 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
             },
         },
         "responses": {str(c): {"description": d} for c, d in [
-            (400, "not decodable audio / bad upload"), (403, "URL fetching disabled or address refused"),
-            (413, "upload too large"), (422, "audio too long or bad request"), (429, "server busy"),
-            (504, "request timed out")]},
+            (400, "not decodable audio / bad upload / malformed URL / unknown Host"),
+            (403, "URL fetching disabled, address refused, or a cross-origin request"),
+            (408, "request body not received in time"), (413, "upload too large"),
+            (422, "audio too long or bad request"), (429, "server busy"), (504, "request timed out")]},
     }
 
     @app.post("/api/predict", openapi_extra=predict_body, summary="Genre of an uploaded file or a URL")
@@ -341,20 +433,31 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
         if declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
             # refused before queueing: a too-big upload never waits for, or takes, a slot
             raise Problem(413, f"upload too large: the limit is {_human_bytes(limits.max_upload_bytes)}")
-        release = await slots.acquire(limits.queue_timeout_s)
-        job = _Job(release)
+        job = jobs.new()
         t0 = time.monotonic()
-        deadline = t0 + limits.request_timeout_s
         try:
-            with anyio.fail_after(limits.request_timeout_s):
-                if ctype == "application/json":
-                    url = await read_url(request)
-                    result = await run_job(job, predict_url, url, deadline)
-                else:
-                    path, name = await read_upload(request, job)
-                    result = await run_job(job, predict_file, path, name)
-        except TimeoutError:
-            raise Problem(504, f"request timed out after {limits.request_timeout_s:g} s") from None
+            try:  # the body first: a slow client holds this connection, never a slot
+                with jobs.receiving_body(), anyio.fail_after(limits.upload_timeout_s):
+                    if ctype == "application/json":
+                        url = await read_url(request)
+                    else:
+                        path, name = await read_upload(request, job)
+            except TimeoutError:
+                raise Problem(408, f"request body not received within {limits.upload_timeout_s:g} s",
+                              {"Connection": "close"}) from None
+            except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing to log
+                raise Problem(400, "client disconnected before sending the whole body") from None
+            job.take_slot(await slots.acquire(limits.queue_timeout_s))
+            deadline = time.monotonic() + limits.request_timeout_s
+            try:
+                with anyio.fail_after(limits.request_timeout_s):
+                    if ctype == "application/json":
+                        result = await run_job(job, predict_url, url, deadline)
+                    else:
+                        result = await run_job(job, predict_file, path, name)
+            except TimeoutError:
+                job.cancel.set()  # a download stops within a slice and frees the slot
+                raise Problem(504, f"request timed out after {limits.request_timeout_s:g} s") from None
         except AudioError as exc:
             raise Problem(400, str(exc)) from None
         except GenrekitError as exc:
@@ -387,9 +490,9 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
     @app.get("/healthz", summary="Liveness and load")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "in_flight": slots.busy, "waiting": slots.waiting,
-                "uptime_s": round(time.time() - started, 1)}
+                "receiving": jobs.receiving, "uptime_s": round(time.time() - started, 1)}
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
