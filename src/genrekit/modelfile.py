@@ -45,12 +45,12 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp"):
     try:
         yield tmp
         os.chmod(tmp, mode)  # some writers (safetensors) replace the file they are given with a 0600 one
-        _fsync_path(tmp)
+        fsync_path(tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
 
 
 def _create_beside(dest: Path, suffix: str) -> tuple[Path, int]:
@@ -76,7 +76,7 @@ def _create_beside(dest: Path, suffix: str) -> tuple[Path, int]:
     raise FileExistsError(f"{dest.parent}: cannot create a temporary file beside {dest.name}")
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a written file's data to disk (the writer may have used its own file object)."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -85,7 +85,7 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make the rename itself durable; best effort (some file systems refuse fsync on folders)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -29,26 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GenrekitError
-from ..modelfile import atomic_path, write_json_atomic
+from ..modelfile import atomic_path, fsync_dir, write_json_atomic
 from .rows import schema
 from .sources import Task
 
 RUN_FILE = "_genrekit_run.json"
 LOCK_FILE = ".genrekit.lock"
 PART_PREFIX = "part-"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_table_atomic(table: Any, path: Path) -> None:
@@ -59,7 +46,7 @@ def write_table_atomic(table: Any, path: Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 @dataclass
@@ -177,7 +164,7 @@ class DatasetDir:
                 write_table_atomic(t.filter(keep), part)
             else:
                 part.unlink()
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
 
     # ------------------------------------------------------------------------------- run record
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GenrekitError, one_line
+from ..modelfile import fsync_dir
 
 ACTIONS = ("copy", "move", "link")
 DEFAULT_PATTERN = "{genre}/{name}"
@@ -92,17 +93,8 @@ def free_name(dest: Path) -> Path:
     raise SortError(f"{dest}: no free name")
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        _fsync_path(folder)
 
 
 def _claim_file(tmp: Path, dest: Path) -> Path:
@@ -178,7 +170,7 @@ def place(src: str | os.PathLike[str], dest: Path, action: str, log: Any) -> Pat
                 except FileExistsError:
                     continue
                 log.record({"op": "link", "src": str(real), "dest": str(cand), "target": target, "made_dirs": made})
-                _fsync_dir(cand.parent)
+                fsync_dir(cand.parent)
                 return cand
         if action == "move" and same_filesystem(real, dest.parent):
             final = _move_same_fs(real, dest, made, log)
@@ -190,13 +182,13 @@ def place(src: str | os.PathLike[str], dest: Path, action: str, log: Any) -> Pat
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         st = os.stat(final)
         log.record({"op": action, "src": str(real), "dest": str(final), "size": st.st_size,
                     "mtime_ns": st.st_mtime_ns, "made_dirs": made})
         if action == "move":  # cross-filesystem: the source goes only once the copy is safe
             os.unlink(real)
-            _fsync_dir(real.parent)
+            fsync_dir(real.parent)
         return final
     except SortError:
         raise
@@ -226,8 +218,8 @@ def _move_same_fs(real: Path, dest: Path, made: list[str], log: Any) -> Path | N
         log.record({"op": "move", "src": str(real), "dest": str(cand), "size": st.st_size,
                     "mtime_ns": st.st_mtime_ns, "made_dirs": made})
         os.unlink(real)
-        _fsync_dir(cand.parent)
-        _fsync_dir(real.parent)
+        fsync_dir(cand.parent)
+        fsync_dir(real.parent)
         return cand
     raise SortError(f"{dest}: no free name")
 

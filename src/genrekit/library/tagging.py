@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GenrekitError, one_line
+from ..modelfile import fsync_dir
 
 try:
     import fcntl
@@ -251,13 +252,6 @@ def check_taggable(path: str | os.PathLike[str]) -> None:
 # ---------------------------------------------------------------------------------- safe write
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder; the rename stands
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _writable_or_raise(real: Path, st: os.stat_result, name: object) -> None:
@@ -344,7 +338,7 @@ def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: Genr
             raise TagError(name, "file changed while genrekit was tagging it; left as it is")
         os.replace(tmp, real)
         tmp = None
-        _fsync_dir(real.parent)
+        fsync_dir(real.parent)
     except TagError:
         raise
     except OSError as exc:
