@@ -254,6 +254,28 @@ def test_heading_contrast_and_swatch_for_every_genre(browser, server):
     page.close()
 
 
+def test_timeline_shows_other_stretches(browser, server):
+    """Segments with in-set scores: a line at those scores, and one hatched rectangle for each
+    segment whose answer is "other"."""
+    base, clf = server
+    labels = list(clf.labels)
+    rec = _record(labels, "other", n_segments=8)
+    for i, s in enumerate(rec["segments"]):
+        s["in_set"] = 0.2 if 2 <= i < 5 else 0.9
+        s["genre"] = "other" if 2 <= i < 5 else s["genre"]
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(base + "/")
+    page.wait_for_selector("#limits:not(:empty)")
+    _show(page, rec)
+    assert page.locator("#timeline .other-spans rect").count() == 3
+    points = page.get_attribute("#timeline polyline.in-set", "points").split()
+    assert len(points) == 8
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys[2] > ys[0]  # a lower score sits lower on the chart (SVG y grows downwards)
+    assert "in-set score" in page.text_content("#legend")
+    page.close()
+
+
 def test_heads_note_names_the_disagreement(browser, server):
     """When the track's probabilities are not the mean of the segments' (two heads), the caption
     under the timeline says so and names the genre that differs most; when they are, it says that."""

@@ -286,12 +286,37 @@
     });
     el("line", { x1: m.l, x2: W - m.r, y1: y(0), y2: y(0), stroke: "#98a2b3" }, axis);
 
+    // Open-set models: each segment's in-set score as a line on the same 0-100% scale ("other"
+    // below 50%), and hatched stretches where the segments are "other" (as in the timeline PNG).
+    const openSet = segs.length > 0 && segs.every((s) => typeof s.in_set === "number");
+    if (openSet) {
+      const defs = el("defs", {}, svg);
+      const pat = el("pattern", { id: "other-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse",
+                                  patternTransform: "rotate(45)" }, defs);
+      el("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: colour("other"), "stroke-width": 2 }, pat);
+      const spans = el("g", { class: "other-spans" }, svg);
+      segs.forEach((s, i) => {
+        if (s.genre !== "other") return;
+        const end = i + 1 < segs.length ? Math.min(segs[i + 1].start_s, s.end_s) : s.end_s;
+        el("rect", { x: x(s.start_s), width: Math.max(1, x(end) - x(s.start_s)), y: y(1), height: ih,
+                     fill: "url(#other-hatch)" }, spans);
+      });
+      el("polyline", { class: "in-set", fill: "none", stroke: "#1d2939", "stroke-width": 1.5,
+                       points: segs.map((s) => x((s.start_s + s.end_s) / 2).toFixed(1) + "," + y(s.in_set).toFixed(1)).join(" ") }, svg);
+    }
+
     const legend = $("legend");
     legend.textContent = "";
     for (const k of order.filter((k) => used.has(k))) {
       const span = document.createElement("span");
       span.style.setProperty("--c", colour(k));
       span.textContent = k;
+      legend.appendChild(span);
+    }
+    if (openSet) {
+      const span = document.createElement("span");
+      span.style.setProperty("--c", "#1d2939");
+      span.textContent = "line: in-set score (hatched: other, below 50%)";
       legend.appendChild(span);
     }
   }
