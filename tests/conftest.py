@@ -33,6 +33,18 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(root))
 
 
+@pytest.fixture()
+def tmpdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Send every temporary folder (``tempfile``'s default dir) to a private place, so a test can
+    see that the server or a download left nothing behind."""
+    import tempfile
+
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
 def tone(seconds: float = 3.0, sr: int = 22050, freq: float = 440.0, channels: int = 1) -> np.ndarray:
     """A decaying harmonic tone with a little noise: cheap synthetic 'music' for format tests."""
     t = np.arange(int(seconds * sr)) / sr

@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -152,12 +151,6 @@ def sites():
     internal.close()
 
 
-@pytest.fixture()
-def tmpdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "tmp"
-    d.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(d))
-    return d
 
 
 def client_for(model: ToyModel | None = None, **limits: object) -> TestClient:

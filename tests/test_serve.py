@@ -10,7 +10,6 @@ import ipaddress
 import json
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import wave
@@ -85,13 +84,6 @@ def wav_bytes(seconds: float = 5.0, freq: float = 330.0, silent: bool = False) -
     return buf.getvalue()
 
 
-@pytest.fixture()
-def tmpdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Send every temporary folder of the app to a private place so tests can see it empty."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(d))
-    return d
 
 
 def make_client(model: GenreModel | None = None, **limits) -> tuple[TestClient, Classifier]:
