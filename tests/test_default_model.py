@@ -131,6 +131,15 @@ def test_in_set_reads_the_second_backbone_columns(shared_data):
     assert m.in_set_from_taggram(rows) != pytest.approx(m.in_set_from_taggram(t), abs=1e-3)
     with pytest.raises(ValueError):
         inset_window_features(t, np.full_like(mtt, np.nan))
+    # the heads never read the in-set columns (NaN on the patches the second backbone skipped)
+    assert m.base_columns == 50 + MFCC_STAT_COLUMNS
+    np.testing.assert_array_equal(m.track_probs_from_taggram(rows), m.track_probs_from_taggram(rows[:, :91]))
+    np.testing.assert_array_equal(m.segment_probs_from_taggram(rows), m.segment_probs_from_taggram(rows[:, :91]))
+    assert np.isfinite(m.segment_in_set_from_taggram(rows)).all()
+    # an input too short for two MTT patches (one patch has no spread) gets the track head's score
+    short = rows[:4]
+    assert (~np.isnan(short[:, -50:]).any(axis=1)).sum() == 1
+    assert m.in_set_from_taggram(short) == pytest.approx(m.in_set_from_taggram(short[:, :91]), abs=1e-9)
 
 
 def test_style_words_come_from_style_tags():

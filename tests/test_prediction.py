@@ -547,5 +547,11 @@ def test_manifest_other_rows_are_right_when_the_model_says_other(shared_data, tm
     rows = {e["input"]: e for e in m["per_song"]}
     assert m["unknown_genres"] == {} and rows[str(song)]["genre"] == "other"
     assert rows[str(song)]["correct"] == (rows[str(song)]["predicted"] == "other")
+    # a style outside the model's genres (as in real-songs/other.csv) is scored as "other" too
+    csv.write_text(f"input,genre\n{song},electronic\n")
+    m2 = evaluate_manifest(None, csv, tmp_path / "out2", echo=False, timelines=False)
+    e = m2["per_song"][0]
+    assert m2["unknown_genres"] == {"electronic": 1} and e["genre"] == "other" and "scored as 'other'" in e["note"]
+    assert e["correct"] == rows[str(song)]["correct"]
     assert m["answered_other"] == sum(e["predicted"] == "other" for e in m["per_song"])
     assert m["test_track_closed_set"]["n"] == 1  # only the song inside the ten

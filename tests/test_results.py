@@ -83,9 +83,11 @@ def test_not_a_result_is_one_line(tmp_path: Path) -> None:
 
 
 def test_decide_rules() -> None:
-    other = Answer("x", "other", 0.9, nearest="jazz")
+    other = Answer("x", "other", 0.9, nearest="jazz", in_set=0.2)
     assert "answer is 'other', nearest jazz" in decide(other, Rules())
     assert decide(other, Rules(include_other=True)) is None
+    # a model whose own label is "other" (no in-set score) is an ordinary answer
+    assert decide(Answer("x", "other", 0.9), Rules()) is None
     assert "unsure" in decide(Answer("x", "rock", 0.4), Rules(min_confidence=0.5))
     assert decide(Answer("x", "rock", 0.5), Rules(min_confidence=0.5)) is None
 

@@ -47,6 +47,9 @@ N_TAGS = 50
 #: default MFCCs (22.05 kHz, 20 coefficients) of each patch's 1 s slot as sufficient statistics
 #: [frame count, sum of each coefficient, sum of its squares], columns N_TAGS.. of a patch row.
 N_MFCC = 20
+#: The in-set model's MTT features need at least this many patches the second backbone ran on.
+MIN_INSET_PATCHES = 2
+
 #: MSD tags that name a style of music (not a decade, a voice, a mood or an instrument): the
 #: words ``style_from_taggram`` may use to describe music outside the model's genres.
 STYLE_TAGS = frozenset({
@@ -348,6 +351,21 @@ class MusicnnGenreModel(GenreModel):
     def taggram(self, values: np.ndarray) -> np.ndarray:
         return self.backbone_outputs(values)["tags"]
 
+    @property
+    def base_columns(self) -> int:
+        """Columns of a patch row that the heads read: the backbone's tags, plus the MFCC slot
+        statistics when the spec makes them. The in-set backbone's tags follow, when there is
+        one (``patch_rows``); no head may read past this width."""
+        stats = int(getattr(self.spec, "stat_columns", 0)) if hasattr(self.spec, "stat_columns") else 0
+        return N_TAGS + stats
+
+    def _inset_columns(self, taggram: np.ndarray) -> np.ndarray | None:
+        """The in-set backbone's tags [n, 50] at the end of the rows, or None when the rows do not
+        carry them (stored taggrams, models without an in-set backbone)."""
+        if self.inset_head is None or taggram.ndim != 2 or taggram.shape[1] != self.base_columns + N_TAGS:
+            return None
+        return taggram[:, self.base_columns :]
+
     def patch_rows(self, values: np.ndarray) -> np.ndarray:
         """What the heads read per patch: the taggram [n, 50], plus the MFCC slot statistics
         [n, 41] when the spec provides them ([n, 91])."""
@@ -398,12 +416,13 @@ class MusicnnGenreModel(GenreModel):
         n = len(taggram)
         if n == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self.segment_head.probs_windows(taggram, segment_windows(n, self.segment_half_window))
+        rows = np.asarray(taggram)[:, : self.base_columns]  # never the in-set backbone's columns
+        return self.segment_head.probs_windows(rows, segment_windows(n, self.segment_half_window))
 
     def probe_outputs(self) -> int:
         """Columns of both heads' probabilities on a few rows of zeros (``base.check_outputs``
         compares it with the labels, so a head file with a shortened label list is refused)."""
-        rows = np.zeros((8, N_TAGS + (41 if self.needs_mfcc_stats else 0)), np.float32)
+        rows = np.zeros((8, self.base_columns if self.needs_mfcc_stats else N_TAGS), np.float32)
         n_track = int(np.asarray(self.track_probs_from_taggram(rows)).shape[-1])
         n_seg = int(np.asarray(self.segment_probs_from_taggram(rows)).shape[-1])
         if n_track != n_seg:
@@ -415,7 +434,7 @@ class MusicnnGenreModel(GenreModel):
         tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
         windows of that length, because the statistics of minutes of music (sections that
         differ) lie outside what it learnt from 30 s clips (``scripts/cv_long_inputs.py``)."""
-        p = self._head_probs(taggram)
+        p = self._head_probs(np.asarray(taggram)[:, : self.base_columns])
         if not self.has_other:
             return p
         closed = p[: len(self.labels)]  # the forced choice among the model's labels
@@ -439,18 +458,21 @@ class MusicnnGenreModel(GenreModel):
         if not self.has_other or len(taggram) == 0:
             return None
         taggram = np.asarray(taggram)
-        mtt = taggram[:, -N_TAGS:] if self.inset_head is not None and taggram.shape[1] > N_TAGS + MFCC_STAT_COLUMNS else None
-        if mtt is None or np.isnan(mtt).all():
-            return recalibrate(1.0 - float(self._head_probs(taggram)[-1]), self._raw_thresholds["track"])
+        mtt = self._inset_columns(taggram)
+        base = taggram[:, : self.base_columns]
         windows = long_input_windows(len(taggram), self.track_window or len(taggram), self.track_window_hop or 1)
         m = self.inset_head
         scores = []
-        for w in windows:
-            if np.isnan(mtt[w]).all():
+        for w in windows if mtt is not None else []:
+            # one MTT patch has no spread (std 0), unlike every training window: such a window is
+            # left to the track head's own score (inputs under ~5 s)
+            if (~np.isnan(mtt[w]).any(axis=1)).sum() < MIN_INSET_PATCHES:
                 continue
             z = (inset_window_features(taggram[w, :N_TAGS], mtt[w]) - m["mu"]) / m["sigma"]
             p = TaggramHead._softmax(TaggramHead.member_logits(m, z[None]))[0]
             scores.append(1.0 - float(p[-1]))
+        if not scores:
+            return recalibrate(1.0 - float(self._head_probs(base)[-1]), self._raw_thresholds["track"])
         return recalibrate(float(np.mean(scores)), self._raw_thresholds["inset"])
 
     def segment_in_set_from_taggram(self, taggram: np.ndarray) -> np.ndarray | None:
@@ -458,7 +480,8 @@ class MusicnnGenreModel(GenreModel):
         stretches), from the open head fitted on 1-3 patch windows; None without one."""
         if self.open_head is None or len(taggram) == 0:
             return None
-        p = self.open_head.probs_windows(taggram, segment_windows(len(taggram), self.segment_half_window))
+        rows = np.asarray(taggram)[:, : self.base_columns]
+        p = self.open_head.probs_windows(rows, segment_windows(len(rows), self.segment_half_window))
         return np.asarray(recalibrate(1.0 - p[:, -1], self._raw_thresholds["segment"]), np.float32).reshape(-1)
 
     def style_from_taggram(self, taggram: np.ndarray, k: int = 2) -> str | None:

@@ -139,8 +139,10 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
     rows = [r._replace(genre=by_fold.get(r.genre.casefold(), r.genre)) for r in rows]
     unknown = Counter(r.genre for r in rows if r.genre and r.input and r.genre not in known)
     if unknown:
+        fate = ("scored as 'other' (right when the model answers other)" if clf.answers_other
+                else "scored as wrong")
         say(f"genrekit: warning: {manifest_csv}: the model does not know the genre"
-            f"{'s' if len(unknown) > 1 else ''} {_counts(unknown)}; those rows are scored as wrong "
+            f"{'s' if len(unknown) > 1 else ''} {_counts(unknown)}; those rows are {fate} "
             f"(the model's labels: {', '.join(clf.labels)})")
 
     per_song: list[dict[str, Any]] = []
@@ -163,6 +165,9 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             failed.append({"input": src, "genre": genre, "error": str(exc)})
             say(f"[{i}/{len(rows)}] genrekit: error: {exc}")
             continue
+        given = genre
+        if genre not in known and clf.answers_other:  # music outside the model's genres: "other" is right
+            genre = OTHER
         seg_acc = float(np.mean([s.genre == genre for s in pred.segments])) if pred.segments else 0.0
         entry: dict[str, Any] = {
             "input": src,
@@ -177,8 +182,9 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             "duration_s": pred.duration_s,
             "probabilities": pred.probabilities,
         }
-        if genre not in known:
-            entry["note"] = f"true genre {genre!r} is not one of the model's labels"
+        if given not in known:
+            entry["note"] = f"true genre {given!r} is not one of the model's labels" + (
+                "; scored as 'other'" if genre == OTHER else "")
         if timelines:
             from .timeline import plot_timeline, safe_stem
 

@@ -92,7 +92,8 @@ class Prediction:
 
     @property
     def is_other(self) -> bool:
-        return self.genre == OTHER
+        """The open-set answer (a model's own label that happens to be "other" is not it)."""
+        return self.genre == OTHER and self.in_set is not None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable genres, best first."""
@@ -386,7 +387,9 @@ class Classifier:
         the musicnn default, whose segment probabilities look at neighbouring patches and whose
         track probabilities pool statistics over ~30 s windows of patches) get their embeddings collected block
         by block ([n, 50] floats: tiny even for hours), then segment and track probabilities are
-        computed once on the whole track's embeddings, exactly as for a short file. Other models
+        computed once on the whole track's embeddings, exactly as for a short file (one exception:
+        a model's in-set backbone runs on every k-th patch of each block, so which patches it sees
+        can shift at block joins; the in-set score moves in the fourth decimal). Other models
         score each segment on its own; their track probabilities are the model's ``track_probs``
         for single-block inputs and the mean of the segment probabilities otherwise.
         """

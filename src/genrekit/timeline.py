@@ -144,7 +144,7 @@ def _draw_open_set(ax, segs, colour: str) -> list:
     ax.axhline(0.5, color=INK, linewidth=0.6, linestyle=":")
     start = None
     for i, s in enumerate(segs + [None]):  # consecutive "other" segments make one span
-        if s is not None and s.genre == "other":
+        if s is not None and s.genre == "other" and s.in_set is not None:
             start = s.start_s if start is None else start
         elif start is not None:
             ax.axvspan(start, segs[i - 1].end_s, facecolor="none", edgecolor=colour, hatch="///", linewidth=0)
@@ -211,7 +211,7 @@ def timeline_figure(prediction: Prediction):
         name = name if len(name) <= 90 else "..." + name[-87:]
         answer = (f"other: not one of the model's genres (nearest {prediction.nearest} {prediction.confidence:.0%}"
                   + (f", sounds like {prediction.style}" if prediction.style else "") + ")"
-                  if prediction.genre == "other" else f"{prediction.genre} ({prediction.confidence:.0%})")
+                  if prediction.is_other else f"{prediction.genre} ({prediction.confidence:.0%})")
         fig.suptitle(f"{name}\n{answer} - model {prediction.model}", fontsize=10, color=INK)
 
         bars = ax2.bar(range(len(labels)), track, color=[colours[g] for g in labels])

@@ -97,7 +97,7 @@ class Rules:
 
 def decide(answer: Answer, rules: Rules) -> str | None:
     """None when the answer may be written, else the reason it is left alone."""
-    if answer.genre == OTHER and not rules.include_other:
+    if answer.genre == OTHER and answer.in_set is not None and not rules.include_other:  # the open-set answer
         near = f", nearest {answer.nearest}" if answer.nearest else ""
         return f"answer is 'other'{near} (--include-other writes it)"
     if answer.confidence < rules.min_confidence:
