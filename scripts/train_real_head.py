@@ -176,6 +176,17 @@ def inset_probs(m: dict, msd: np.ndarray, mtt: np.ndarray) -> float:
     return float(1 - p[-1] / p.sum())
 
 
+def calibration(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """Log-loss and expected calibration error (top probability vs accuracy, equal-width bins)
+    of closed-set probabilities [n, 10] for true labels y."""
+    p = probs / probs.sum(1, keepdims=True)
+    top, pred = p.max(1), p.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    ece = sum(abs(float((pred[m] == y[m]).mean()) - float(top[m].mean())) * m.mean()
+              for lo, hi in zip(edges[:-1], edges[1:], strict=True) if (m := (top > lo) & (top <= hi)).any())
+    return {"log_loss": float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)))), "ece": float(ece)}
+
+
 def cross_validate(D: dict, c: float = C) -> dict:
     y = np.array(D["y"])
     group = np.array(D["group"])
@@ -217,6 +228,7 @@ def cross_validate(D: dict, c: float = C) -> dict:
     m_closed = metrics(y[rin], closed[rin])
     m_open = metrics(y[rin], answer[rin], n=OTHER + 1)
     return {
+        "real_in_closed_calibration": calibration(P[rin, :OTHER], y[rin]),
         "folds": int(len(set(group[real]))),
         "real_in_closed": {k: m_closed[k] for k in ("accuracy", "macro_f1", "n", "confusion")},
         "real_in_open_accuracy": float((answer[rin] == y[rin]).mean()),
@@ -256,6 +268,8 @@ def main(argv=None) -> int:
     print(f"  open set (threshold chosen on the other folds): accuracy {cv['real_in_open_accuracy']:.3f}; "
           f"'other' for {cv['in_ten_called_other']:.1%} of songs inside the ten, "
           f"for {cv['other_caught']:.1%} of the 64 outside; AUROC {cv['auroc_other']:.3f}")
+    cal = cv["real_in_closed_calibration"]
+    print(f"  calibration of the closed-set probabilities: log-loss {cal['log_loss']:.3f}, ECE {cal['ece']:.3f}")
     print("  confusion (rows true, cols predicted; " + " ".join(GENRES) + "):")
     for g, row in zip(GENRES, r["confusion"], strict=True):
         print(f"    {g:10s} " + " ".join(f"{v:3d}" for v in row))
@@ -284,6 +298,8 @@ def main(argv=None) -> int:
     open_t = np.where(1 - Pt[:, OTHER] < thr, OTHER, closed_t)
     m_closed = metrics(y_test, closed_t)
     m_open_acc = float((open_t == y_test).mean())
+    cal_t = calibration(Pt[:, :OTHER], y_test)
+    print(f"GTZAN test calibration (closed set): log-loss {cal_t['log_loss']:.3f}, ECE {cal_t['ece']:.3f}")
     print(f"GTZAN test (290 fault-filtered tracks): closed set accuracy {m_closed['accuracy']:.3f}, macro-F1 "
           f"{m_closed['macro_f1']:.3f}; open set accuracy {m_open_acc:.3f} ('other' for "
           f"{(open_t == OTHER).mean():.1%}, counted wrong)")
