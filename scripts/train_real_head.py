@@ -170,10 +170,10 @@ def pick_threshold(in_set_in: np.ndarray, in_set_out: np.ndarray, max_false: flo
 
 def inset_probs(m: dict, msd: np.ndarray, mtt: np.ndarray) -> float:
     """1 - p(other) of the in-set model on the track's first 29 patches."""
+    from genrekit.default_model import TaggramHead
+
     z = (inset_features(msd[:WINDOW], mtt[:WINDOW]) - m["mu"]) / m["sigma"]
-    h = z @ m["w1"].T + m["b1"]
-    p = np.exp(h - h.max())
-    return float(1 - p[-1] / p.sum())
+    return float(1 - TaggramHead._softmax(TaggramHead.member_logits(m, z))[-1])
 
 
 def calibration(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, float]:

@@ -29,6 +29,24 @@ def _music_like(n: int, sample_rate: int, start: int) -> np.ndarray:
     return (chord + noise).astype(np.float32)
 
 
+def _encode_music(out, stream, n_total: int, sample_rate: int, block: int) -> None:
+    """Encode ``n_total`` samples of ``_music_like`` mono audio into ``stream`` of container
+    ``out``, ``block`` samples a frame, then flush the encoder."""
+    import av
+
+    pts = 0
+    while pts < n_total:
+        n = min(block, n_total - pts)
+        frame = av.AudioFrame.from_ndarray(_music_like(n, sample_rate, pts)[None, :], format="flt", layout="mono")
+        frame.sample_rate = sample_rate
+        frame.pts = pts
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        pts += n
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
 def opus_matroska(path: str | Path, seconds: float, *, sample_rate: int = 48000, bitrate: int = 16000) -> Path:
     """Write ``seconds`` of mono Opus in Matroska (``.mka``) at ``path``; an honest file."""
     import av
@@ -39,18 +57,7 @@ def opus_matroska(path: str | Path, seconds: float, *, sample_rate: int = 48000,
         stream = out.add_stream("libopus", rate=sample_rate)
         stream.layout = "mono"
         stream.bit_rate = bitrate
-        block = sample_rate * 10
-        pts = 0
-        while pts < n_total:
-            n = min(block, n_total - pts)
-            frame = av.AudioFrame.from_ndarray(_music_like(n, sample_rate, pts)[None, :], format="flt", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.pts = pts
-            for packet in stream.encode(frame):
-                out.mux(packet)
-            pts += n
-        for packet in stream.encode(None):
-            out.mux(packet)
+        _encode_music(out, stream, n_total, sample_rate, block=sample_rate * 10)
     return path
 
 
@@ -121,17 +128,7 @@ def mp3_file(path: str | Path, seconds: float, *, sample_rate: int = 44100) -> P
     with av.open(str(path), "w", format="mp3") as out:
         stream = out.add_stream("mp3", rate=sample_rate)
         stream.layout = "mono"
-        pts = 0
-        while pts < n_total:
-            n = min(sample_rate, n_total - pts)
-            frame = av.AudioFrame.from_ndarray(_music_like(n, sample_rate, pts)[None, :], format="flt", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.pts = pts
-            for packet in stream.encode(frame):
-                out.mux(packet)
-            pts += n
-        for packet in stream.encode(None):
-            out.mux(packet)
+        _encode_music(out, stream, n_total, sample_rate, block=sample_rate)
     return path
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .palette import INK, palette_for, text_colour_on
-from .prediction import Prediction, printable
+from .prediction import OTHER, Prediction, printable
 
 #: Tick spacings (seconds) the time axis chooses from: at most ~10 ticks whatever the length.
 _TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
@@ -144,7 +144,7 @@ def _draw_open_set(ax, segs, colour: str) -> list:
     ax.axhline(0.5, color=INK, linewidth=0.6, linestyle=":")
     start = None
     for i, s in enumerate(segs + [None]):  # consecutive "other" segments make one span
-        if s is not None and s.genre == "other" and s.in_set is not None:
+        if s is not None and s.genre == OTHER and s.in_set is not None:
             start = s.start_s if start is None else start
         elif start is not None:
             ax.axvspan(start, segs[i - 1].end_s, facecolor="none", edgecolor=colour, hatch="///", linewidth=0)
@@ -188,7 +188,7 @@ def timeline_figure(prediction: Prediction):
             ax1.stackplot(edges, [np.append(r, r[-1]) for r in rows], step="post",
                           colors=[colours[g] for g in order], linewidth=0)
             shown = [g for g, r in zip(order, rows, strict=True) if r.max() >= _LEGEND_MIN]
-            extra = _draw_open_set(ax1, segs, colours.get("other", INK))
+            extra = _draw_open_set(ax1, segs, colours.get(OTHER, INK))
         ax1.set_xlim(0, dur)
         ax1.set_ylim(0, 1)
         ax1.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))

@@ -15,9 +15,8 @@ from typing import Any
 
 from ..audio import quiet_native_stderr
 from ..errors import GenrekitError
+from ..prediction import OTHER
 from .results import read_results, row_is_fresh
-
-OTHER = "other"
 
 
 @dataclass

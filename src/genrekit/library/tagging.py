@@ -266,14 +266,20 @@ def _writable_or_raise(real: Path, st: os.stat_result, name: object) -> None:
         raise TagError(name, f"file has {st.st_nlink} hard links; replacing it would split them, so it is left as it is")
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Raise the TagError :func:`write_state` would raise for permissions, before any log is kept."""
+def _writable_target(path: str | os.PathLike[str]) -> tuple[Path, os.stat_result]:
+    """(the file behind any symlink, its stat) once it is known that genrekit may replace it."""
     real = Path(os.path.realpath(path))
     try:
         st = os.stat(real)
     except OSError as exc:
         raise TagError(path, f"cannot read ({exc.strerror or one_line(exc)})") from None
     _writable_or_raise(real, st, path)
+    return real, st
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise the TagError :func:`write_state` would raise for permissions, before any log is kept."""
+    _writable_target(path)
 
 
 def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: GenreState | None = None) -> GenreState:
@@ -284,12 +290,7 @@ def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: Genr
     edited copy (see the module docstring); symlinks are followed, so the link stays a link.
     """
     name = path
-    real = Path(os.path.realpath(path))
-    try:
-        st = os.stat(real)
-    except OSError as exc:
-        raise TagError(name, f"cannot read ({exc.strerror or one_line(exc)})") from None
-    _writable_or_raise(real, st, name)
+    real, st = _writable_target(path)
     f0, kind = _load(real, name)  # refuses other formats before anything is copied
     old = _read(f0, kind)
     if expect is not None and (old.marker != expect.marker or not same_genres(old.genres, expect.genres)):
