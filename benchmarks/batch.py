@@ -39,7 +39,9 @@ GK = [sys.executable, "-m", "genrekit.cli.main"]
 
 
 def make_inputs(folder: Path, n: int) -> list[Path]:
-    clips = sorted(p for p in (SHARED / "gtzan-clips").rglob("*") if p.suffix in (".wav", ".au"))
+    from genrekit.audio import is_audio_path
+
+    clips = sorted(p for p in (SHARED / "gtzan-clips").rglob("*") if p.is_file() and is_audio_path(p))
     if not clips:
         sys.exit(f"no clips under {SHARED / 'gtzan-clips'}")
     out = []

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clip", default=str(ROOT.parent / "shared/data/gtzan-clips/rock/rock.00000.wav"))
+    ap.add_argument("--clip", default=str(ROOT.parent / "shared/data/gtzan-clips/rock/rock.00000"),
+                    help="a clip path, or a GTZAN stem under ../shared/data/gtzan-clips (any extension)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cold-runs", type=int, default=2)
     ap.add_argument("--json", default=None)
@@ -35,8 +36,11 @@ def main(argv=None) -> int:
     import numpy as np
 
     from genrekit.audio import load_audio
-    from genrekit.base import load_model
+    from genrekit.datasets import clip_by_stem
+    from genrekit.models.base import load_model
 
+    if not Path(args.clip).is_file():
+        args.clip = str(clip_by_stem(Path(args.clip).parent.parent, args.clip))
     model = load_model(None)
 
     def once():

@@ -37,14 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clip", default=str(ROOT.parent / "shared/data/gtzan-clips/rock/rock.00000.wav"))
+    ap.add_argument("--clip", default=str(ROOT.parent / "shared/data/gtzan-clips/rock/rock.00000"),
+                    help="a clip path, or a GTZAN stem under ../shared/data/gtzan-clips (any extension)")
     ap.add_argument("--rounds", type=int, default=12)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     from genrekit import features as F
     from genrekit.audio import load_audio
-    from genrekit.musicnn import load_backbone, resolve_precision, run_patches
+    from genrekit.backbones.musicnn import load_backbone, resolve_precision, run_patches
+    from genrekit.datasets import clip_by_stem
 
+    if not Path(args.clip).is_file():
+        args.clip = str(clip_by_stem(Path(args.clip).parent.parent, args.clip))
     net = load_backbone("MSD_musicnn")
     v = F.MusicnnSpec(patch_hop_frames=183).extract(load_audio(args.clip, 16000)).values
     run_patches(net, v)

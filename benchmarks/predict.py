@@ -41,10 +41,12 @@ print(json.dumps({"seconds": time.perf_counter() - t, "genre": p.genre, "duratio
 
 
 def pick_clips(n: int) -> list[Path]:
+    from genrekit.datasets import clips_in
+
     root = SHARED / "gtzan-clips"
     if not root.is_dir():
         sys.exit(f"shared data not found at {root}")
-    by_genre = [sorted(p for p in g.iterdir() if p.suffix in (".wav", ".au")) for g in sorted(root.iterdir()) if g.is_dir()]
+    by_genre = [clips_in(root, g.name) for g in sorted(root.iterdir()) if g.is_dir()]
     out: list[Path] = []
     i = 0
     while len(out) < n and any(i < len(g) for g in by_genre):

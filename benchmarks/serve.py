@@ -45,8 +45,8 @@ def _toy_classifier():
     measures the service (upload, decode, features, JSON) around a cheap model."""
     import numpy as np
 
-    from genrekit.base import GenreModel
     from genrekit.features import MfccSegmentSpec
+    from genrekit.models.base import GenreModel
     from genrekit.prediction import Classifier
 
     class Toy(GenreModel):
@@ -277,10 +277,11 @@ def main() -> int:
 
     import httpx
 
+    from genrekit.audio import is_audio_path
     from genrekit.serve.runner import free_port
 
     clip_dir = SHARED / "gtzan-clips"
-    files = sorted(clip_dir.glob("*/*.wav"))
+    files = sorted(p for p in clip_dir.glob("*/*") if p.is_file() and is_audio_path(p))
     if not files:
         print(f"no clips under {clip_dir}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ atomic rename) versus mutagen editing the file in place, per format, on full 30 
 encoded like the test files (tests/library_files.py: title, artist, album, cover, ReplayGain,
 two genres). Each timing is the median of --repeat writes of a genre value to a fresh copy.
 
-    python benchmarks/tagging.py [--repeat 5] [--clip rock/rock.00000.wav]
+    python benchmarks/tagging.py [--repeat 5] [--clip rock/rock.00000]
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--clip", default="rock/rock.00000.wav")
+    ap.add_argument("--clip", default="rock/rock.00000")
     args = ap.parse_args()
 
     import mutagen
 
+    from genrekit.datasets import clip_by_stem
     from genrekit.library.tagging import GenreState, _apply, _kind_of, write_state
     from tests.library_files import FORMATS, add_rich_tags, clip_samples, encode
 
-    y, sr = clip_samples(SHARED / "gtzan-clips" / args.clip, seconds=30.0)
+    y, sr = clip_samples(clip_by_stem(SHARED / "gtzan-clips", args.clip), seconds=30.0)
     print(f"{'format':<9} {'size':>8}  {'in place (mutagen)':>19}  {'safe write':>10}  ratio")
     with tempfile.TemporaryDirectory(prefix="genrekit-bench-tag-") as tmp:
         for kind, (suffix, fmt, codec, rate) in FORMATS.items():

@@ -48,7 +48,7 @@ def synthetic(tracks: int, segments: int = 19, n_mels: int = 128, frames: int = 
 def run_device(device: str, x, y, xv, yv, epochs: int, out_dir: Path | None = None, log=None):
     import torch
 
-    from genrekit.models import build_model, default_config
+    from genrekit.models.notebook import build_model, default_config
     from genrekit.training import TrainConfig, seed_everything, train
 
     seed_everything(0)
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from genrekit.base import load_model
-    from genrekit.models import TorchGenreModel
+    from genrekit.models.base import load_model
+    from genrekit.models.notebook import TorchGenreModel
     from genrekit.training import predict_probs
 
     x, y = synthetic(args.tracks)
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_device("cuda", x, y, xv, yv, 2, out_dir=run_dir, log=stop_after_first)
             except KeyboardInterrupt:
                 pass
-            from genrekit.models import build_model
+            from genrekit.models.notebook import build_model
             from genrekit.training import TrainConfig, train
 
             resumed = build_model(cfg)

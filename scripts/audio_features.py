@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from genrekit.audio import load_audio  # noqa: E402
-from genrekit.default_model import GENRES  # noqa: E402
 from genrekit.features import MusicnnMfccSpec  # noqa: E402
+from genrekit.models.default import GENRES  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 CACHE_NAME = "audio-features-v1"
@@ -92,7 +92,7 @@ _NETS: dict[str, object] = {}
 
 def compute(path: Path, spec: MusicnnMfccSpec | None = None) -> dict[str, np.ndarray]:
     """The cached outputs of one file (see the module docstring)."""
-    from genrekit.musicnn import load_backbone, run_patches
+    from genrekit.backbones.musicnn import load_backbone, run_patches
 
     spec = spec or MusicnnMfccSpec()
     y = load_audio(path, spec.sample_rate)

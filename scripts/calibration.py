@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from train_default_head import committed_cv_heads, load_tracks, mfcc_table_of  # noqa: E402
 
-from genrekit.default_model import TaggramHead  # noqa: E402
+from genrekit.models.default import TaggramHead  # noqa: E402
 
 
 def constant_temperature(head: TaggramHead) -> TaggramHead:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train CV, held-out tracks ({len(yy)} = 443 x 3 repeats):")
         report("T = exp(a + b s_top)", np.array(p_coef), yy)
         report("constant T", np.array(p_const), yy)
-    from genrekit.base import load_model
+    from genrekit.models.base import load_model
 
     model = load_model(None)
     tracks, y, _ = load_tracks(data / "gtzan-musicnn" / "msd_taggram_test.npz", mfcc_table_of(data))

@@ -43,7 +43,7 @@ def cheap_columns(table: Path, keys: list[str]) -> np.ndarray:
 
 def variants(tracks: list[np.ndarray], keys: list[str], table: Path) -> dict[str, tuple[np.ndarray, str, dict]]:
     """name -> (features [tracks, D], model, params); the first is the committed head."""
-    from genrekit.default_model import N_TAGS, window_features
+    from genrekit.models.default import N_TAGS, window_features
 
     base = np.stack([window_features(t, "ms_mfcc") for t in tracks])
     mfcc = base[:, 2 * N_TAGS :]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from train_default_head import committed_cv_heads  # noqa: E402
 
-from genrekit.default_model import long_input_windows  # noqa: E402
+from genrekit.models.default import long_input_windows  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import audio_features as AF  # noqa: E402
 from train_real_head import OTHER, WINDOW, collect  # noqa: E402
 
-from genrekit.default_model import GENRES, window_features  # noqa: E402
-from genrekit.musicnn import MSD_LABELS, MTT_LABELS  # noqa: E402
+from genrekit.backbones.musicnn import MSD_LABELS, MTT_LABELS  # noqa: E402
+from genrekit.models.default import GENRES, window_features  # noqa: E402
 
 ZERO_SHOT = {"blues": [("msd", "blues")], "classical": [("mtt", "classical")], "country": [("msd", "country")],
              "disco": [("msd", "dance"), ("msd", "funk")], "hiphop": [("msd", "Hip-Hop")], "jazz": [("msd", "jazz")],
@@ -77,8 +77,8 @@ def master(y: np.ndarray, sr: int, drive: float, shelf_db: float) -> np.ndarray:
 def mastered_gtzan(data: Path) -> list[tuple[np.ndarray, int]]:
     """(MSD taggram, genre) of a mastered copy of every non-test GTZAN clip with audio (cached)."""
     from genrekit.audio import load_audio
+    from genrekit.backbones.musicnn import load_backbone, run_patches
     from genrekit.features import MusicnnMfccSpec
-    from genrekit.musicnn import load_backbone, run_patches
 
     spec, rng = MusicnnMfccSpec(), np.random.default_rng(0)
     cache = AF.cache_root().parent / "mastered-v1"

@@ -33,12 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def shared_clips(data: Path, lists: list[str]) -> list[tuple[str, str, Path]]:
     """(list name, 'genre/genre.000NN', path) of every shared clip named in the split lists."""
+    from genrekit.datasets import DatasetError, clip_by_stem
+
     rows = []
     for lst in lists:
         for line in (data / "gtzan-splits" / f"{lst}_filtered.txt").read_text().split():
             stem = line.rsplit(".", 1)[0]
-            found = [p for p in (data / "gtzan-clips" / f"{stem}{ext}" for ext in (".wav", ".au")) if p.is_file()]
-            rows += [(lst, stem, found[0])] if found else []
+            try:
+                rows.append((lst, stem, clip_by_stem(data / "gtzan-clips", stem)))
+            except DatasetError:
+                pass
     return rows
 
 
@@ -60,7 +64,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     from genrekit.audio import load_audio
-    from genrekit.base import load_model
+    from genrekit.models.base import load_model
 
     data = Path(args.data)
     model = load_model(args.model)
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
 def mfcc_check(model, rows, load_audio, data: Path) -> int:
     """See the module docstring (``--mfcc-check``)."""
     from genrekit.datasets import read_clip_mfcc_table
-    from genrekit.default_model import N_TAGS, clip_mfcc_rows, window_features
+    from genrekit.models.default import N_TAGS, clip_mfcc_rows, window_features
 
     if not getattr(model, "needs_mfcc_stats", False):
         print("this model's heads read no MFCC statistics")

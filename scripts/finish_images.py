@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-CLIP = DATA / "gtzan-clips" / "hiphop" / "hiphop.00000.wav"
+CLIP_KEY = "hiphop/hiphop.00000"  # found by stem: the shared clips change format (WAV -> FLAC)
 
 
 def shrink(src: Path, dst: Path, width: int | None = None) -> Path:
@@ -103,8 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("training", "timeline", "page"), action="append",
                     help="make only these images (repeatable)")
     args = ap.parse_args(argv)
-    if not CLIP.exists():
-        raise SystemExit(f"{CLIP}: not found (this script needs ../shared/data)")
+    global CLIP
+    sys.path.insert(0, str(REPO / "src"))
+    from genrekit.datasets import DatasetError, clip_by_stem
+
+    try:
+        CLIP = clip_by_stem(DATA / "gtzan-clips", CLIP_KEY)
+    except DatasetError as exc:
+        raise SystemExit(f"{exc} (this script needs ../shared/data)") from None
     args.out.mkdir(parents=True, exist_ok=True)
     todo = set(args.only or ("training", "timeline", "page"))
     with tempfile.TemporaryDirectory(prefix="genrekit-finish-") as tmp:

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "src")]
     from train_default_head import load_tracks
 
-    from genrekit.base import load_model
     from genrekit.datasets import SIBLING_MFCC_TABLE
+    from genrekit.models.base import load_model
 
     model = load_model(None)
     data = Path(args.data)

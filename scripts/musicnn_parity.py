@@ -28,16 +28,17 @@ import numpy as np
 
 def clip_table(data: Path) -> list[tuple[str, Path, np.ndarray]]:
     """(id, audio path, stored [28, 50] taggram) for every shared clip with stored taggrams."""
+    from genrekit.datasets import DatasetError, clip_by_stem
+
     out = []
     for split in ("train", "test"):
         d = np.load(data / "gtzan-musicnn" / f"msd_taggram_{split}.npz")
         ids = np.array([str(i).rsplit(".", 1)[0] for i in d["IDS"]])
         for key in sorted(set(ids)):
-            for ext in (".wav", ".au"):
-                p = data / "gtzan-clips" / f"{key}{ext}"
-                if p.is_file():
-                    out.append((key, p, d["X"][ids == key]))
-                    break
+            try:
+                out.append((key, clip_by_stem(data / "gtzan-clips", key), d["X"][ids == key]))
+            except DatasetError:
+                pass
     return out
 
 
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from genrekit.audio import decode
+    from genrekit.backbones.musicnn import load_backbone, run_patches
     from genrekit.features import MusicnnSpec
-    from genrekit.musicnn import load_backbone, run_patches
 
     net = load_backbone("MSD_musicnn", args.weights, precision=args.precision)
     clips = clip_table(Path(args.data))

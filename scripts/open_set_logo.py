@@ -37,7 +37,7 @@ import audio_features as AF  # noqa: E402
 from train_default_head import load_tracks  # noqa: E402
 from train_real_head import KIND, C  # noqa: E402
 
-from genrekit.default_model import GENRES, window_features  # noqa: E402
+from genrekit.models.default import GENRES, window_features  # noqa: E402
 
 SCORES = ("max_prob", "energy", "knn", "shipped")
 

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     import librosa
     import soundfile as sf
 
-    from genrekit.musicnn import load_backbone, run_patches
+    from genrekit.backbones.musicnn import load_backbone, run_patches
 
     net = load_backbone("MSD_musicnn", precision="fp32")
     table = clip_table(Path(args.data))

@@ -26,7 +26,7 @@ Needs scikit-learn (a dev dependency; the committed head is plain numpy at runti
    fitted by minimising the log-loss of out-of-fold decision values (an inner grouped 5-fold
    split, random_state = seed);
    each member keeps its own standardisation; SVCs are exported to plain numpy
-   (``genrekit.default_model.svm_member_from_sklearn``).
+   (``genrekit.models.default.svm_member_from_sklearn``).
 3. The segment head (timelines: windows of 1-3 patches) keeps its own configuration
    (``SEGMENT_CONFIG``: softmax regression + per-patch MLP on mean/std/mean-logit, random 1-3
    patch windows, logit noise 0.2), trained on the train split only.
@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from genrekit.default_model import FORMAT, GENRES, N_TAGS, window_features  # noqa: E402
+from genrekit.models.default import FORMAT, GENRES, N_TAGS, window_features  # noqa: E402
 
 #: The segment head's configuration (see CONFIGS); not re-selected here.
 SEGMENT_CONFIG_NAME = "ens_lin_patchmlp"
@@ -111,7 +111,7 @@ def track_windows(track: np.ndarray, mode: str) -> list[np.ndarray]:
 
 def fit_sk_member(spec: tuple, tracks: list[np.ndarray], y: np.ndarray, keys: list[str], seed: int = 0) -> dict:
     """Fit one sklearn member on ``tracks``; return its TaggramHead tensors (own mu/sigma)."""
-    from genrekit.default_model import svm_member_from_sklearn
+    from genrekit.models.default import svm_member_from_sklearn
 
     model, kind, c, mode = spec
     rows = [(window_features(w, kind), lab) for t, lab in zip(tracks, y, strict=True) for w in track_windows(t, mode)]
@@ -183,8 +183,8 @@ def mfcc_table_of(data: Path) -> Path:
 
 def committed_members() -> list[tuple]:
     """The committed track head's sklearn members [(model, features, C, windows)], from its file."""
-    from genrekit.default_model import HEAD_PATH
-    from genrekit.modelfile import read_model_file
+    from genrekit.models.default import HEAD_PATH
+    from genrekit.models.modelfile import read_model_file
 
     meta = read_model_file(HEAD_PATH)[1]
     members = meta["training"]["config"].get("members")
@@ -211,7 +211,7 @@ def committed_cv_heads(data: Path, repeats: int = 3, k: int = 5):
     """The train split's tracks (with MFCC columns) and labels, and for each of its repeats x k
     CV folds (as the CV here splits them) the held-out indices with the committed configuration
     (``committed_members``) fitted on the other folds; used by the analysis scripts."""
-    from genrekit.default_model import TaggramHead
+    from genrekit.models.default import TaggramHead
 
     tracks, y, keys = load_tracks(data / "gtzan-musicnn" / "msd_taggram_train.npz", mfcc_table_of(data))
     groups = groups_of(keys, y)
@@ -257,7 +257,7 @@ def fit_temperature_coef(dec: np.ndarray, y: np.ndarray, t0: float) -> tuple[flo
     from the constant temperature t0 (Nelder-Mead)."""
     from scipy.optimize import minimize
 
-    from genrekit.default_model import svm_temperature
+    from genrekit.models.default import svm_temperature
 
     def nll(p):
         h = dec / svm_temperature({"temperature_coef": np.asarray(p)}, dec)
@@ -371,7 +371,7 @@ def fit_head(tracks, y, cfg, n_members, seed, n_per_track=6, mode="track"):
 
 
 def predict(tensors, kind, tracks, every_third=False):
-    from genrekit.default_model import TaggramHead
+    from genrekit.models.default import TaggramHead
 
     head = TaggramHead(tensors, kind)
     if every_third:  # the prediction path's 3 s patch hop: average over the three offsets
@@ -420,7 +420,7 @@ def main(argv=None) -> int:
     fold_sets = [cv_folds(y, groups, args.folds, r) for r in range(args.cv_repeats)]
     print(f"train: {len(tracks)} tracks, {len(np.unique(groups))} groups; {args.cv_repeats} x {args.folds} "
           "StratifiedGroupKFold folds; scored as deployed (every 3rd patch, each of the 3 offsets) and on all patches")
-    from genrekit.default_model import TaggramHead
+    from genrekit.models.default import TaggramHead
 
     names = list(CANDIDATE_SETS.get(args.candidates) or args.candidates.split(","))
     cv = {}
@@ -500,7 +500,7 @@ def main(argv=None) -> int:
         print(f"  {g:10s} " + " ".join(f"{v:3d}" for v in row))
 
     from genrekit.features import MusicnnMfccSpec, MusicnnSpec
-    from genrekit.modelfile import save_model_file
+    from genrekit.models.modelfile import save_model_file
 
     # patches 1 s apart, as in the stored taggrams the heads are trained on; MFCC statistics too when
     # the track head reads them

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import audio_features as AF  # noqa: E402
 from train_default_head import load_tracks, metrics, mfcc_table_of  # noqa: E402
 
-from genrekit.default_model import GENRES, HEAD_PATH, N_TAGS, long_input_windows, window_features  # noqa: E402
+from genrekit.models.default import GENRES, HEAD_PATH, N_TAGS, long_input_windows, window_features  # noqa: E402
 
 OTHER = len(GENRES)  # the 11th class
 HEAD_LABELS = [*GENRES, "other"]
@@ -68,7 +68,7 @@ INSET_C = 0.03
 def inset_features(msd: np.ndarray, mtt: np.ndarray) -> np.ndarray:
     """The in-set model's features of one window: ms_lm of the MSD tags of every patch, mean logit
     and std of the MTT tags of the patches MTT ran on (``default_model.inset_window_features``)."""
-    from genrekit.default_model import inset_window_features
+    from genrekit.models.default import inset_window_features
 
     rows = np.full((len(msd), N_TAGS), np.nan, np.float32)
     rows[::INSET_STRIDE] = mtt[::INSET_STRIDE]
@@ -149,7 +149,7 @@ def fit_lr(X, Y, W=None, c=C):
 
 def head_probs(m: dict, tags: np.ndarray) -> np.ndarray:
     """[11] mean over the track's windows, through genrekit's own TaggramHead."""
-    from genrekit.default_model import TaggramHead
+    from genrekit.models.default import TaggramHead
 
     head = TaggramHead({f"m0.{k}": v for k, v in m.items()}, KIND)
     return head.probs_windows(tags, long_input_windows(len(tags), WINDOW, WINDOW // 2)).mean(0)
@@ -170,7 +170,7 @@ def pick_threshold(in_set_in: np.ndarray, in_set_out: np.ndarray, max_false: flo
 
 def inset_probs(m: dict, msd: np.ndarray, mtt: np.ndarray) -> float:
     """1 - p(other) of the in-set model on the track's first 29 patches."""
-    from genrekit.default_model import TaggramHead
+    from genrekit.models.default import TaggramHead
 
     z = (inset_features(msd[:WINDOW], mtt[:WINDOW]) - m["mu"]) / m["sigma"]
     return float(1 - TaggramHead._softmax(TaggramHead.member_logits(m, z))[-1])
@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     inset = fit_lr(np.stack([inset_features(*D["mtt"][i]) for i in with_mtt]), y[with_mtt], None, INSET_C)
 
     # GTZAN test split: one look, closed and open set
-    from genrekit.modelfile import read_model_file, save_model_file
+    from genrekit.models.modelfile import read_model_file, save_model_file
 
     test_tracks, y_test, _ = load_tracks(a.data / "gtzan-musicnn" / "msd_taggram_test.npz")
     Pt = np.stack([head_probs(track, t[:, :N_TAGS]) for t in test_tracks])

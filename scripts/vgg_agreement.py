@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     from genrekit.audio import load_audio
+    from genrekit.backbones.musicnn import LABELS, load_backbone, run_patches
     from genrekit.features import MusicnnSpec
-    from genrekit.musicnn import LABELS, load_backbone, run_patches
 
     a_name, b_name = args.models.split(",")
     a_net, b_net = load_backbone(a_name, precision="fp32"), load_backbone(b_name, precision="fp32")

@@ -25,7 +25,7 @@ def make_model_file(path: Path) -> Path:
     import torch
 
     from genrekit.features import MfccSegmentSpec
-    from genrekit.models import FNN, TorchGenreModel
+    from genrekit.models.notebook import FNN, TorchGenreModel
 
     torch.manual_seed(0)
     spec = MfccSegmentSpec(sample_rate=11025)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from genrekit.base import GenreModel
 from genrekit.features import LogMelSpec
+from genrekit.models.base import GenreModel
 
 LABELS = ["blues", "classical", "jazz", "metal", "rock"]
 
@@ -46,14 +46,14 @@ def default_model_available() -> bool:
     """True when the pretrained default (musicnn backbone + committed head) can be loaded."""
     import importlib.util
 
-    if importlib.util.find_spec("genrekit.default_model") is None:
+    if importlib.util.find_spec("genrekit.models.default") is None:
         return False
     try:
-        from genrekit.default_model import HEAD_PATH
+        from genrekit.models.default import HEAD_PATH
 
         if not HEAD_PATH.is_file():
             return False
-        from genrekit.musicnn import find_weights
+        from genrekit.backbones.musicnn import find_weights
 
         find_weights("MSD_musicnn", None, False)
     except Exception:

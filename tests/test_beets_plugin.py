@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from genrekit.datasets import clip_by_stem
+
 pytest.importorskip("beets")
 
 from genrekit.library.names import DISPLAY  # noqa: E402
@@ -45,7 +47,7 @@ def genres_of(item) -> list[str]:
 
 
 def test_import_pretend_run_write(gtzan_clips: Path, tmp_path: Path) -> None:
-    music = make_library(gtzan_clips / "jazz" / "jazz.00003.wav", tmp_path / "music", ["mp3-v24", "flac", "m4a"])
+    music = make_library(clip_by_stem(gtzan_clips, "jazz/jazz.00003"), tmp_path / "music", ["mp3-v24", "flac", "m4a"])
     beetsdir = tmp_path / "beets"
     beetsdir.mkdir()
     (beetsdir / "config.yaml").write_text(
@@ -83,7 +85,7 @@ def test_import_pretend_run_write(gtzan_clips: Path, tmp_path: Path) -> None:
 
 
 def test_auto_on_import_and_write_setting(gtzan_clips: Path, tmp_path: Path) -> None:
-    make_library(gtzan_clips / "blues" / "blues.00001.wav", tmp_path / "music", ["ogg"])
+    make_library(clip_by_stem(gtzan_clips, "blues/blues.00001"), tmp_path / "music", ["ogg"])
     beetsdir = tmp_path / "beets"
     beetsdir.mkdir()
     (beetsdir / "config.yaml").write_text(

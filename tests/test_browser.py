@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from genrekit.datasets import clips_in
+
 from .conftest import REPO
 from .test_serve import http_server  # noqa: F401  (fixture: local HTTP server with clips)
 
@@ -67,7 +69,7 @@ def test_page_upload_shows_genre_and_timeline(browser, server, gtzan_clips: Path
     import httpx
 
     base, clf = server
-    clip = sorted((gtzan_clips / "classical").glob("*.wav"))[0]
+    clip = clips_in(gtzan_clips, "classical")[0]
     expected = httpx.post(base + "/api/predict", files={"file": (clip.name, clip.read_bytes(), "audio/wav")},
                           timeout=120).json()
 

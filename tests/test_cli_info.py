@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from genrekit.cli.main import main
-from genrekit.default_model import GENRES, HEAD_PATH
-from genrekit.modelfile import read_model_meta, save_model_file
+from genrekit.models.default import GENRES, HEAD_PATH
+from genrekit.models.modelfile import read_model_meta, save_model_file
 
 
 def test_info_on_the_default_model(capsys) -> None:

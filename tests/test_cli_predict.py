@@ -15,6 +15,7 @@ import soundfile as sf
 
 import genrekit.prediction as prediction
 from genrekit.cli.main import main
+from genrekit.datasets import clips_in
 
 from .predict_toy import LocalServer, ToyModel, default_model_available
 from .test_prediction import _bad_inputs
@@ -35,7 +36,7 @@ def toy_default(monkeypatch):
 
 @pytest.fixture(scope="module")
 def clips(gtzan_clips):
-    return [sorted((gtzan_clips / g).glob("*.wav"))[0] for g in ("jazz", "metal")]
+    return [clips_in(gtzan_clips, g)[0] for g in ("jazz", "metal")]
 
 
 def test_table_default_model_used_once(toy_default, clips, capsys):
@@ -65,7 +66,7 @@ def test_jsonl_and_csv(toy_default, clips, capsys):
 def test_folder_and_timelines(toy_default, gtzan_clips, tmp_path, capsys):
     folder = tmp_path / "music" / "sub"
     folder.mkdir(parents=True)
-    src = sorted((gtzan_clips / "pop").glob("*.wav"))[0]
+    src = clips_in(gtzan_clips, "pop")[0]
     y, sr = sf.read(src, dtype="float32", frames=22050 * 5)
     sf.write(folder / "a.flac", y, sr)
     sf.write(folder.parent / "b.wav", y, sr)

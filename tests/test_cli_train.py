@@ -92,7 +92,7 @@ def test_cnn_train_cli_on_audio(tmp_path: Path) -> None:
     assert main(["train", "--model", "cnn", "--data", str(root), "--out", str(out), "--n-mels", "32",
                  "--segment-seconds", "1", "--hop-seconds", "1", "--val-fraction", "0.34", "--test-fraction", "0.34",
                  "--workers", "1", *FAST]) == 0
-    from genrekit.base import load_model
+    from genrekit.models.base import load_model
 
     model = load_model(out)
     assert model.spec.n_mels == 32 and model.config["arch"] == "cnn" and "test_track" in model.metrics
@@ -140,7 +140,7 @@ def test_compare_and_sweep_tables(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_evaluate_default_model_on_taggrams(shared_data: Path, tmp_path: Path) -> None:
-    from genrekit.base import load_model
+    from genrekit.models.base import load_model
 
     try:
         load_model("default")
@@ -161,7 +161,7 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
 def test_parser_choices_match_the_library() -> None:
     from genrekit.cli import train as cli_train
-    from genrekit.models import ACTIVATIONS
+    from genrekit.models.notebook import ACTIVATIONS
     from genrekit.training import OPTIMIZERS, SCHEDULERS
 
     assert set(cli_train.ACTIVATIONS) == set(ACTIVATIONS)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genrekit.base import load_model
-from genrekit.default_model import (
+from genrekit.datasets import clip_by_stem
+from genrekit.features import MusicnnMfccSpec
+from genrekit.models.base import load_model
+from genrekit.models.default import (
     FORMAT,
     GENRES,
     HEAD_PATH,
@@ -21,7 +23,6 @@ from genrekit.default_model import (
     svm_ovr_decision,
     window_features,
 )
-from genrekit.features import MusicnnMfccSpec
 
 
 def _tracks(npz):
@@ -37,7 +38,7 @@ def _tracks(npz):
 
 
 def test_head_file_is_small_and_described():
-    from genrekit.modelfile import read_model_meta
+    from genrekit.models.modelfile import read_model_meta
 
     assert HEAD_PATH.stat().st_size < 2_000_000
     meta = read_model_meta(HEAD_PATH)
@@ -89,7 +90,7 @@ def test_test_split_accuracy_matches_card(shared_data):
 def test_open_set_head_is_the_formula(shared_data):
     """The track head is softmax(((features - mu) / sigma) W^T + b) over the ten genres + other;
     the closed-set answer renormalises the ten, and in_set = 1 - p(other)."""
-    from genrekit.default_model import recalibrate
+    from genrekit.models.default import recalibrate
 
     m = load_model(None)
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
@@ -113,7 +114,7 @@ def test_in_set_reads_the_second_backbone_columns(shared_data):
     """Rows that carry MTT tags on every 4th patch (NaN between) get the in-set model's score:
     1 - p(other) of its logistic regression on ms_lm MSD statistics + MTT mean logit / std,
     recalibrated at its own threshold; rows without them fall back to the track head."""
-    from genrekit.default_model import MFCC_STAT_COLUMNS, inset_window_features, recalibrate
+    from genrekit.models.default import MFCC_STAT_COLUMNS, inset_window_features, recalibrate
 
     m = load_model(None)
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
@@ -143,8 +144,8 @@ def test_in_set_reads_the_second_backbone_columns(shared_data):
 
 
 def test_style_words_come_from_style_tags():
-    from genrekit.default_model import STYLE_TAGS
-    from genrekit.musicnn import MSD_LABELS
+    from genrekit.backbones.musicnn import MSD_LABELS
+    from genrekit.models.default import STYLE_TAGS
 
     m = load_model(None)
     rows = np.full((4, 50), 0.01, np.float32)
@@ -261,7 +262,7 @@ def test_from_audio_end_to_end(shared_data):
     """Real clips through decode, resample, log-mel, PyTorch musicnn and the head; zero-shot tags.
     (scripts/eval_default_audio.py runs all 74 valid+test clips.)"""
     from genrekit.audio import load_audio
-    from genrekit.musicnn import MSD_LABELS, WeightsNotFoundError, find_weights
+    from genrekit.backbones.musicnn import MSD_LABELS, WeightsNotFoundError, find_weights
 
     try:
         find_weights("MSD_musicnn")
@@ -269,9 +270,9 @@ def test_from_audio_end_to_end(shared_data):
         pytest.skip(str(exc))
     m = load_model(None)
     right = 0
-    clips = ["classical/classical.00097.wav", "metal/metal.00097.wav", "hiphop/hiphop.00002.wav"]
+    clips = ["classical/classical.00097", "metal/metal.00097", "hiphop/hiphop.00002"]
     for rel in clips:
-        values = m.features(load_audio(shared_data / "gtzan-clips" / rel, m.spec.sample_rate)).values
+        values = m.features(load_audio(clip_by_stem(shared_data / "gtzan-clips", rel), m.spec.sample_rate)).values
         # 3 s patches, 1 s apart, each with its MFCC statistics row
         assert values.shape[1:] == (188, 96) and 27 <= len(values) <= 28
         track = m.track_probs(values)

@@ -10,6 +10,7 @@ import pytest
 
 from genrekit import features as F
 from genrekit.audio import load_audio
+from genrekit.datasets import clip_by_stem
 
 from .conftest import tone
 
@@ -18,7 +19,7 @@ librosa = pytest.importorskip("librosa")
 
 @pytest.fixture(scope="module")
 def clip(gtzan_clips: Path) -> np.ndarray:
-    return load_audio(gtzan_clips / "jazz" / "jazz.00004.wav", 22050)
+    return load_audio(clip_by_stem(gtzan_clips, "jazz/jazz.00004"), 22050)
 
 
 @pytest.mark.parametrize("n_fft,hop,pad", [(2048, 512, "constant"), (512, 256, "reflect"), (1024, 441, "constant")])
@@ -190,7 +191,7 @@ def test_constant_padding_is_what_breaks_the_csv_match(shared_data: Path) -> Non
     rows = {r["filename"].rsplit(".", 1)[0]: r for r in csv.DictReader(table.open())}
     names = F.MfccStatsSpec().feature_names()
     col_sd = np.array([[float(r[n]) for n in names] for r in rows.values()]).std(axis=0)
-    path = shared_data / "gtzan-clips" / "jazz" / "jazz.00007.wav"
+    path = clip_by_stem(shared_data / "gtzan-clips", "jazz/jazz.00007")
     y = load_audio(path, 22050)
     ref = np.array([float(rows[path.stem][n]) for n in names])
     dev = {p: np.max(np.abs(F.MfccStatsSpec(pad_mode=p).extract(y).values[0] - ref) / col_sd) for p in ("reflect", "constant")}
@@ -202,7 +203,7 @@ def test_musicnn_mfcc_spec_packs_patches_and_slot_statistics(clip: np.ndarray) -
     MFCC sufficient statistics of the patch's 1 s slot, so the slots partition the clip's frames
     and all of them together give the whole clip's MFCC mean and variance (= MfccStatsSpec)."""
     from genrekit.audio import resample
-    from genrekit.default_model import window_features
+    from genrekit.models.default import window_features
 
     spec = F.MusicnnMfccSpec()
     y = clip[: 12 * 22050]

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from genrekit.audio import resample
+from genrekit.datasets import clips_in
 from genrekit.prediction import Classifier
 
 from .predict_toy import ToyModel, default_model_available
@@ -27,7 +28,7 @@ def clf() -> Classifier:
 
 @pytest.fixture(scope="module")
 def clip_path(gtzan_clips):
-    return sorted((gtzan_clips / "disco").glob("*.wav"))[0]
+    return clips_in(gtzan_clips, "disco")[0]
 
 
 @pytest.fixture(scope="module")

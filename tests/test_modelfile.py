@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from genrekit.errors import ModelFileError
-from genrekit.modelfile import (
+from genrekit.models.modelfile import (
     atomic_path,
     read_model_file,
     read_model_meta,
@@ -88,7 +88,7 @@ def test_replacing_a_file_keeps_its_mode(tmp_path: Path, umask_022) -> None:
 
 def test_atomic_write_syncs_before_the_rename(tmp_path: Path, monkeypatch) -> None:
     """The data reach the disk before the new name does: fsync of the temp file, then rename."""
-    import genrekit.modelfile as modelfile
+    import genrekit.models.modelfile as modelfile
 
     events: list[str] = []
     real_fsync, real_replace = os.fsync, os.replace

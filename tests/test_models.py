@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from genrekit.base import load_model
 from genrekit.features import LogMelSpec, MfccSegmentSpec
-from genrekit.modelfile import read_model_meta
-from genrekit.models import CNN, FNN, TorchGenreModel, build_model, default_config
+from genrekit.models.base import load_model
+from genrekit.models.modelfile import read_model_meta
+from genrekit.models.notebook import CNN, FNN, TorchGenreModel, build_model, default_config
 
 
 def test_fnn_shapes_and_activation() -> None:

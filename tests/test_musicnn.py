@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrekit import musicnn as M
+from genrekit.backbones import musicnn as M
+from genrekit.datasets import clip_by_stem
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -184,7 +185,7 @@ def test_bf16_frontend_close_to_fp32(musicnn_source):
 
 
 def test_converted_state_matches_checkpoint(musicnn_source):
-    from genrekit.tf_checkpoint import TFCheckpoint
+    from genrekit.backbones.tf_checkpoint import TFCheckpoint
 
     ck = TFCheckpoint.from_bytes(*musicnn_source.read_checkpoint_files("MSD_musicnn"))
     sd = M.convert_checkpoint(ck.read_all())
@@ -203,7 +204,7 @@ def test_converted_state_matches_checkpoint(musicnn_source):
 def test_vgg_checkpoint_converts_every_variable(musicnn_source, model):
     """Every non-optimizer variable of the VGG checkpoints lands in the torch module, in the
     right layout (HWIO -> OIHW), and the state dict loads strictly."""
-    from genrekit.tf_checkpoint import TFCheckpoint
+    from genrekit.backbones.tf_checkpoint import TFCheckpoint
 
     ck = TFCheckpoint.from_bytes(*musicnn_source.read_checkpoint_files(model))
     tf = {k: v for k, v in ck.read_all().items() if "Adam" not in k and "power" not in k and "global_step" not in k}
@@ -229,10 +230,8 @@ def test_mtt_vgg_agrees_with_mtt_musicnn(musicnn_source, shared_data):
     spec = MusicnnSpec(patch_hop_frames=183)
     vgg = M.load_backbone("MTT_vgg", musicnn_source.path)
     ref = M.load_backbone("MTT_musicnn", musicnn_source.path, precision="fp32")
-    for clip in ("classical/classical.00098.wav", "hiphop/hiphop.00000.wav", "rock/rock.00000.wav"):
-        path = shared_data / "gtzan-clips" / clip
-        if not path.is_file():
-            continue
+    for clip in ("classical/classical.00098", "hiphop/hiphop.00000", "rock/rock.00000"):
+        path = clip_by_stem(shared_data / "gtzan-clips", clip)  # a missing clip fails, never skips
         v = spec.extract(load_audio(path, 16000)).values
         a, b = M.run_patches(vgg, v)["tags"].mean(0), M.run_patches(ref, v)["tags"].mean(0)
         assert np.corrcoef(a, b)[0, 1] > 0.85, clip
@@ -339,8 +338,8 @@ def test_no_tensorflow_anywhere():
     for path in (REPO / "src").rglob("*.py"):
         text = path.read_text()
         assert "import tensorflow" not in text and "from tensorflow" not in text, path
-    code = ("import sys, genrekit.musicnn, genrekit.default_model, genrekit.tf_checkpoint;"
-            "from genrekit.base import load_model; load_model(None);"
+    code = ("import sys, genrekit.backbones.musicnn, genrekit.models.default, genrekit.backbones.tf_checkpoint;"
+            "from genrekit.models.base import load_model; load_model(None);"
             "assert 'tensorflow' not in sys.modules and 'librosa' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -351,7 +350,7 @@ def test_mtt_musicnn_zero_shot_tags(musicnn_source, shared_data):
     from genrekit.features import MusicnnSpec
 
     net = M.load_backbone("MTT_musicnn", musicnn_source.path, precision="fp32")
-    y = load_audio(shared_data / "gtzan-clips" / "classical" / "classical.00097.wav", 16000)
+    y = load_audio(clip_by_stem(shared_data / "gtzan-clips", "classical/classical.00097"), 16000)
     tags = M.run_patches(net, MusicnnSpec().extract(y).values[:6])["tags"].mean(0)
     top = {M.MTT_LABELS[i] for i in np.argsort(-tags)[:3]}
     assert top & {"classical", "strings", "violin", "classic"}
@@ -360,8 +359,8 @@ def test_mtt_musicnn_zero_shot_tags(musicnn_source, shared_data):
 def test_musicnn_weights_flag_feeds_the_lookup(tmp_path, monkeypatch, capsys) -> None:
     """`--musicnn-weights PATH` is honoured before the installed distribution: a wrong path fails
     with the one-line error naming it instead of silently using another copy."""
+    from genrekit.backbones.musicnn import ENV_WHEEL
     from genrekit.cli.main import main
-    from genrekit.musicnn import ENV_WHEEL
 
     monkeypatch.delenv(ENV_WHEEL, raising=False)
     missing = tmp_path / "nowhere" / "musicnn-0.1.0-py3-none-any.whl"
@@ -373,7 +372,7 @@ def test_musicnn_weights_flag_feeds_the_lookup(tmp_path, monkeypatch, capsys) ->
     sf.write(audio, tone(3.0), 22050)
     # a private cache and no memoised backbone: the lookup must run
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("genrekit.musicnn._BACKBONES", {})
+    monkeypatch.setattr("genrekit.backbones.musicnn._BACKBONES", {})
     rc = main(["predict", "--musicnn-weights", str(missing), str(audio)])
     err = capsys.readouterr().err
     assert rc == 1

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genrekit.datasets import clip_by_stem, clips_in
 from genrekit.errors import AudioError, GenrekitError
 from genrekit.prediction import Classifier, Prediction, Segment
 
@@ -32,7 +33,7 @@ def default_clf() -> Classifier:
 
 @pytest.fixture(scope="module")
 def clip(gtzan_clips):
-    return sorted((gtzan_clips / "rock").glob("*.wav"))[0]
+    return clips_in(gtzan_clips, "rock")[0]
 
 
 def _seg_probs(p: Prediction) -> np.ndarray:
@@ -160,7 +161,7 @@ def test_timeline_png(toy, clip, tmp_path):
 def test_manifest_evaluation(toy, gtzan_clips, tmp_path):
     from genrekit.manifest import evaluate_manifest
 
-    clips = {g: sorted((gtzan_clips / g).glob("*.wav"))[0] for g in ("blues", "classical", "rock")}
+    clips = {g: clips_in(gtzan_clips, g)[0] for g in ("blues", "classical", "rock")}
     man = tmp_path / "songs.csv"
     lines = ["input,genre"] + [f"{p},{g}" for g, p in clips.items()] + ["missing.wav,jazz"]
     man.write_text("\n".join(lines) + "\n")
@@ -237,7 +238,7 @@ def test_demo_command(tmp_path, capsys):
 
 
 def _threshold() -> float:
-    from genrekit.default_model import load_default_model
+    from genrekit.models.default import load_default_model
 
     return load_default_model().open_threshold
 
@@ -247,7 +248,7 @@ class _RowsModel:
     each patch as its 'taggram'), recording the per-patch rows the heads receive."""
 
     def __new__(cls):
-        from genrekit.default_model import MusicnnGenreModel, load_default_model
+        from genrekit.models.default import MusicnnGenreModel, load_default_model
 
         class Rows(MusicnnGenreModel):
             def taggram(self, values):
@@ -271,7 +272,7 @@ def test_default_spec_rows_blockwise_match_whole(shared_data):
     by where each block's 23 ms frames fall (at most one frame per slot; a patch whose slot would
     run to a block's end waits for the next block, so no frame is counted twice). Steady
     tones over a noise floor keep every mel bin within the 80 dB floor, which is per block."""
-    from genrekit.default_model import window_features
+    from genrekit.models.default import window_features
 
     model = _RowsModel()
     rng = np.random.default_rng(0)
@@ -311,7 +312,7 @@ def table_model(labels: tuple[str, ...] = ("blues", "classical", "hiphop", "rock
                 n_features: int = 26):
     """A tiny untrained FNN saved as `genrekit train` saves a table-only model (spec kind "table"):
     what training on notebook arrays or a features CSV with --columns all gives, minus the training."""
-    from genrekit.models import TorchGenreModel, build_model
+    from genrekit.models.notebook import TorchGenreModel, build_model
 
     config = {"arch": "fnn", "input_shape": [n_features], "n_classes": len(labels), "hidden": [4], "dropout": 0.0}
     spec = {"kind": "table", "source": "test", "feature_names": [f"x{i}" for i in range(n_features)]}
@@ -369,7 +370,7 @@ def toy_loaded(monkeypatch):
 def test_manifest_genres_match_labels_and_unknown_ones_are_named(toy, gtzan_clips, tmp_path, capsys):
     from genrekit.manifest import evaluate_manifest
 
-    rock, metal = (sorted((gtzan_clips / g).glob("*.wav"))[0] for g in ("rock", "metal"))
+    rock, metal = (clips_in(gtzan_clips, g)[0] for g in ("rock", "metal"))
     man = tmp_path / "songs.csv"
     man.write_text(f"input,genre\n{metal},Metal\n{rock}, Rock \n{rock},polka\n{metal},\n{rock},polka\n")
     m = evaluate_manifest(toy.model, man, tmp_path / "out", timelines=False)
@@ -388,7 +389,7 @@ def test_manifest_genres_match_labels_and_unknown_ones_are_named(toy, gtzan_clip
 def test_evaluate_manifest_exit_code(toy_loaded, gtzan_clips, tmp_path, capsys):
     from genrekit.cli.main import main
 
-    rock = sorted((gtzan_clips / "rock").glob("*.wav"))[0]
+    rock = clips_in(gtzan_clips, "rock")[0]
     good, bad = tmp_path / "good.csv", tmp_path / "allbad.csv"
     good.write_text(f"input,genre\n{rock},rock\n")
     bad.write_text("input,genre\nmissing1.wav,rock\nmissing2.wav,jazz\n")
@@ -540,7 +541,7 @@ def test_manifest_other_rows_are_right_when_the_model_says_other(shared_data, tm
     from genrekit.manifest import evaluate_manifest
 
     song = _outside_song(shared_data)
-    inside = shared_data / "gtzan-clips" / "jazz" / "jazz.00000.wav"
+    inside = clip_by_stem(shared_data / "gtzan-clips", "jazz/jazz.00000")
     csv = tmp_path / "songs.csv"
     csv.write_text(f"input,genre\n{song},Other\n{inside},jazz\n")
     m = evaluate_manifest(None, csv, tmp_path / "out", echo=False, timelines=False)

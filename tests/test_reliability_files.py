@@ -20,12 +20,12 @@ import soundfile as sf
 import torch
 
 from genrekit.audio import audio_files_under, header_duration, iter_audio_blocks, quiet_native_stderr
-from genrekit.base import load_model
 from genrekit.cli.main import main
 from genrekit.errors import AudioError, AudioTooLong, GenrekitError, ModelFileError, printable
 from genrekit.features import MfccSegmentSpec
-from genrekit.modelfile import DIGEST_KEY, META_KEY, read_model_file, save_model_file
-from genrekit.models import TorchGenreModel, build_model
+from genrekit.models.base import load_model
+from genrekit.models.modelfile import DIGEST_KEY, META_KEY, read_model_file, save_model_file
+from genrekit.models.notebook import TorchGenreModel, build_model
 from genrekit.prediction import Classifier
 
 from .conftest import tone
@@ -279,7 +279,7 @@ def test_checksum_saved_and_old_files_still_load(media, tmp_path):
 
 
 def test_default_head_asset_still_loads():
-    from genrekit.base import model_path
+    from genrekit.models.base import model_path
 
     tensors, meta = read_model_file(model_path("default"))
     assert len(meta["labels"]) == 10

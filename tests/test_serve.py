@@ -24,8 +24,9 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from genrekit.base import GenreModel  # noqa: E402
+from genrekit.datasets import clips_in
 from genrekit.features import MfccSegmentSpec  # noqa: E402
+from genrekit.models.base import GenreModel  # noqa: E402
 from genrekit.netguard import AddressRefused, BadUrl, check_address, check_host, check_url  # noqa: E402
 from genrekit.prediction import Classifier  # noqa: E402
 from genrekit.serve import ServeLimits, create_app  # noqa: E402
@@ -185,7 +186,7 @@ def test_upload_returns_predict_jsonl_record(tmp_path: Path, tmpdirs: Path):
 
 
 def test_upload_gtzan_clip(gtzan_clips: Path, tmpdirs: Path):
-    clip = sorted((gtzan_clips / "jazz").glob("*.wav"))[0]
+    clip = clips_in(gtzan_clips, "jazz")[0]
     client, _ = make_client()
     with client:
         r = client.post("/api/predict", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})

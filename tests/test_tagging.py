@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from genrekit.cli.main import main
+from genrekit.datasets import clip_by_stem
 from genrekit.library import tagging
 from genrekit.library.names import DISPLAY
 from genrekit.library.tagging import GenreState, new_genres, parse_marker, read_state, write_state
@@ -36,7 +37,7 @@ BYTE_EXACT = ("mp3-v23", "mp3-v24", "flac")
 @pytest.fixture(scope="module")
 def made(gtzan_clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("made")
-    make_library(gtzan_clips / "rock" / "rock.00000.wav", folder)
+    make_library(clip_by_stem(gtzan_clips, "rock/rock.00000"), folder)
     return folder
 
 
@@ -173,7 +174,7 @@ def test_other_formats_cannot_be_tagged_and_stay_untouched(lib: dict[str, Path],
     from .library_files import clip_samples, encode
 
     au = tmp_path / "old.au"
-    encode(*clip_samples(gtzan_clips / "rock" / "rock.00000.wav"), au, "au", "pcm_s16be", 22050)
+    encode(*clip_samples(clip_by_stem(gtzan_clips, "rock/rock.00000")), au, "au", "pcm_s16be", 22050)
     h = sha256(au)
     rc = main(["tag", str(au), str(lib["flac"])])
     out = capsys.readouterr().out
@@ -278,7 +279,7 @@ def test_end_to_end_with_the_default_model(gtzan_clips: Path, tmp_path: Path, mo
 
     monkeypatch.setattr(Classifier, "load", REAL_LOAD)
     song = tmp_path / "jazz.00000.wav"
-    shutil.copyfile(gtzan_clips / "jazz" / "jazz.00000.wav", song)
+    shutil.copyfile(clip_by_stem(gtzan_clips, "jazz/jazz.00000"), song)
     assert main(["tag", str(song)]) == 0
     out = capsys.readouterr()
     state = read_state(song)

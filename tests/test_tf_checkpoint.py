@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from genrekit.tf_checkpoint import CheckpointError, TFCheckpoint, masked_crc32c
+from genrekit.backbones.tf_checkpoint import CheckpointError, TFCheckpoint, masked_crc32c
 
 
 def _varint(n: int) -> bytes:
@@ -147,7 +147,7 @@ def test_musicnn_checkpoint_shapes(musicnn_source, model):
 @pytest.fixture(scope="module")
 def musicnn_source():
     """musicnn's weights by genrekit's lookup order; skips when none is reachable."""
-    from genrekit.musicnn import WeightsNotFoundError, find_weights
+    from genrekit.backbones.musicnn import WeightsNotFoundError, find_weights
 
     try:
         return find_weights("MSD_musicnn")

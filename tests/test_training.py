@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from genrekit.models import build_model, default_config
+from genrekit.models.notebook import build_model, default_config
 from genrekit.training import (
     OPTIMIZERS,
     SCHEDULERS,

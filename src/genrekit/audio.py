@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioError, AudioTooLong, printable
+from genrekit.errors import AudioError, AudioTooLong, printable
 
 #: File name suffixes that the folder walkers treat as audio.
 AUDIO_EXTENSIONS = frozenset(

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GenrekitError
-from .features import Features, FeatureSpec
-from .modelfile import atomic_path
+from genrekit.errors import GenrekitError
+from genrekit.features import Features, FeatureSpec
+from genrekit.models.modelfile import atomic_path
 
 #: Part of every key: raise it whenever what ``extract_file`` returns or refuses changes, so old
 #: entries miss instead of answering for code that no longer exists (2: inputs under 1 s and

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genrekit.audio import is_audio_path
 from genrekit.errors import GenrekitError, detail
 
 SPLITS = ("train", "val", "test")
@@ -91,6 +92,26 @@ def track_key(path: str | os.PathLike[str]) -> str:
     """`genre/stem` of `.../genre/stem.ext` (what split lists and file names are matched on)."""
     p = Path(str(path).replace("\\", "/"))
     return f"{p.parent.name}/{p.stem}" if p.parent.name else p.stem
+
+
+def clip_by_stem(root: str | os.PathLike[str], key: str) -> Path:
+    """The audio file for a track key `genre/stem` (or a listed `genre/stem.wav`) under a GTZAN-like
+    root, whatever its extension: data sets change format (GTZAN's WAVs become FLAC) but keep stems.
+
+    Raises DatasetError naming the key when no audio file has that stem.
+    """
+    genre, stem = track_key(key).rpartition("/")[::2]
+    folder = Path(root) / genre if genre else Path(root)
+    found = sorted(f for f in folder.glob(f"{stem}.*") if f.is_file() and is_audio_path(f) and f.stem == stem)
+    if not found:
+        raise DatasetError(f"{folder / stem}: no audio file with this stem")
+    return found[0]
+
+
+def clips_in(root: str | os.PathLike[str], genre: str) -> list[Path]:
+    """The audio files of one genre folder, sorted by stem, whatever their extension."""
+    folder = Path(root) / genre
+    return sorted((f for f in folder.iterdir() if f.is_file() and is_audio_path(f)), key=lambda f: f.stem)
 
 
 def read_split_lists(splits_dir: str | os.PathLike[str]) -> dict[str, list[str]]:
@@ -320,7 +341,7 @@ def attach_clip_mfcc(X: np.ndarray, groups: np.ndarray, table: dict, source: obj
     """Stored taggram rows [n, 50] + each track's whole-clip MFCC statistics as per-patch slot
     columns -> [n, 50 + 1 + 2 n_mfcc] ([n, 91] for the table's 20 MFCCs; ``default_model.clip_mfcc_rows``),
     the rows a ``ms_mfcc`` head reads."""
-    from genrekit.default_model import clip_mfcc_rows
+    from genrekit.models.default import clip_mfcc_rows
 
     n_mfcc = len(next(iter(table.values()))[0]) if table else 0
     out = np.zeros((len(X), X.shape[1] + 1 + 2 * n_mfcc), np.float32)

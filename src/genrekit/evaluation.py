@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.modelfile import write_text_atomic
+from genrekit.models.modelfile import write_text_atomic
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

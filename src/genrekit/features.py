@@ -156,7 +156,7 @@ def band_edge_gain(sr: int, n_fft: int, cutoff_hz: float, width_hz: float, resam
     (:func:`genrekit.audio.resampler_response`) is divided out. Folding the gains into the mel
     filterbank costs nothing per track and works the same on streamed blocks. Bins where genrekit's
     own resampler left less than -80 dB are set to 0 (the target is below -100 dB there)."""
-    from .audio import resampler_response
+    from genrekit.audio import resampler_response
 
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     # scipy.signal.kaiserord(120, .) + firwin, in numpy (scipy.signal costs ~1 s to import). The
@@ -300,7 +300,7 @@ class FeatureSpec:
         """Load ``path`` with this spec's sample rate and mix-down, then :meth:`extract`. Inputs
         that prediction refuses (under 1 s, digital silence) are refused here too, so a training
         or evaluation folder cannot feed the model what it would never be asked to classify."""
-        from .audio import check_signal, load_audio
+        from genrekit.audio import check_signal, load_audio
 
         y = load_audio(path, self.sample_rate, mono=self.mono)
         check_signal(y, self.sample_rate, path)
@@ -606,7 +606,7 @@ class MusicnnMfccSpec(FeatureSpec):
         return np.concatenate([np.diff(edges)[:, None].astype(np.float64), sums], axis=1)
 
     def extract(self, y: np.ndarray) -> Features:
-        from .audio import resample
+        from genrekit.audio import resample
 
         mus = self.musicnn
         f = mus.extract(resample(np.asarray(y, np.float32), self.sample_rate, self.musicnn_sample_rate))

@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import GenrekitError, one_line, printable, with_detail
-from .modelfile import write_json_atomic, write_text_atomic
+from genrekit.errors import GenrekitError, one_line, printable, with_detail
+from genrekit.models.modelfile import write_json_atomic, write_text_atomic
 
 _INPUT_COLS = ("input", "source", "path", "file", "url")
 _GENRE_COLS = ("genre", "label")
@@ -70,7 +70,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     if icol is None or gcol is None:
         raise ManifestError(f"{p}: the manifest needs a header with the columns input,genre "
                             f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})")
-    from .urls import is_url
+    from genrekit.urls import is_url
 
     rows = []
     for r in reader:
@@ -89,7 +89,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
 
 def _metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:
     try:
-        from .evaluation import classification_metrics
+        from genrekit.evaluation import classification_metrics
     except ImportError:  # pragma: no cover - evaluation ships with the package
         classification_metrics = None
     if classification_metrics is not None:
@@ -113,9 +113,9 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
 
     Returns the metrics dict that is also written to ``out_dir/metrics.json``.
     """
-    from .audio import quiet_native_stderr
-    from .base import GenreModel
-    from .prediction import OTHER, Classifier
+    from genrekit.audio import quiet_native_stderr
+    from genrekit.models.base import GenreModel
+    from genrekit.prediction import OTHER, Classifier
 
     rows = read_manifest(manifest_csv)
     if isinstance(model, Classifier):
@@ -186,7 +186,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             entry["note"] = f"true genre {given!r} is not one of the model's labels" + (
                 "; scored as 'other'" if genre == OTHER else "")
         if timelines:
-            from .timeline import plot_timeline, safe_stem
+            from genrekit.timeline import plot_timeline, safe_stem
 
             stem, k = safe_stem(src), 2
             base = stem
@@ -241,7 +241,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
     write_json_atomic(out / "metrics.json", metrics)
     write_json_atomic(out / "confusion.json", {"labels": labels, "matrix": track["confusion_matrix"]})
     if per_song:
-        from .plots import plot_confusion
+        from genrekit.plots import plot_confusion
 
         plot_confusion(np.asarray(track["confusion_matrix"]), labels, out / "confusion.png",
                        title=f"Confusion matrix, {Path(manifest_csv).name}, per song\n"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .palette import INK
+from genrekit.palette import INK
 
 
 def _plt():
@@ -146,7 +146,7 @@ def metrics_title(prefix: str, metrics: dict) -> str:
 
 def _save(fig, path: Path) -> Path:
     """Lay out, write the PNG atomically (creating its folder) and free the figure."""
-    from genrekit.modelfile import atomic_path
+    from genrekit.models.modelfile import atomic_path
 
     fig.tight_layout()
     path = Path(path)

@@ -1,7 +1,7 @@
 """Predict the genre of files, URLs and signals: the one path used by the CLI, demo, manifest
 evaluation and the web service.
 
-A :class:`Classifier` wraps one loaded :class:`~genrekit.base.GenreModel` (load once, predict
+A :class:`Classifier` wraps one loaded :class:`~genrekit.models.base.GenreModel` (load once, predict
 many). Every input is cut into the model's segments (``model.spec``); each segment gets
 probabilities, and the track gets probabilities of its own.
 
@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from .audio import check_levels, check_signal, header_duration, iter_audio_blocks, resample
-from .base import GenreModel, load_model
-from .errors import AudioError, AudioTooLong, GenrekitError, with_detail
-from .errors import printable as printable  # re-exported: its home was here
-from .urls import (
+from genrekit.audio import check_levels, check_signal, header_duration, iter_audio_blocks, resample
+from genrekit.errors import AudioError, AudioTooLong, GenrekitError, with_detail
+from genrekit.errors import printable as printable  # re-exported: its home was here
+from genrekit.models.base import GenreModel, load_model
+from genrekit.urls import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DURATION_S,
     DEFAULT_TIMEOUT_S,
@@ -502,7 +502,7 @@ class Classifier:
         names = None
         name = getattr(model, "backbone_name", None)
         if name is not None:
-            from .musicnn import LABELS
+            from genrekit.backbones.musicnn import LABELS
 
             names = list(LABELS[name]) if name in LABELS else None
         return getattr(model, "patch_rows", model.taggram), names

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .palette import INK, palette_for, text_colour_on
-from .prediction import OTHER, Prediction, printable
+from genrekit.palette import INK, palette_for, text_colour_on
+from genrekit.prediction import OTHER, Prediction, printable
 
 #: Tick spacings (seconds) the time axis chooses from: at most ~10 ticks whatever the length.
 _TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
@@ -121,7 +121,7 @@ def plot_timeline(prediction: Prediction, path: str | os.PathLike[str]) -> Path:
     try:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        from .modelfile import atomic_path
+        from genrekit.models.modelfile import atomic_path
 
         with atomic_path(out, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=90, format="png")

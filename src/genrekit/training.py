@@ -31,7 +31,7 @@ from torch import nn
 
 from genrekit.errors import GenrekitError, ModelFileError, one_line
 from genrekit.evaluation import classification_metrics
-from genrekit.modelfile import DIGEST_KEY, atomic_path, check_digest, tensors_digest, write_text_atomic
+from genrekit.models.modelfile import DIGEST_KEY, atomic_path, check_digest, tensors_digest, write_text_atomic
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "radam")
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
@@ -468,8 +468,8 @@ def fit(bundle, model_config: dict, config: TrainConfig, out_dir: Path | None, r
     segments of tracks (or are tracks themselves).
     """
     from genrekit.evaluation import summary, write_metrics
-    from genrekit.modelfile import write_json_atomic
-    from genrekit.models import TorchGenreModel, build_model, log_columns, standardise
+    from genrekit.models.modelfile import write_json_atomic
+    from genrekit.models.notebook import TorchGenreModel, build_model, log_columns, standardise
 
     tr, va, te = bundle.splits["train"], bundle.splits["val"], bundle.splits["test"]
     if len(tr) == 0 or len(va) == 0:

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import AudioError, GenrekitError, with_detail
-from .netguard import BadUrl, Fetch, Network, parse_url
+from genrekit.errors import AudioError, GenrekitError, with_detail
+from genrekit.netguard import BadUrl, Fetch, Network, parse_url
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_DURATION_S = 3 * 3600.0
@@ -268,7 +268,7 @@ def download_audio(
     if _looks_like_html(path):
         cleanup()
         raise UrlError(url, "no audio found at this URL (it serves a web page)")
-    from .audio import audio_info
+    from genrekit.audio import audio_info
 
     try:
         ai = audio_info(path)

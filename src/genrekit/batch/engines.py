@@ -24,9 +24,9 @@ from collections.abc import Iterable, Iterator
 from multiprocessing.connection import wait
 from typing import Any, Protocol
 
-from ..errors import GenrekitError, one_line
-from .rows import WorkerSpec, error_row
-from .sources import Task
+from genrekit.batch.rows import WorkerSpec, error_row
+from genrekit.batch.sources import Task
+from genrekit.errors import GenrekitError, one_line
 
 QUEUED_PER_WORKER = 2
 MAX_ATTEMPTS = 2  # a worker death while reading an input: retried once, then a failed row
@@ -223,7 +223,7 @@ def make_engine(name: str, workers: int, ray_address: str | None = None, device:
             raise GenrekitError("--device is for --engine ray (local workers run on the CPU)")
         return LocalEngine(workers)
     if name == "ray":
-        from .ray_engine import RayEngine
+        from genrekit.batch.ray_engine import RayEngine
 
         return RayEngine(workers, address=ray_address, device=device)
     raise GenrekitError(f"unknown engine {name!r}; choose local or ray")

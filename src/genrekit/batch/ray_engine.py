@@ -22,9 +22,9 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import GenrekitError
-from .rows import WorkerSpec
-from .sources import Task
+from genrekit.batch.rows import WorkerSpec
+from genrekit.batch.sources import Task
+from genrekit.errors import GenrekitError
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'genrekit[ray]'"
 
@@ -47,7 +47,7 @@ class _RayWorker:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        from .rows import schema
+        from genrekit.batch.rows import schema
 
         d = batch.to_pydict()
         rows = [self.work(Task(i, s, m)) for i, s, m in zip(d["input"], d["size"], d["mtime"], strict=True)]

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .writer import DatasetDir
+from genrekit.batch.writer import DatasetDir
 
 
 def genre_counts(root: str | Path) -> dict[str, Any]:
@@ -31,9 +31,9 @@ def genre_counts(root: str | Path) -> dict[str, Any]:
 
 def report(root: str | Path, png: str | Path | None = None) -> tuple[str, Path | None]:
     """The report as text, and the bar chart written to ``png`` (default ``DIR/_genres.png``)."""
-    from ..modelfile import atomic_path
-    from ..plots import plot_genre_counts
-    from ..prediction import printable
+    from genrekit.models.modelfile import atomic_path
+    from genrekit.plots import plot_genre_counts
+    from genrekit.prediction import printable
 
     counts = genre_counts(root)
     if not counts:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenrekitError, one_line
-from .sources import Task
+from genrekit.batch.sources import Task
+from genrekit.errors import GenrekitError, one_line
 
 
 def schema():
@@ -89,12 +89,12 @@ def _reason(exc: BaseException, name: str) -> str:
 
 def model_files(ref: str | None) -> list[Path]:
     """The files a model reference loads: for the default model its head and the musicnn weights."""
-    from ..base import model_path
+    from genrekit.models.base import model_path
 
     files = [model_path(ref)]
     if ref in (None, "default"):
         try:
-            from ..musicnn import find_weights
+            from genrekit.backbones.musicnn import find_weights
 
             src = find_weights("MSD_musicnn", None, False)
             if Path(src.path).is_file():
@@ -163,7 +163,7 @@ class Worker:
 
             if not torch.cuda.is_available():
                 raise GenrekitError(f"--device {spec.device}: CUDA is not available on this machine")
-        from ..prediction import Classifier
+        from genrekit.prediction import Classifier
 
         self.spec = spec
         self.clf = Classifier.load(spec.model, name=spec.model_name, top_tags=spec.top_tags,

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GenrekitError
+from genrekit.errors import GenrekitError
 
 PATH_COLUMNS = ("path", "input", "file", "filename")
 
@@ -38,7 +38,7 @@ class Task:
 
 
 def _is_url(text: str) -> bool:
-    from ..urls import is_url
+    from genrekit.urls import is_url
 
     return is_url(text)
 
@@ -78,7 +78,7 @@ def _list_paths(path: Path) -> list[str]:
 
 def _one(raw: str, base: Path | None) -> Iterator[Task]:
     """Tasks of one path or URL (a folder gives its audio files)."""
-    from ..audio import audio_files_under
+    from genrekit.audio import audio_files_under
 
     if _is_url(raw):
         yield Task(raw)

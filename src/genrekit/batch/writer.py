@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenrekitError
-from ..modelfile import atomic_path, fsync_dir, write_json_atomic
-from .rows import schema
-from .sources import Task
+from genrekit.batch.rows import schema
+from genrekit.batch.sources import Task
+from genrekit.errors import GenrekitError
+from genrekit.models.modelfile import atomic_path, fsync_dir, write_json_atomic
 
 RUN_FILE = "_genrekit_run.json"
 LOCK_FILE = ".genrekit.lock"

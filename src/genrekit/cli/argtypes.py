@@ -55,7 +55,7 @@ def duration(allow_zero: bool = False):
     ``1h30m``; see :func:`genrekit.units.parse_duration`). One type for every command, so
     ``predict --max-duration`` and ``serve --max-duration`` read the same text the same way.
     ``allow_zero``: 0 is accepted (the caller's "no limit")."""
-    from ..units import parse_duration
+    from genrekit.units import parse_duration
 
     def parse(text: str) -> float:
         try:

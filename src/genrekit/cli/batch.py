@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import GenrekitError
-from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from genrekit.cli.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from genrekit.errors import GenrekitError
 
 
 def _cpus() -> int:
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         if args.sources or args.out is not None:
             raise GenrekitError("--report DIR takes no SOURCES and no --out")
-        from ..batch.report import report
+        from genrekit.batch.report import report
 
         text, _ = report(args.report, args.png)
         print(text)
@@ -101,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise GenrekitError("batch needs pyarrow (a genrekit dependency): pip install pyarrow") from None
 
-    from ..batch.engines import make_engine
-    from ..batch.progress import Progress
-    from ..batch.rows import WorkerSpec, error_row, model_hash
-    from ..batch.sources import expand_sources
-    from ..batch.writer import DatasetDir, PartWriter, new_run_id
+    from genrekit.batch.engines import make_engine
+    from genrekit.batch.progress import Progress
+    from genrekit.batch.rows import WorkerSpec, error_row, model_hash
+    from genrekit.batch.sources import expand_sources
+    from genrekit.batch.writer import DatasetDir, PartWriter, new_run_id
 
     workers = args.workers or _cpus()
     engine = make_engine(args.engine, workers, args.ray_address, args.device)  # Ray missing: one line, now

@@ -45,8 +45,8 @@ def _where() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cache import cache_dir, cache_usage, clear_cache
-    from ..units import format_bytes
+    from genrekit.cache import cache_dir, cache_usage, clear_cache
+    from genrekit.units import format_bytes
 
     root = cache_dir()
     if args.action == "info":

@@ -77,7 +77,7 @@ def run(args) -> int:
     from genrekit.cli.train import check_options, load_bundle, model_config, train_config
     from genrekit.datasets import Split
     from genrekit.evaluation import summary
-    from genrekit.modelfile import write_json_atomic, write_text_atomic
+    from genrekit.models.modelfile import write_json_atomic, write_text_atomic
     from genrekit.training import evaluate_split, fit
 
     pairs = parse_models(args.models, args.features)  # all checked before the first model trains

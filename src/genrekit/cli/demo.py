@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..modelfile import write_text_atomic
-from ..units import format_duration, format_percent
-from .argtypes import float_in
+from genrekit.cli.argtypes import float_in
+from genrekit.models.modelfile import write_text_atomic
+from genrekit.units import format_duration, format_percent
 
 SAMPLE_RATE = 22050
 
@@ -96,8 +96,8 @@ def synth_song(seconds: float = 12.0, sr: int = SAMPLE_RATE, bpm: float = 120.0,
 def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
-    from ..prediction import Classifier
-    from ..timeline import plot_timeline
+    from genrekit.prediction import Classifier
+    from genrekit.timeline import plot_timeline
 
     out = args.out if args.out is not None else Path(tempfile.mkdtemp(prefix="genrekit-demo-"))
     out.mkdir(parents=True, exist_ok=True)

@@ -123,10 +123,10 @@ def evaluate_model_on(model, split, data_labels: list[str], taggrams: bool = Fal
 
 
 def run(args) -> int:
-    from genrekit.base import load_model
     from genrekit.errors import GenrekitError
     from genrekit.evaluation import summary, write_metrics
-    from genrekit.modelfile import write_json_atomic
+    from genrekit.models.base import load_model
+    from genrekit.models.modelfile import write_json_atomic
 
     out = Path(args.out)
     if args.manifest:

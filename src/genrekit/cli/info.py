@@ -32,8 +32,8 @@ def summary(ref: str = "default") -> dict[str, Any]:
     """The model's metadata plus file facts (path, bytes, tensors, parameters), header only."""
     import numpy as np
 
-    from genrekit.base import model_path
-    from genrekit.modelfile import read_model_meta, tensor_shapes
+    from genrekit.models.base import model_path
+    from genrekit.models.modelfile import read_model_meta, tensor_shapes
 
     path = model_path(ref)
     meta = read_model_meta(path)

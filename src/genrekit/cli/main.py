@@ -18,8 +18,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .. import __version__
-from ..errors import GenrekitError, printable
+from genrekit import __version__
+from genrekit.errors import GenrekitError, printable
 
 COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
 WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve", "tag", "sort"]
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     saved = os.environ.get(WEIGHTS_ENV)
     if getattr(args, "musicnn_weights", None):
-        # the weights lookup reads this first (after an explicit path), see genrekit.musicnn.find_weights
+        # the weights lookup reads this first (after an explicit path), see genrekit.backbones.musicnn.find_weights
         os.environ[WEIGHTS_ENV] = str(Path(args.musicnn_weights).expanduser().resolve())
     previous = None
     if threading.current_thread() is threading.main_thread():

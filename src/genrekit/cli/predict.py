@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import GenrekitError, one_line, printable
-from ..units import format_clock, format_duration, format_percent
-from .argtypes import duration, non_negative_float, non_negative_int, positive_float
+from genrekit.cli.argtypes import duration, non_negative_float, non_negative_int, positive_float
+from genrekit.errors import GenrekitError, one_line, printable
+from genrekit.units import format_clock, format_duration, format_percent
 
 FORMATS = ("table", "json", "jsonl", "csv")
 STDIN = "-"
@@ -82,8 +82,8 @@ def expand_inputs(inputs: list[str], stdin: TextIO | None = None) -> Iterator[tu
     What a folder walk cannot read (a subfolder or the folder itself without permission, a link
     loop) comes back as an input with its error, so it is reported like any failed input and the
     batch goes on."""
-    from ..audio import audio_files_under
-    from ..urls import is_url
+    from genrekit.audio import audio_files_under
+    from genrekit.urls import is_url
 
     def lines() -> Iterator[str]:
         stream = sys.stdin if stdin is None else stdin
@@ -227,7 +227,7 @@ def _csv_line(values: list[Any]) -> str:
 
 
 def _unique_png(directory: Path, name: str, used: set[str]) -> Path:
-    from ..timeline import safe_stem
+    from genrekit.timeline import safe_stem
 
     stem = safe_stem(name)
     cand, i = stem, 2
@@ -258,7 +258,7 @@ def _prepare_timeline_dir(directory: Path) -> None:
 
 def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Path:
     """The timeline PNG of one input; any failure becomes a GenrekitError about that input alone."""
-    from ..timeline import plot_timeline
+    from genrekit.timeline import plot_timeline
 
     try:
         return plot_timeline(pred, _unique_png(directory, src, used))
@@ -284,8 +284,8 @@ def _terminal_stream() -> TextIO:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audio import quiet_native_stderr
-    from ..prediction import Classifier
+    from genrekit.audio import quiet_native_stderr
+    from genrekit.prediction import Classifier
 
     classifier = Classifier.load(
         args.model,

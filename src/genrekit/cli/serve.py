@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .argtypes import duration, int_at_least, non_negative_int, positive_float, positive_int
+from genrekit.cli.argtypes import duration, int_at_least, non_negative_int, positive_float, positive_int
 
 MB = 1024 * 1024
 
@@ -62,8 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept lazy)
     import socket
 
-    from ..errors import GenrekitError
-    from ..serve.limits import ServeLimits
+    from genrekit.errors import GenrekitError
+    from genrekit.serve.limits import ServeLimits
 
     names = list(args.server_name)
     for name in (args.host, socket.gethostname()):  # names this machine is reached by on its own
@@ -94,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 
-    from ..prediction import Classifier
-    from ..serve.app import create_app
+    from genrekit.prediction import Classifier
+    from genrekit.serve.app import create_app
 
     threads = args.threads or max(1, (os.cpu_count() or 1) // limits.max_in_flight)
     torch.set_num_threads(threads)
     classifier = Classifier.load(args.model)
     app = create_app(classifier, limits)
     if not os.environ.get("GENREKIT_DEBUG"):
-        from ..audio import filter_native_stderr
+        from genrekit.audio import filter_native_stderr
 
         filter_native_stderr()  # libmpg123's complaints about damaged MP3 uploads stay out of the log
     if args.allow_host and not args.allow_urls:

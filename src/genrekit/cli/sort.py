@@ -12,14 +12,14 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import GenrekitError, one_line
-from .tag import Reporter, add_answer_options, local_files
+from genrekit.cli.tag import Reporter, add_answer_options, local_files
+from genrekit.errors import GenrekitError, one_line
 
 PAST = {"copy": "copied", "move": "moved", "link": "linked"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..library.sorting import DEFAULT_PATTERN, FIELDS
+    from genrekit.library.sorting import DEFAULT_PATTERN, FIELDS
 
     p = subparsers.add_parser(
         "sort",
@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs or args.into is None:
         raise GenrekitError("sort needs INPUTs and --into DIR (or --undo JOURNAL)")
 
-    from ..library.answers import Rules, decide, iter_answers, lazy_classifier
-    from ..library.names import GenreNames
-    from ..library.sorting import SortError, check_pattern, free_name, place, render
-    from ..library.undo import UndoLog, default_log_path
+    from genrekit.library.answers import Rules, decide, iter_answers, lazy_classifier
+    from genrekit.library.names import GenreNames
+    from genrekit.library.sorting import SortError, check_pattern, free_name, place, render
+    from genrekit.library.undo import UndoLog, default_log_path
 
     check_pattern(args.pattern)
     action = args.action or "copy"
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_undo(path: Path, *, dry_run: bool, force: bool) -> int:
-    from ..library.sorting import SortError, undo_entry
-    from ..library.undo import read_log
+    from genrekit.library.sorting import SortError, undo_entry
+    from genrekit.library.undo import read_log
 
     rep = Reporter()
     for entry in reversed(list(read_log(path, "sort"))):

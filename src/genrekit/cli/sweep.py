@@ -65,7 +65,7 @@ def parse_grid(args) -> tuple[list[str], list[str], list[str], list[float]]:
 def run(args) -> int:
     from genrekit.cli.compare import markdown_table
     from genrekit.cli.train import check_options, load_bundle, model_config, train_config
-    from genrekit.modelfile import write_json_atomic, write_text_atomic
+    from genrekit.models.modelfile import write_json_atomic, write_text_atomic
     from genrekit.training import fit
 
     grid_axes = parse_grid(args)  # every value checked before hours of training start

@@ -18,8 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import GenrekitError, one_line
-from .argtypes import float_in
+from genrekit.cli.argtypes import float_in
+from genrekit.errors import GenrekitError, one_line
 
 confidence_type = float_in(0.0, 1.0, hi_open=False)
 
@@ -72,13 +72,13 @@ class Reporter:
         self.counts: dict[str, int] = {}
 
     def line(self, status: str, path: str, text: str = "") -> None:
-        from ..prediction import printable
+        from genrekit.prediction import printable
 
         self.counts[status] = self.counts.get(status, 0) + 1
         print(printable(f"{status:<10} {path}" + (f"  {text}" if text else "")), flush=True)
 
     def error(self, msg: str) -> None:
-        from ..prediction import printable
+        from genrekit.prediction import printable
 
         self.counts["failed"] = self.counts.get("failed", 0) + 1
         print(printable(f"genrekit: error: {msg}"), file=sys.stderr, flush=True)
@@ -94,8 +94,8 @@ class Reporter:
 
 def local_files(inputs: list[str], rep: Reporter) -> list[str]:
     """Files of INPUTs (folders expanded as predict does); URLs and missing paths are errors."""
-    from ..urls import is_url
-    from .predict import expand_inputs
+    from genrekit.cli.predict import expand_inputs
+    from genrekit.urls import is_url
 
     files = []
     seen: set[str] = set()
@@ -120,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise GenrekitError("tag needs at least one INPUT (or --undo LOG)")
 
-    from ..library.answers import Rules, decide, iter_answers, lazy_classifier
-    from ..library.names import GenreNames
-    from ..library.tagging import (
+    from genrekit.library.answers import Rules, decide, iter_answers, lazy_classifier
+    from genrekit.library.names import GenreNames
+    from genrekit.library.tagging import (
         CannotTag,
         GenreState,
         TagError,
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         read_state,
         write_state,
     )
-    from ..library.undo import UndoLog, default_log_path
+    from genrekit.library.undo import UndoLog, default_log_path
 
     names = GenreNames.from_options(args.names, args.names_file)
     rules = Rules(args.min_confidence, args.include_other)
@@ -208,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_undo(path: Path, *, dry_run: bool, force: bool) -> int:
     """Put back the old genre values (and marker) of every file a tag run's log recorded."""
-    from ..library.tagging import GenreState, TagError, read_state, same_genres, write_state
-    from ..library.undo import read_log
+    from genrekit.library.tagging import GenreState, TagError, read_state, same_genres, write_state
+    from genrekit.library.undo import read_log
 
     rep = Reporter()
     entries = list(read_log(path, "tag"))

@@ -15,8 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import printable
-from .argtypes import (
+from genrekit.cli.argtypes import (
     fraction,
     hidden_sizes,
     non_negative_float,
@@ -24,6 +23,7 @@ from .argtypes import (
     positive_float,
     positive_int,
 )
+from genrekit.errors import printable
 
 FEATURE_KINDS = ("mfcc", "mel", "mfcc_stats")
 # Copies of models.ACTIVATIONS / training.OPTIMIZERS / SCHEDULERS (a test keeps them equal): building
@@ -177,7 +177,7 @@ def report_bundle(bundle, log=print) -> None:
 
 
 def model_config(args, arch: str) -> dict:
-    from genrekit.models import default_config
+    from genrekit.models.notebook import default_config
 
     cfg = default_config(arch)
     cfg["activation"] = args.activation
@@ -208,7 +208,7 @@ def train_config(args, arch: str):
 
 
 def run(args) -> int:
-    from genrekit.modelfile import write_json_atomic
+    from genrekit.models.modelfile import write_json_atomic
     from genrekit.training import fit
 
     check_options(args, [(args.model, args.features)])
@@ -235,7 +235,7 @@ def _restarts(args, bundle, out: Path, log) -> dict:
     import copy
     import shutil
 
-    from genrekit.modelfile import write_json_atomic
+    from genrekit.models.modelfile import write_json_atomic
     from genrekit.training import fit
 
     runs = []

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..audio import quiet_native_stderr
-from ..errors import GenrekitError
-from ..prediction import OTHER
-from .results import read_results, row_is_fresh
+from genrekit.audio import quiet_native_stderr
+from genrekit.errors import GenrekitError
+from genrekit.library.results import read_results, row_is_fresh
+from genrekit.prediction import OTHER
 
 
 @dataclass
@@ -54,7 +54,7 @@ def lazy_classifier(model: str | None = None, **options: Any) -> Callable[[], An
 
     def load() -> Any:
         if "clf" not in cache:
-            from ..prediction import Classifier
+            from genrekit.prediction import Classifier
 
             cache["clf"] = Classifier.load(None if model in (None, "", "default") else model, **options)
         return cache["clf"]

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import GenrekitError
+from genrekit.errors import GenrekitError
 
 #: How players and tag editors spell the default model's labels (ID3v1's genre list spells
 #: "Hip-Hop"; the rest are the plain words capitalised).

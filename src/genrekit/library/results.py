@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenrekitError, one_line
+from genrekit.errors import GenrekitError, one_line
 
 REQUIRED = ("input", "genre", "confidence")
 TIME_COLUMNS = ("analysed_at", "finished_at", "created_at", "timestamp", "time")

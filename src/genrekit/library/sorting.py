@@ -25,8 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenrekitError, one_line
-from ..modelfile import fsync_dir
+from genrekit.errors import GenrekitError, one_line
+from genrekit.models.modelfile import fsync_dir
 
 ACTIONS = ("copy", "move", "link")
 DEFAULT_PATTERN = "{genre}/{name}"

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenrekitError, one_line
-from ..modelfile import fsync_dir
+from genrekit.errors import GenrekitError, one_line
+from genrekit.models.modelfile import fsync_dir
 
 try:
     import fcntl
@@ -363,8 +363,8 @@ def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: Genr
 def _check_audio_opens(real: Path, tmp: Path, name: object) -> None:
     """The edited copy must open as audio as the original does (same rate, channels, duration;
     read the way players read containers); a copy that fails is thrown away."""
-    from ..audio import audio_info
-    from ..errors import AudioError
+    from genrekit.audio import audio_info
+    from genrekit.errors import AudioError
 
     try:
         before = audio_info(real)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import GenrekitError
+from genrekit.errors import GenrekitError
 
 FORMAT = "genrekit-undo"
 VERSION = 1

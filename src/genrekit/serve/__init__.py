@@ -6,14 +6,14 @@ Import is cheap (FastAPI is imported inside :func:`create_app` callers only thro
 
 from __future__ import annotations
 
-from .limits import ServeLimits
+from genrekit.serve.limits import ServeLimits
 
 __all__ = ["ServeLimits", "create_app"]
 
 
 def __getattr__(name: str):  # lazy: FastAPI is imported only when the app is built
     if name == "create_app":
-        from .app import create_app
+        from genrekit.serve.app import create_app
 
         return create_app
     raise AttributeError(name)

@@ -54,11 +54,11 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
-from ..errors import AudioError, AudioTooLong, GenrekitError
-from ..netguard import AddressRefused, BadUrl, check_address, parse_url
-from ..palette import INK, palette_for
-from .limits import ServeLimits
-from .webguard import WebGuard
+from genrekit.errors import AudioError, AudioTooLong, GenrekitError
+from genrekit.netguard import AddressRefused, BadUrl, check_address, parse_url
+from genrekit.palette import INK, palette_for
+from genrekit.serve.limits import ServeLimits
+from genrekit.serve.webguard import WebGuard
 
 STATIC = Path(__file__).with_name("static")
 #: Non-file form fields and the JSON body are tiny; anything bigger is not a legitimate request.
@@ -81,7 +81,7 @@ def _load_classifier(ref: Any) -> Any:
     """A Classifier (or anything with ``predict``/``card``) as is, else ``Classifier.load(ref)``."""
     if hasattr(ref, "predict") and hasattr(ref, "card"):
         return ref
-    from ..prediction import Classifier
+    from genrekit.prediction import Classifier
 
     return Classifier.load(ref)
 
@@ -250,7 +250,7 @@ async def _limited(stream: AsyncIterator[bytes], limit: int, what: str) -> Async
 
 
 def _url_error_status(exc: Exception) -> int:
-    from ..urls import UrlMalformed, UrlRefused, UrlTimeout
+    from genrekit.urls import UrlMalformed, UrlRefused, UrlTimeout
 
     if isinstance(exc, UrlRefused):
         return 403
@@ -318,7 +318,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
             job.done()
 
     def predict_url(job: _Job, url: str, deadline: float) -> dict[str, Any]:
-        from ..urls import UrlError, download_audio
+        from genrekit.urls import UrlError, download_audio
 
         try:
             try:
@@ -466,7 +466,7 @@ def create_app(classifier_or_ref: Any = None, limits: ServeLimits | None = None)
             job.done()
         result = dict(result)
         if request.query_params.get("closed_set", "").lower() in ("1", "true", "yes"):
-            from ..prediction import closed_set_record
+            from genrekit.prediction import closed_set_record
 
             result = closed_set_record(result)  # the forced choice among the model's genres
         return JSONResponse(result, headers={"X-Elapsed-S": f"{time.monotonic() - t0:.3f}"})
@@ -549,7 +549,7 @@ def _human_bytes(n: int) -> str:
 
 
 def _version() -> str:
-    from .. import __version__
+    from genrekit import __version__
 
     return __version__
 

@@ -17,13 +17,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import ModelFileError, one_line
-from .features import Features, FeatureSpec
+from genrekit.errors import ModelFileError, one_line
+from genrekit.features import Features, FeatureSpec
 
 #: Model-file ``format`` -> module that registers its loader on import (lazy, to keep start-up cheap).
 FORMAT_MODULES: dict[str, str] = {
-    "genrekit-torch": "genrekit.models",
-    "genrekit-musicnn-head": "genrekit.default_model",
+    "genrekit-torch": "genrekit.models.notebook",
+    "genrekit-musicnn-head": "genrekit.models.default",
 }
 
 _LOADERS: dict[str, Callable[[dict[str, Any], dict[str, Any], Path], GenreModel]] = {}
@@ -77,7 +77,7 @@ def model_path(ref: str | os.PathLike[str] | None = None) -> Path:
     """The file a model reference names: ``None`` / ``"default"`` -> the committed default head,
     a folder -> its ``model.safetensors`` (as ``genrekit train --out`` writes), else the path."""
     if ref is None or str(ref) == "default":
-        from .default_model import HEAD_PATH
+        from genrekit.models.default import HEAD_PATH
 
         return HEAD_PATH
     path = Path(ref)
@@ -88,10 +88,10 @@ def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
     """Load a model: ``None`` or ``"default"`` gives the pretrained default, else a model file path
     (or a folder holding ``model.safetensors``, as ``genrekit train --out`` writes)."""
     if ref is None or str(ref) == "default":
-        from .default_model import load_default_model
+        from genrekit.models.default import load_default_model
 
         return load_default_model()
-    from .modelfile import read_model_file
+    from genrekit.models.modelfile import read_model_file
 
     path = model_path(ref)
     tensors, meta = read_model_file(path)

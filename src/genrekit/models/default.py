@@ -14,7 +14,7 @@ per-patch MLPs on tag window statistics (mean, std, mean logit), trained on rand
 windows. Inputs longer than the longest training track (29 patches) get the
 track head's mean probability over 29-patch windows.
 
-* backbone: :func:`genrekit.musicnn.load_backbone` (weights converted from the musicnn wheel at
+* backbone: :func:`genrekit.backbones.musicnn.load_backbone` (weights converted from the musicnn wheel at
   first use and cached; never committed);
 * head: ``assets/default_head.safetensors`` (a genrekit model file of format
   ``genrekit-musicnn-head``: tensors + JSON metadata with spec, labels, metrics);
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import GenreModel, register_loader
-from .features import FeatureSpec, spec_from_dict
+from genrekit.features import FeatureSpec, spec_from_dict
+from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-musicnn-head"
 HEAD_PATH = Path(__file__).parent / "assets" / "default_head.safetensors"
@@ -332,7 +332,7 @@ class MusicnnGenreModel(GenreModel):
         memo holds the array itself and compares identity, so a freed array's id cannot alias)."""
         if self._last is not None and self._last[0] is values:
             return self._last[1]
-        from .musicnn import load_backbone, run_patches
+        from genrekit.backbones.musicnn import load_backbone, run_patches
 
         hop = getattr(self.spec, "patch_hop_frames", None)  # overlapping patches share the front end
         out = run_patches(load_backbone(self.backbone_name, self.weights), self.split_values(values)[0], hop=hop)
@@ -380,7 +380,7 @@ class MusicnnGenreModel(GenreModel):
         """[n, 50] tags of the in-set backbone on every ``inset_stride``-th patch (NaN rows
         between): a few patches spread over the input describe it well enough for the in-set
         score, at a fraction of a second backbone's cost."""
-        from .musicnn import load_backbone, run_patches
+        from genrekit.backbones.musicnn import load_backbone, run_patches
 
         patches = self.split_values(values)[0]
         out = np.full((len(patches), N_TAGS), np.nan, np.float32)
@@ -404,7 +404,7 @@ class MusicnnGenreModel(GenreModel):
 
     def tag_probs(self, values: np.ndarray, top_k: int | None = 10) -> dict[str, float]:
         """Zero-shot MSD tags of the track (mean over patches), best first."""
-        from .musicnn import LABELS
+        from genrekit.backbones.musicnn import LABELS
 
         mean = self.taggram(values)[:, :N_TAGS].mean(axis=0)
         order = np.argsort(-mean)[: top_k or None]
@@ -487,7 +487,7 @@ class MusicnnGenreModel(GenreModel):
     def style_from_taggram(self, taggram: np.ndarray, k: int = 2) -> str | None:
         """A short description of the music in the backbone's own style words (e.g. "electronic,
         dance"): the ``k`` most probable MSD tags that name a style, from the mean over patches."""
-        from .musicnn import LABELS
+        from genrekit.backbones.musicnn import LABELS
 
         names = LABELS.get(self.backbone_name)
         if names is None or len(taggram) == 0:
@@ -530,8 +530,8 @@ def load_default_model() -> MusicnnGenreModel:
     """The committed default head (the backbone loads lazily at first prediction)."""
     global _DEFAULT
     if _DEFAULT is None:
-        from .base import model_from_data
-        from .modelfile import read_model_file
+        from genrekit.models.base import model_from_data
+        from genrekit.models.modelfile import read_model_file
 
         tensors, meta = read_model_file(HEAD_PATH)
         _DEFAULT = model_from_data(tensors, meta, HEAD_PATH)  # same checks as any model file

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrekit.base import GenreModel, register_loader
 from genrekit.errors import ModelFileError
 from genrekit.features import spec_from_dict
+from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-torch"
 
@@ -205,7 +205,7 @@ class TorchGenreModel(GenreModel):
                 "metrics": self.metrics, "info": self.info}
 
     def save(self, path: Path) -> Path:
-        from genrekit.modelfile import save_model_file
+        from genrekit.models.modelfile import save_model_file
 
         tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         tensors["norm.mean"] = torch.from_numpy(self.mean.copy())
@@ -223,8 +223,8 @@ class TorchGenreModel(GenreModel):
 
     @classmethod
     def load(cls, path: Path) -> TorchGenreModel:
-        from genrekit.base import model_from_data
-        from genrekit.modelfile import read_model_file
+        from genrekit.models.base import model_from_data
+        from genrekit.models.modelfile import read_model_file
 
         tensors, meta = read_model_file(Path(path))
         if meta.get("format") != FORMAT:

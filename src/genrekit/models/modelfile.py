@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFileError, with_detail
+from genrekit.errors import ModelFileError, with_detail
 
 META_KEY = "genrekit"
 #: safetensors metadata key of the checksum (outside the JSON, so the metadata reads back unchanged).

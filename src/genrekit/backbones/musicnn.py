@@ -3,7 +3,7 @@
 musicnn 0.1.0 (ISC licence, https://github.com/jordipons/musicnn) ships TF1 checkpoints of
 CNNs that tag 3-second log-mel patches with 50 tags. Its code needs TensorFlow 1; this module
 re-implements the graph of ``musicnn/models.py::build_musicnn`` and loads the checkpoint with
-:mod:`genrekit.tf_checkpoint`, so no TensorFlow is needed.
+:mod:`genrekit.backbones.tf_checkpoint`, so no TensorFlow is needed.
 
 Graph details that matter for parity (all from ``models.py``):
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GenrekitError
+from genrekit.errors import GenrekitError
 
 MUSICNN_VERSION = "0.1.0"
 WHEEL_NAME = f"musicnn-{MUSICNN_VERSION}-py3-none-any.whl"
@@ -86,7 +86,7 @@ def _check_model(model: str) -> None:
 def cache_dir() -> Path:
     """The user cache root, as :func:`genrekit.cache.cache_dir` says (one rule for features and
     weights, so ``genrekit cache info`` finds both)."""
-    from .cache import cache_dir as root
+    from genrekit.cache import cache_dir as root
 
     return root()
 
@@ -548,7 +548,7 @@ def _atomic_save(tensors: dict[str, np.ndarray], meta: dict[str, str], path: Pat
     from safetensors.numpy import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .modelfile import atomic_path
+    from genrekit.models.modelfile import atomic_path
 
     blob = save(tensors, metadata=meta)
     with atomic_path(path) as tmp:
@@ -557,7 +557,7 @@ def _atomic_save(tensors: dict[str, np.ndarray], meta: dict[str, str], path: Pat
 
 def convert_weights(model: str, source: WeightsSource) -> dict[str, np.ndarray]:
     """Read ``model``'s TF checkpoint from ``source`` and return the torch state dict (numpy)."""
-    from .tf_checkpoint import TFCheckpoint
+    from genrekit.backbones.tf_checkpoint import TFCheckpoint
 
     index, data = source.read_checkpoint_files(model)
     ckpt = TFCheckpoint.from_bytes(index, data, name=f"{source.path}:{model}")
