@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from genrekit.audio import load_audio  # noqa: E402
+from genrekit.audio import is_audio_path, load_audio  # noqa: E402
 from genrekit.features import MusicnnMfccSpec  # noqa: E402
 from genrekit.models.default import GENRES  # noqa: E402
 
@@ -71,7 +71,7 @@ def gtzan_clips(data: Path) -> list[Item]:
             split_of[Path(line).stem] = split
     out = []
     for p in sorted((data / "gtzan-clips").glob("*/*")):
-        if p.suffix in (".wav", ".au"):
+        if p.is_file() and is_audio_path(p):  # WAV, FLAC and the Sun .au: found by stem, not extension
             out.append(Item(p, p.parent.name, True, "gtzan", "gtzan", split_of.get(p.stem, "none")))
     assert all(i.genre in GENRES for i in out)
     return out

@@ -240,3 +240,19 @@ def test_audio_folder_skips_what_prediction_refuses(tmp_path) -> None:
     assert set(reasons) == {"short.wav", "silent.wav"}
     assert "too short: 0.20 s" in reasons["short.wav"] and "silent" in reasons["silent.wav"]
     assert bundle.splits["train"].n_tracks == 6
+
+
+def test_clip_by_stem_finds_any_extension(tmp_path: Path) -> None:
+    """GTZAN folders change format (WAV -> FLAC) but keep stems: a key finds the file whatever its
+    extension, a listed `.wav` name finds the `.flac`, and a missing stem is an error, not a skip."""
+    from genrekit.datasets import DatasetError, clip_by_stem, clips_in
+
+    (tmp_path / "rock").mkdir()
+    for name in ("rock.00001.flac", "rock.00000.wav", "rock.00000.txt", "rock.00002.au"):
+        (tmp_path / "rock" / name).write_bytes(b"x")
+    assert clip_by_stem(tmp_path, "rock/rock.00001").name == "rock.00001.flac"
+    assert clip_by_stem(tmp_path, "rock/rock.00001.wav").name == "rock.00001.flac"
+    assert clip_by_stem(tmp_path, "rock/rock.00000").name == "rock.00000.wav"
+    assert [p.name for p in clips_in(tmp_path, "rock")] == ["rock.00000.wav", "rock.00001.flac", "rock.00002.au"]
+    with pytest.raises(DatasetError, match="rock.00003"):
+        clip_by_stem(tmp_path, "rock/rock.00003")

@@ -100,8 +100,9 @@ def clip_by_stem(root: str | os.PathLike[str], key: str) -> Path:
 
     Raises DatasetError naming the key when no audio file has that stem.
     """
-    genre, stem = track_key(key).rpartition("/")[::2]
-    folder = Path(root) / genre if genre else Path(root)
+    p = Path(str(key).replace("\\", "/"))
+    stem = p.stem if is_audio_path(p) else p.name  # "rock.00000" has no extension: ".00000" is no suffix
+    folder = Path(root) / p.parent
     found = sorted(f for f in folder.glob(f"{stem}.*") if f.is_file() and is_audio_path(f) and f.stem == stem)
     if not found:
         raise DatasetError(f"{folder / stem}: no audio file with this stem")
