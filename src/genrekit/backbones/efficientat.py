@@ -342,7 +342,7 @@ def find_weights(path: str | os.PathLike[str] | None = None, allow_download: boo
         return _checked(Path(path).expanduser(), "--efficientat-weights")
     env = os.environ.get(ENV_WEIGHTS)
     if env:
-        return _checked(Path(env).expanduser(), ENV_WEIGHTS)
+        return _checked(Path(env).expanduser(), f"{ENV_WEIGHTS} / --efficientat-weights")
     cached = cached_path()
     if cached.is_file():
         try:
