@@ -10,6 +10,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GENREKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: The EfficientAT mn04 release file and its parity reference (``../shared/weights/efficientat``,
+#: beside the data folder when GENREKIT_SHARED_DATA moves it).
+EFFICIENTAT_DIR = SHARED.parent / "weights" / "efficientat"
+EFFICIENTAT_WEIGHTS = EFFICIENTAT_DIR / "mn04_as_mAP_432.pt"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +35,17 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     weights keep using the session-wide dir so they are converted once per test run."""
     root = tmp_path_factory.getbasetemp() / "genrekit-cache"
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(root))
+    if EFFICIENTAT_WEIGHTS.is_file() and not os.environ.get("GENREKIT_EFFICIENTAT_WEIGHTS"):
+        # tests and CI read the shared copy of the release file: never a download
+        monkeypatch.setenv("GENREKIT_EFFICIENTAT_WEIGHTS", str(EFFICIENTAT_WEIGHTS))
+
+
+@pytest.fixture(scope="session")
+def efficientat_dir() -> Path:
+    """``../shared/weights/efficientat`` (weights + parity reference); tests skip without it."""
+    if not (EFFICIENTAT_WEIGHTS.is_file() and (EFFICIENTAT_DIR / "mn04_as_reference.npz").is_file()):
+        pytest.skip(f"EfficientAT weights/reference not found in {EFFICIENTAT_DIR}")
+    return EFFICIENTAT_DIR
 
 
 @pytest.fixture()

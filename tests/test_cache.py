@@ -102,6 +102,8 @@ def _filled_cache(root: Path, tmp_path: Path) -> dict[str, Path]:
     (weights / "musicnn-0.1.0-py3-none-any.whl").write_bytes(b"z" * 1000)
     (weights / "notes.txt").write_text("mine")  # not a name genrekit writes
     (root / "features" / "README").write_text("mine too")
+    (root / "efficientat").mkdir()
+    (root / "efficientat" / "mn04_as_mAP_432.pt").write_bytes(b"e" * 2000)  # a downloaded release file
     (root / "audio-features-v1").mkdir()
     (root / "audio-features-v1" / "x.npz").write_bytes(b"o" * 500)
     outside = tmp_path / "precious"
@@ -119,7 +121,8 @@ def test_cache_usage_lists_parts_and_sizes(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     _filled_cache(root, tmp_path)
     parts = {p.name: p for p in cache_usage(root)}
-    assert list(parts) == ["features", "weights", "other"]
+    assert list(parts) == ["features", "weights", "efficientat", "other"]
+    assert len(parts["efficientat"].files) == 1 and parts["efficientat"].bytes == 2000
     assert len(parts["features"].files) == 2 and parts["features"].other_files == 1
     assert parts["features"].bytes == sum(p.stat().st_size for p in parts["features"].files) > 0
     assert len(parts["weights"].files) == 2 and parts["weights"].bytes == 4000 and parts["weights"].other_files == 1
@@ -143,6 +146,8 @@ def test_clear_deletes_only_what_genrekit_wrote(tmp_path: Path) -> None:
     assert FeatureCache(root / "features").get(made["audio"], MfccSegmentSpec()) is None
     assert clear_cache(["weights"], root) == (2, 4000)
     assert [p.name for p in (root / "musicnn").iterdir()] == ["notes.txt"]
+    assert (root / "efficientat" / "mn04_as_mAP_432.pt").is_file()  # its own part
+    assert clear_cache(["efficientat"], root) == (1, 2000) and not list((root / "efficientat").iterdir())
     assert (root / "audio-features-v1" / "x.npz").is_file()
 
 

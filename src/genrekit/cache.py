@@ -6,7 +6,8 @@ a hash of the absolute path, size, mtime, ctime and the spec's dict, so editing 
 feature setting misses the cache instead of returning stale features. Writes are atomic.
 
 ``cache_usage`` / ``clear_cache`` (``genrekit cache info|clear``) list and delete what genrekit
-keeps there: this feature cache and the converted musicnn weights (``musicnn.converted_path``).
+keeps there: this feature cache, the converted musicnn weights (``musicnn.converted_path``) and the
+downloaded EfficientAT weights (``efficientat.cached_path``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ CACHE_PARTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
      (r"(MSD|MTT)_(musicnn|vgg)-[0-9.]+\.safetensors", r"\.?(MSD|MTT)_(musicnn|vgg)-[0-9.]+\.safetensors.*\.tmp",
       r"musicnn-[0-9.]+-py3-none-any\.whl"),
      "musicnn weights converted to safetensors, and the downloaded wheel (converted again when needed)"),
+    ("efficientat", "efficientat",
+     (r"mn04_as_mAP_432\.pt", r"\.mn04_as_mAP_432\.pt\..*\.tmp"),  # the release file, and a download a crash left
+     "EfficientAT mn04 weights downloaded from their release (downloaded again when needed)"),
 )
 
 
@@ -188,7 +192,7 @@ def cache_usage(root: str | os.PathLike[str] | None = None) -> list[CachePart]:
 
 def clear_cache(names: Iterable[str] = ("features",), root: str | os.PathLike[str] | None = None,
                 dry_run: bool = False) -> tuple[int, int]:
-    """Delete the recognised files of the named parts (``features``, ``weights``) and the folders
+    """Delete the recognised files of the named parts (``features``, ``weights``, ``efficientat``) and the folders
     they leave empty; return (files, bytes) removed (or that would be, with ``dry_run``).
 
     Care taken: only files whose names match what genrekit writes are deleted, only inside the

@@ -24,6 +24,9 @@ from genrekit.errors import GenrekitError, printable
 COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
 WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve", "tag", "sort"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
+EFFICIENTAT_ENV = "GENREKIT_EFFICIENTAT_WEIGHTS"  # = genrekit.backbones.efficientat.ENV_WEIGHTS (not imported: cold start)
+#: (argparse dest, environment variable the weights lookup reads): each flag is passed on that way
+WEIGHT_FLAGS = (("musicnn_weights", WEIGHTS_ENV), ("efficientat_weights", EFFICIENTAT_ENV))
 
 
 class Terminated(KeyboardInterrupt):
@@ -52,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "--musicnn-weights", metavar="PATH", default=None,
                 help="musicnn 0.1.0 wheel, a folder holding it, or an unpacked musicnn package, for "
                 "machines that cannot download it (same as GENREKIT_MUSICNN_WHEEL)")
+            sub.choices[name].add_argument(
+                "--efficientat-weights", metavar="PATH", default=None,
+                help="EfficientAT mn04_as_mAP_432.pt (or a folder holding it), for machines that cannot "
+                "download it; its SHA-256 is checked (same as GENREKIT_EFFICIENTAT_WEIGHTS)")
     return parser
 
 
@@ -61,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    saved = os.environ.get(WEIGHTS_ENV)
-    if getattr(args, "musicnn_weights", None):
-        # the weights lookup reads this first (after an explicit path), see genrekit.backbones.musicnn.find_weights
-        os.environ[WEIGHTS_ENV] = str(Path(args.musicnn_weights).expanduser().resolve())
+    saved = {env: os.environ.get(env) for _, env in WEIGHT_FLAGS}
+    for dest, env in WEIGHT_FLAGS:
+        if getattr(args, dest, None):
+            # the weights lookups read these first (after an explicit path): find_weights in
+            # genrekit.backbones.musicnn and genrekit.backbones.efficientat
+            os.environ[env] = str(Path(getattr(args, dest)).expanduser().resolve())
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)  # `genrekit serve`: uvicorn installs its own
@@ -86,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:  # main() may run inside another program (tests, notebooks): leave its environment as found
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        if saved is None:
-            os.environ.pop(WEIGHTS_ENV, None)
-        else:
-            os.environ[WEIGHTS_ENV] = saved
+        for env, value in saved.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
 
 
 if __name__ == "__main__":  # pragma: no cover
