@@ -545,6 +545,13 @@ class MusicnnMfccSpec(FeatureSpec):
     mfcc_n_mels: int = 128
     mfcc_pad_mode: str = "reflect"  # the table was made with librosa < 0.10 (see MfccStatsSpec)
     mfcc_top_db: float = 80.0
+    #: Seconds of audio from a patch's start that the model reads besides the patch itself (the
+    #: default model's AudioSet backbone: a 10 s window), so block-wise prediction keeps that much
+    #: signal after a kept patch and a window is never cut at a block's end.
+    context_seconds: float = 0.0
+    #: Patches between the starts of those windows: blocks are cut only at multiples of it, so every
+    #: block keeps the whole input's window grid.
+    context_stride: int = 1
 
     @property
     def musicnn(self) -> MusicnnSpec:
@@ -579,6 +586,7 @@ class MusicnnMfccSpec(FeatureSpec):
         g = np.gcd(self.sample_rate, self.musicnn_sample_rate)
         step16 = self.musicnn_sample_rate // g  # 16 kHz samples that map to whole samples at sample_rate
         k = step16 // np.gcd(hop16, step16)
+        k = int(np.lcm(k, max(1, int(self.context_stride))))
         return int(k * hop16 * self.sample_rate // self.musicnn_sample_rate)
 
     @property
@@ -586,7 +594,8 @@ class MusicnnMfccSpec(FeatureSpec):
         """Distance a patch kept in a block must keep from the block's end: the MFCC window, the
         resampler's reach, and one patch hop, because the last patch of a signal takes the frames to
         its end into its slot (in a block that is not the last, that patch must be left to the next)."""
-        return self.mfcc_n_fft + 2048 + self.segment_hop_samples
+        context = max(0, int(np.ceil(self.context_seconds * self.sample_rate)) - self.segment_samples)
+        return self.mfcc_n_fft + 2048 + self.segment_hop_samples + context
 
     def mfcc_frames(self, y: np.ndarray) -> np.ndarray:
         """[n_mfcc, n_frames] MFCCs of ``y`` at ``sample_rate`` (librosa defaults, reflect padding)."""

@@ -211,6 +211,10 @@ def reads_audio_or_raise(model: GenreModel, where: object) -> None:
         raise GenrekitError(f"{where}: this model was trained on a precomputed table and cannot read audio")
 
 
+#: Zero-shot tag vocabularies a Classifier can report (``tags=``; ``--tags`` on the command line).
+TAG_VOCABULARIES = ("msd", "audioset")
+
+
 class Classifier:
     """A loaded genre model plus the options of how inputs are read and reported.
 
@@ -218,7 +222,8 @@ class Classifier:
     ``min_seconds`` (shorter inputs are refused), ``top_tags`` (how many zero-shot tags to report
     for models that have them; 0 for none), ``open_set`` (answer "other" for music outside the
     model's genres, for models with an open-set score; False: always the nearest genre, the old
-    forced choice), and the URL caps ``max_bytes``, ``max_duration_s``,
+    forced choice), ``tags`` (the zero-shot vocabulary: ``msd``, musicnn's 50 Million Song Dataset
+    tags, or ``audioset``, mn04's music classes: instruments, genres, moods), and the URL caps ``max_bytes``, ``max_duration_s``,
     ``timeout_s`` (each connect and read) and ``download_timeout_s`` (the whole download; None: none).
     Models without a feature spec (trained on precomputed tables) are refused with
     a GenrekitError, since a Classifier exists to read audio.
@@ -237,6 +242,7 @@ class Classifier:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         download_timeout_s: float | None = DEFAULT_TOTAL_TIMEOUT_S,
         open_set: bool = True,
+        tags: str = "msd",
     ) -> None:
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
         reads_audio_or_raise(model, self.name)
@@ -245,6 +251,9 @@ class Classifier:
         self.min_seconds = float(min_seconds)
         self.top_tags = int(top_tags)
         self.open_set = bool(open_set)
+        if tags not in TAG_VOCABULARIES:
+            raise GenrekitError(f"unknown tags vocabulary {tags!r}; choose one of {', '.join(TAG_VOCABULARIES)}")
+        self.tags = tags
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
@@ -472,7 +481,9 @@ class Classifier:
             probs = np.asarray(model.segment_probs_from_taggram(emb), dtype=np.float64)
             track = np.asarray(model.track_probs_from_taggram(emb), dtype=np.float64)
             open_set = self._open_set(emb)
-            if want_tags and tag_names is not None:  # the model's tag_probs: mean over patches
+            if want_tags and self.tags == "audioset" and hasattr(model, "audioset_tags"):
+                tag_sum, tag_n = model.audioset_tags(emb), 1
+            elif want_tags and tag_names is not None:  # the model's tag_probs: mean over patches
                 tag_mean = emb[:, : len(tag_names)].mean(axis=0).astype(float)
                 tag_sum, tag_n = dict(zip(tag_names, tag_mean, strict=True)), 1
         else:

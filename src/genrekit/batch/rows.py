@@ -127,6 +127,7 @@ class WorkerSpec:
     model_name: str
     model_hash: str
     top_tags: int = 3
+    tags: str = "msd"
     block_seconds: float = 300.0
     max_bytes: int | None = None
     max_duration_s: float | None = None
@@ -166,7 +167,7 @@ class Worker:
         from genrekit.prediction import Classifier
 
         self.spec = spec
-        self.clf = Classifier.load(spec.model, name=spec.model_name, top_tags=spec.top_tags,
+        self.clf = Classifier.load(spec.model, name=spec.model_name, top_tags=spec.top_tags, tags=spec.tags,
                                    block_seconds=spec.block_seconds, max_bytes=spec.max_bytes,
                                    max_duration_s=spec.max_duration_s, timeout_s=spec.timeout_s)
         self._warm_up()

@@ -62,6 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--segments", action="store_true", help="also store each segment's genre and scores")
     p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="store the K most probable tags for models that have them (default 3; 0: none)")
+    p.add_argument("--tags", choices=("msd", "audioset"), default="msd",
+                   help="tag vocabulary: msd (musicnn's 50 Million Song Dataset tags, the default) or audioset "
+                   "(mn04's music classes: instruments, genres such as salsa or afrobeat, moods)")
     p.add_argument("--max-duration", type=non_negative_float, default=180.0, metavar="MIN",
                    help="refuse URLs whose audio is longer than MIN minutes (default 180; 0: no limit)")
     p.add_argument("--max-size", type=non_negative_float, default=200.0, metavar="MB",
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     model_ref = None if args.model in (None, "default") else str(Path(args.model).expanduser().resolve())
     spec = WorkerSpec(
         model=model_ref, model_name=model_ref or "default", model_hash=model_hash(model_ref),
-        top_tags=args.top_tags, block_seconds=args.block_seconds,
+        top_tags=args.top_tags, tags=args.tags, block_seconds=args.block_seconds,
         max_bytes=int(args.max_size * 1e6) if args.max_size else None,
         max_duration_s=args.max_duration * 60 if args.max_duration else None,
         timeout_s=args.timeout, segments=args.segments, threads=threads, device=args.device,
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     record = {
         "id": run_id, "command": "genrekit batch", "model": spec.model_name, "model_hash": spec.model_hash,
         "settings": {"engine": args.engine, "workers": workers, "threads": threads, "ray_address": args.ray_address,
-                     "device": args.device, "segments": args.segments, "top_tags": args.top_tags,
+                     "device": args.device, "segments": args.segments, "top_tags": args.top_tags, "tags": args.tags,
                      "redo_failed": args.redo_failed, "part_rows": args.part_rows, "part_seconds": args.part_seconds,
                      "sources": [str(s) for s in args.sources]},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "ended": None, "status": "running",

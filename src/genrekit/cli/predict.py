@@ -56,6 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "model answers 'other' for music outside its ten genres)")
     p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="report the K most probable tags for models that have them (default 3; 0: none)")
+    p.add_argument("--tags", choices=("msd", "audioset"), default="msd",
+                   help="tag vocabulary: msd (musicnn's 50 Million Song Dataset tags, the default) or audioset "
+                   "(mn04's music classes: instruments, genres such as salsa or afrobeat, moods)")
     p.add_argument("--max-duration", type=duration(allow_zero=True), default="3h", metavar="DURATION",
                    help="refuse URLs whose audio is longer than this: seconds, or with a unit (90s, 20m, 3h) "
                    "(default 3h; 0: no limit)")
@@ -289,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
 
     classifier = Classifier.load(
         args.model,
+        tags=args.tags,
         top_tags=args.top_tags,  # argparse: >= 0; the caps below: >= 0, 0 meaning none
         max_bytes=int(args.max_size * 1e6) if args.max_size else None,
         max_duration_s=args.max_duration if args.max_duration else None,

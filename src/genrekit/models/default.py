@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from genrekit.features import FeatureSpec, spec_from_dict
+from genrekit.features import Features, FeatureSpec, spec_from_dict
 from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-musicnn-head"
@@ -298,7 +298,8 @@ class MusicnnGenreModel(GenreModel):
                  weights: str | None = None, segment_head: TaggramHead | None = None,
                  track_window: int | None = None, track_window_hop: int | None = None,
                  head_labels: list[str] | None = None, open_head: TaggramHead | None = None,
-                 open_set: dict[str, Any] | None = None, inset_head: dict[str, np.ndarray] | None = None) -> None:
+                 open_set: dict[str, Any] | None = None, inset_head: dict[str, np.ndarray] | None = None,
+                 audioset: dict[str, Any] | None = None, audioset_head: dict[str, np.ndarray] | None = None) -> None:
         super().__init__(labels, spec, metrics, info)
         self.head = head
         # an open-set head scores the model's labels plus a last "other" class (music outside them)
@@ -310,7 +311,7 @@ class MusicnnGenreModel(GenreModel):
         cfg = open_set or {}
         # every in-set score is recalibrated so that 0.5 is its decision threshold (``recalibrate``)
         self.open_threshold = 0.5 if self.has_other and "track_threshold" in cfg else None
-        self._raw_thresholds = {k: float(cfg.get(f"{k}_threshold", 0.5)) for k in ("track", "segment", "inset")}
+        self._raw_thresholds = {k: float(cfg.get(f"{k}_threshold", 0.5)) for k in ("track", "segment", "inset", "fused")}
         # the in-set model proper reads a second backbone's tags on every stride-th patch
         self.inset_head = inset_head if inset_head and cfg.get("inset_backbone") else None
         self.inset_backbone = str(cfg["inset_backbone"]) if self.inset_head else None
@@ -324,6 +325,42 @@ class MusicnnGenreModel(GenreModel):
         self.track_window_hop = hop or (max(1, self.track_window // 2) if self.track_window else None)
         self.weights = weights
         self._last: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+        # the AudioSet backbone (EfficientAT mn04) on 10 s windows at every stride-th patch, and the
+        # head over its track features whose log-probabilities are mixed with the musicnn head's
+        cfg_as = audioset or {}
+        self.audioset_head = audioset_head if audioset_head and cfg_as else None
+        self.audioset = dict(cfg_as) if self.audioset_head is not None else None
+        self.audioset_weights: str | None = None  # a user's --efficientat-weights (None: the lookup's order)
+
+    # -- the AudioSet backbone ----------------------------------------------------------------------
+    def features(self, y: np.ndarray) -> Features:
+        """The spec's musicnn patches and, with an AudioSet head, mn04's outputs for the windows that
+        start at every ``patch_stride``-th patch, packed as extra rows of those patches
+        (``audioset.pack_rows``) so that they travel with their patch through block-wise prediction."""
+        f = self.spec.extract(y)
+        if self.audioset is None:
+            return f
+        from genrekit.models import audioset as AS
+
+        rows = AS.window_rows(y, self.spec.sample_rate, f.starts, window_s=float(self.audioset["window_seconds"]),
+                              stride=int(self.audioset["patch_stride"]), weights=self.audioset_weights)
+        packed = AS.pack_rows(rows, f.values.shape[2])
+        return Features(np.concatenate([f.values, packed], axis=1), f.starts, f.ends)
+
+    @property
+    def _value_rows(self) -> int:
+        """Rows of a patch's values before any AudioSet rows: the log-mel frames (+ the MFCC row)."""
+        frames = int(getattr(self.spec, "patch_frames", 187))
+        return frames + (1 if hasattr(self.spec, "stat_columns") else 0)
+
+    def audioset_rows(self, values: np.ndarray) -> np.ndarray | None:
+        """[n, 911] mn04 outputs per patch (NaN where no window started), or None."""
+        values = np.asarray(values)
+        if self.audioset is None or values.ndim != 3 or values.shape[1] <= self._value_rows:
+            return None
+        from genrekit.models import audioset as AS
+
+        return AS.unpack_rows(values[:, self._value_rows :])
 
     # -- backbone -------------------------------------------------------------------------------
     def backbone_outputs(self, values: np.ndarray) -> dict[str, np.ndarray]:
@@ -344,7 +381,7 @@ class MusicnnGenreModel(GenreModel):
         ``MusicnnMfccSpec`` packs the statistics into an extra row of each patch."""
         values = np.asarray(values)
         frames = int(getattr(self.spec, "patch_frames", 187))
-        if values.ndim == 3 and values.shape[1] == frames + 1:
+        if values.ndim == 3 and values.shape[1] > frames:
             return values[:, :frames], values[:, frames, : int(getattr(self.spec, "stat_columns", MFCC_STAT_COLUMNS))]
         return values, None
 
@@ -372,9 +409,41 @@ class MusicnnGenreModel(GenreModel):
         tags = self.taggram(values)
         stats = self.split_values(values)[1]
         rows = tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
-        if self.inset_backbone is None:
-            return rows
-        return np.concatenate([rows, self.inset_tags(values)], axis=1)
+        if self.inset_backbone is not None:
+            rows = np.concatenate([rows, self.inset_tags(values)], axis=1)
+        extra = self.audioset_rows(values)
+        if extra is not None:
+            rows = np.concatenate([rows, extra], axis=1)
+        return rows
+
+    @property
+    def _audioset_start(self) -> int:
+        """First column of the AudioSet outputs in a patch row (after the base and in-set columns)."""
+        return self.base_columns + (N_TAGS if self.inset_head is not None else 0)
+
+    def _audioset_mean(self, taggram: np.ndarray) -> np.ndarray | None:
+        """[911] mean of the mn04 rows that ran, when the rows carry them (None otherwise: stored
+        taggrams, or inputs too short for a window)."""
+        from genrekit.models import audioset as AS
+
+        if self.audioset is None or taggram.ndim != 2 or taggram.shape[1] != self._audioset_start + AS.ROW:
+            return None
+        return AS.track_features(taggram[:, self._audioset_start :])
+
+    def _fused_probs(self, taggram: np.ndarray) -> np.ndarray:
+        """Track probabilities over ``head_labels``: the musicnn head's, mixed on the log scale with
+        the AudioSet head's (weight ``alpha`` for musicnn) when the rows carry mn04 outputs."""
+        p = self._head_probs(np.asarray(taggram)[:, : self.base_columns])
+        mean = self._audioset_mean(np.asarray(taggram))
+        if mean is None:
+            return p
+        from genrekit.heads import logistic as LR
+        from genrekit.models import audioset as AS
+
+        q = LR.probs(self.audioset_head, AS.head_features(mean, str(self.audioset["feature"])))
+        a = float(self.audioset["alpha"])
+        z = a * np.log(np.clip(p, 1e-9, 1)) + (1 - a) * np.log(np.clip(q, 1e-9, 1))
+        return LR.softmax(z).astype(np.float32)
 
     def inset_tags(self, values: np.ndarray) -> np.ndarray:
         """[n, 50] tags of the in-set backbone on every ``inset_stride``-th patch (NaN rows
@@ -411,6 +480,18 @@ class MusicnnGenreModel(GenreModel):
         names = LABELS[self.backbone_name]
         return {names[i]: float(mean[i]) for i in order}
 
+    def audioset_tags(self, taggram: np.ndarray) -> dict[str, float] | None:
+        """{AudioSet music class: probability} (sigmoid of the mean logit over the track's mn04
+        windows) for the music branch of the ontology (instruments, genres, moods), or None when
+        the rows carry no mn04 outputs."""
+        mean = self._audioset_mean(np.asarray(taggram))
+        if mean is None:
+            return None
+        from genrekit.models import audioset as AS
+
+        names = AS.labels()
+        return {names[i]: float(1 / (1 + np.exp(-mean[i]))) for i in AS.MUSIC_CLASSES}
+
     # -- from stored taggrams (training data, evaluation) ----------------------------------------
     def segment_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
         n = len(taggram)
@@ -434,7 +515,7 @@ class MusicnnGenreModel(GenreModel):
         tracks (``track_window`` patches); on longer inputs the mean of its probabilities over
         windows of that length, because the statistics of minutes of music (sections that
         differ) lie outside what it learnt from 30 s clips (``scripts/cv_long_inputs.py``)."""
-        p = self._head_probs(np.asarray(taggram)[:, : self.base_columns])
+        p = self._fused_probs(np.asarray(taggram))
         if not self.has_other:
             return p
         closed = p[: len(self.labels)]  # the forced choice among the model's labels
@@ -458,6 +539,8 @@ class MusicnnGenreModel(GenreModel):
         if not self.has_other or len(taggram) == 0:
             return None
         taggram = np.asarray(taggram)
+        if self._audioset_mean(taggram) is not None:
+            return recalibrate(1.0 - float(self._fused_probs(taggram)[-1]), self._raw_thresholds["fused"])
         mtt = self._inset_columns(taggram)
         base = taggram[:, : self.base_columns]
         windows = long_input_windows(len(taggram), self.track_window or len(taggram), self.track_window_hop or 1)
@@ -489,6 +572,11 @@ class MusicnnGenreModel(GenreModel):
         dance"): the ``k`` most probable MSD tags that name a style, from the mean over patches."""
         from genrekit.backbones.musicnn import LABELS
 
+        mean = self._audioset_mean(np.asarray(taggram)) if len(taggram) else None
+        if mean is not None:  # AudioSet's genre words are finer ("salsa music", "afrobeat")
+            from genrekit.models import audioset as AS
+
+            return AS.style(mean)
         names = LABELS.get(self.backbone_name)
         if names is None or len(taggram) == 0:
             return None
@@ -513,12 +601,15 @@ def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -
     open_t = {k[5:]: v for k, v in t.items() if k.startswith("open.")}
     open_head = TaggramHead(open_t, open_set.get("segment_feature_kind", kind)) if open_t else None
     inset = {k[len("inset.m0."):]: v for k, v in t.items() if k.startswith("inset.m0.")}
+    audioset_head = {k[len("audioset.m0."):]: v for k, v in t.items() if k.startswith("audioset.m0.")}
+    audioset = meta.get("audioset") if isinstance(meta.get("audioset"), dict) else None
     return MusicnnGenreModel(head, meta["labels"], spec, meta.get("metrics"), info, segment_head=seg_head,
                              backbone=meta.get("backbone", "MSD_musicnn"),
                              segment_half_window=int(meta.get("segment_half_window", 1)),
                              track_window=meta.get("track_window_patches"), track_window_hop=meta.get("track_window_hop"),
                              head_labels=meta.get("track_head_labels"), open_head=open_head,
-                             open_set=open_set, inset_head=inset or None)
+                             open_set=open_set, inset_head=inset or None,
+                             audioset=audioset, audioset_head=audioset_head or None)
 
 
 register_loader(FORMAT, model_from_file)

@@ -1,0 +1,120 @@
+"""The AudioSet part of the default model: EfficientAT mn04 over 10 s windows of a track.
+
+Why a second backbone: musicnn learnt its tags from the Million Song Dataset (mostly 2000s Western
+releases); mn04 learnt 527 AudioSet classes from two million YouTube clips, the recordings our
+users have, including 49 music genres (salsa, flamenco, afrobeat, music of Bollywood, ...) that
+musicnn cannot name. Their errors differ, so the default model reads both.
+
+How it is aligned with musicnn's patches: the default model works on musicnn's 3 s patches, 1 s
+apart, collected block by block (``prediction.Classifier``). mn04 runs on a 10 s window starting at
+every ``stride``-th patch (the window runs to the signal's end when less is left), and its
+outputs are stored in that patch's row; the rows in between are NaN. A track's AudioSet features
+are the mean over the rows that ran. The default model's spec (``context_seconds``,
+``context_stride``) makes block-wise prediction cut only at multiples of the stride and keep a
+window's 10 s after every kept patch, so a long file gets the same windows as a short one.
+
+Labels: AudioSet's class names (Google, CC BY 4.0) as shipped with the weights' MIT-licensed
+upstream (``backbones/assets``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Row layout of one window's outputs: 527 logits, then the 384-d pooled embedding.
+N_LOGITS = 527
+N_EMBED = 384
+ROW = N_LOGITS + N_EMBED
+
+#: AudioSet classes that name a style of music (the ontology's "Music genre" branch, without
+#: Beatboxing, Music for children, Vocal music and A capella, which are not styles a song is filed under).
+GENRE_CLASSES: tuple[int, ...] = (216, 217, *range(219, 252), 253, *range(256, 266))
+#: The AudioSet class that carries each GTZAN genre's name (zero-shot mapping).
+ZERO_SHOT_TEN: dict[str, int] = {"blues": 251, "classical": 237, "country": 229, "disco": 236, "hiphop": 217,
+                                 "jazz": 235, "metal": 220, "pop": 216, "reggae": 228, "rock": 219}
+#: The music part of the ontology (Music, instruments, genres, moods): the ``audioset`` tags vocabulary.
+MUSIC_CLASSES: tuple[int, ...] = tuple(range(137, 283))
+#: Below this many seconds a window's outputs are not used unless it is the track's only one.
+MIN_WINDOW_SECONDS = 2.0
+
+
+def labels() -> tuple[str, ...]:
+    from genrekit.backbones.efficientat import AUDIOSET_LABELS
+
+    return tuple(AUDIOSET_LABELS)
+
+
+def window_rows(y: np.ndarray, sample_rate: int, starts_s: np.ndarray, *, window_s: float = 10.0,
+                stride: int = 10, weights: str | None = None) -> np.ndarray:
+    """[n, ROW] float32 mn04 outputs for a signal ``y`` at ``sample_rate`` and its n patch starts
+    (seconds, relative to ``y``): row i holds the outputs of the window [start_i, start_i +
+    window_s) when i is a multiple of ``stride``, else NaN. All windows go through the network
+    in one batch per length."""
+    from genrekit.audio import resample
+    from genrekit.backbones.efficientat import SR, load_efficientat, mel_frontend, run_mel
+
+    starts_s = np.asarray(starts_s, np.float64)
+    out = np.full((len(starts_s), ROW), np.nan, np.float32)
+    if len(starts_s) == 0:
+        return out
+    y32 = resample(np.asarray(y, np.float32), sample_rate, SR)
+    win = int(round(window_s * SR))
+    picked = []
+    for i in range(0, len(starts_s), max(1, stride)):
+        a = int(round(starts_s[i] * SR))
+        seg = y32[a : a + win]
+        if len(seg) >= MIN_WINDOW_SECONDS * SR or (not picked and len(seg) > 1024):
+            picked.append((i, seg))
+    if not picked:
+        return out
+    net = load_efficientat(weights)
+    by_len: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, seg in picked:
+        by_len.setdefault(len(seg), []).append((i, seg))
+    for group in by_len.values():
+        o = run_mel(net, np.stack([mel_frontend(s) for _, s in group]))
+        rows = np.concatenate([o["logits"], o["embedding"]], axis=1)
+        out[[i for i, _ in group]] = rows
+    return out
+
+
+def pack_rows(rows: np.ndarray, width: int) -> np.ndarray:
+    """[n, ROW] -> [n, k, width] (zero-padded): extra rows beside a patch's log-mel frames, so the
+    outputs travel with their patch through block-wise prediction."""
+    k = -(-ROW // width)
+    out = np.zeros((len(rows), k * width), np.float32)
+    out[:, :ROW] = rows
+    return out.reshape(len(rows), k, width)
+
+
+def unpack_rows(packed: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_rows`: [n, k, width] -> [n, ROW]."""
+    return np.asarray(packed, np.float32).reshape(len(packed), -1)[:, :ROW]
+
+
+def head_features(mean_row: np.ndarray, kind: str) -> np.ndarray:
+    """What an AudioSet head reads from a track's mean row: ``all`` (527 logits + 384 embedding),
+    ``logits``, ``emb``, ``genres`` (the genre classes' logits), ``music`` (the music branch's
+    logits) or ``music_emb`` (those plus the embedding)."""
+    m = np.asarray(mean_row, np.float64)
+    lg, emb = m[..., :N_LOGITS], m[..., N_LOGITS:ROW]
+    parts = {"all": (lg, emb), "logits": (lg,), "emb": (emb,), "genres": (lg[..., list(GENRE_CLASSES)],),
+             "music": (lg[..., list(MUSIC_CLASSES)],), "music_emb": (lg[..., list(MUSIC_CLASSES)], emb)}
+    if kind not in parts:
+        raise ValueError(f"unknown AudioSet feature kind {kind!r}; known: {sorted(parts)}")
+    return np.concatenate(parts[kind], axis=-1)
+
+
+def style(mean_row: np.ndarray, exclude: tuple[int, ...] = ()) -> str:
+    """The most probable AudioSet genre class outside ``exclude``, lower case ("salsa music")."""
+    lg = np.asarray(mean_row, np.float64)[:N_LOGITS]
+    names = labels()
+    best = max((i for i in GENRE_CLASSES if i not in exclude), key=lambda i: lg[i])
+    return names[best].lower()
+
+
+def track_features(rows: np.ndarray) -> np.ndarray | None:
+    """[ROW] mean of the rows that ran (None when none did)."""
+    r = np.asarray(rows, np.float64)
+    r = r[~np.isnan(r).any(axis=1)]
+    return r.mean(0) if len(r) else None
