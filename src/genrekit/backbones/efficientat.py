@@ -107,6 +107,16 @@ def mel_filterbank() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
+def _filterbank_sparse():
+    """The filterbank as a CSR matrix: 947 of its 65,664 weights are non-zero, and the dense
+    [128, 513] @ [513, T] product took ~25 of the front end's ~35 ms per 10 s on the project's
+    2-core machine, the sparse one ~1 ms (same sums up to float64 rounding)."""
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix(mel_filterbank())
+
+
+@lru_cache(maxsize=1)
 def _window() -> np.ndarray:
     """Symmetric Hann of 800 (``periodic=False``) centred in 1024 zeros (112 each side)."""
     n = np.arange(WIN, dtype=np.float64)
@@ -137,7 +147,7 @@ def mel_frontend(y_32k: np.ndarray) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP]  # [T, 1024], a view
     spec = np.fft.rfft(frames * _window(), axis=1)  # [T, 513]
     power = spec.real**2 + spec.imag**2
-    mel = mel_filterbank() @ power.T  # [128, T]
+    mel = np.asarray(_filterbank_sparse() @ power.T)  # [128, T]
     return ((np.log(mel + 1e-5) + 4.5) / 5.0).astype(np.float32)
 
 
