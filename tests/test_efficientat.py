@@ -175,6 +175,8 @@ def test_run_windows_batches_a_track(net, reference) -> None:
     assert out["logits"].shape == (3, 527) and out["embedding"].shape == (3, 384) and out["hidden"].shape == (3, 512)
     alone = E.run_mel(net, E.mel_frontend(y[32000 * 15 :]))
     np.testing.assert_allclose(out["logits"][2], alone["logits"][0], atol=1e-4)  # batched = one by one
+    chunked = E.run_windows(net, y, batch_size=2)  # long tracks go in bounded chunks: same rows
+    np.testing.assert_allclose(chunked["embedding"], out["embedding"], atol=1e-5)
     short = E.run_windows(net, y[: 32000 * 3], hop_s=5.0)
     assert short["logits"].shape == (1, 527) and short["starts"].tolist() == [0.0]
     assert E.window_starts(32000 * 30, 320000, 160000).tolist() == [0, 160000, 320000, 480000, 640000]

@@ -380,17 +380,23 @@ def load_state(path: str | os.PathLike[str]) -> dict:
 
 
 _NETS: dict[str, object] = {}
+_FOUND: dict[tuple[str, str, str], str] = {}  # (weights arg, env, cache path) -> checked file
 
 
 def load_efficientat(weights: str | os.PathLike[str] | None = None, allow_download: bool | None = None):
     """The mn04 module in eval mode with the release weights loaded strictly (every one of the 312
-    keys used, none missing); memoised per weights file. See :func:`find_weights` for the lookup."""
-    path = find_weights(weights, allow_download)
-    key = str(path.resolve())
+    keys used, none missing); memoised per weights file, and per lookup inputs (argument,
+    environment, cache folder) so that a per-track call does not hash the file again. See
+    :func:`find_weights` for the lookup."""
+    asked = (str(weights), os.environ.get(ENV_WEIGHTS, ""), str(cached_path()))
+    key = _FOUND.get(asked)
+    if key is None:
+        key = str(find_weights(weights, allow_download).resolve())
     if key not in _NETS:
         net = efficientat_module()
-        net.load_state_dict(load_state(path), strict=True)
+        net.load_state_dict(load_state(key), strict=True)
         _NETS[key] = net.eval()
+    _FOUND[asked] = key
     return _NETS[key]
 
 
@@ -437,7 +443,8 @@ def run_windows(net, y_32k: np.ndarray, window_s: float = 10.0, hop_s: float | N
     ``embedding`` [n, 384], ``hidden`` [n, 512], plus ``starts`` [n] (seconds, float64).
 
     Each window gets its own front end (as upstream runs a 10 s clip), and the windows of a track
-    go through the network together (``batch_size`` at a time; a 5-minute song is one forward).
+    go through the network together, ``batch_size`` at a time (a 5-minute song is one forward; an
+    hour holds at most ``batch_size`` windows' mels and activations in memory at once).
     ``hop_s`` defaults to ``window_s`` (no overlap); see :func:`window_starts` for the tail."""
     y = np.asarray(y_32k, dtype=np.float32)
     win = int(round(window_s * SR))
@@ -445,7 +452,8 @@ def run_windows(net, y_32k: np.ndarray, window_s: float = 10.0, hop_s: float | N
     if win <= N_FFT or hop <= 0:
         raise ValueError(f"window_s={window_s}, hop_s={hop_s}: need a window over {N_FFT / SR:.3f} s and a hop > 0")
     starts = window_starts(len(y), win, hop)
-    mels = np.stack([mel_frontend(y[s : s + win]) for s in starts])
-    out = run_mel(net, mels, batch_size)
+    parts = [run_mel(net, np.stack([mel_frontend(y[s : s + win]) for s in starts[i : i + batch_size]]), batch_size)
+             for i in range(0, len(starts), batch_size)]  # fmt: skip
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     out["starts"] = starts / SR
     return out
