@@ -216,6 +216,7 @@ def test_given_file_with_the_wrong_hash_is_one_line(tmp_path: Path, monkeypatch)
 
 def test_offline_error_names_the_variable_and_the_url(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv(E.ENV_WEIGHTS, raising=False)
+    monkeypatch.delenv(E.ENV_NO_DOWNLOAD, raising=False)
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(E.WeightsNotFoundError) as exc:
         E.find_weights(allow_download=False)
@@ -246,6 +247,7 @@ def _serve(monkeypatch, payload: bytes) -> list[str]:
 
 def test_download_is_checked_before_use_then_cached(efficientat_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv(E.ENV_WEIGHTS, raising=False)
+    monkeypatch.delenv(E.ENV_NO_DOWNLOAD, raising=False)
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
     target = tmp_path / "cache" / "efficientat" / E.WEIGHTS_FILE
     asked = _serve(monkeypatch, b"<html>rate limited</html>")  # a wrong file from the server
