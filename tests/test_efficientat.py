@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from genrekit.backbones import efficientat as E
+from genrekit.errors import GenrekitError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -198,6 +199,10 @@ def test_labels_ship_with_the_code(efficientat_dir: Path) -> None:
     import csv
 
     assert len(E.AUDIOSET_LABELS) == 527 and E.AUDIOSET_LABELS[137] == "Music"
+    assert [E.label_index(E.GTZAN_CLASSES[g]) for g in sorted(E.GTZAN_CLASSES)] == [
+        251, 237, 229, 236, 217, 235, 220, 216, 228, 219]  # blues .. rock
+    with pytest.raises(GenrekitError, match="not an AudioSet class"):
+        E.label_index("Polka")
     with open(efficientat_dir / "audioset_labels.csv", newline="") as fh:
         assert tuple(r["display_name"] for r in csv.DictReader(fh)) == E.AUDIOSET_LABELS
 
@@ -304,7 +309,6 @@ def test_cli_flag_reaches_the_lookup_and_is_undone(tmp_path: Path, monkeypatch) 
 
 def test_registry_lists_both_backbones() -> None:
     from genrekit.backbones import BACKBONES, get_backbone, list_backbones
-    from genrekit.errors import GenrekitError
 
     assert list_backbones() == ["efficientat_mn04", "musicnn_msd"]
     eat = get_backbone("efficientat_mn04")

@@ -14,7 +14,8 @@ Public API (all outputs numpy float32):
 * :func:`mel_frontend` ``(y_32k [N]) -> [128, 1 + (N - 1) // 320]`` the network input;
 * :func:`run_mel` ``(net, mel [B, 128, T]) -> {"logits" [B, 527], "embedding" [B, 384], "hidden" [B, 512]}``;
 * :func:`run_windows` ``(net, y_32k, window_s=10.0, hop_s=None) -> run_mel's dict + "starts" [n] (s)``;
-* :data:`AUDIOSET_LABELS` (527 display names in logit order), :data:`SR` = 32000;
+* :data:`AUDIOSET_LABELS` (527 display names in logit order), :func:`label_index` (name -> index),
+  :data:`GTZAN_CLASSES` (GTZAN genre -> AudioSet class name), :data:`SR` = 32000;
 * :func:`find_weights` ``(path=None, allow_download=None) -> Path``: where the checked file is.
 
 Front end (upstream's ``AugmentMelSTFT`` in eval mode): pre-emphasis ``x[n+1] - 0.97 x[n]``
@@ -78,6 +79,21 @@ def _read_labels() -> tuple[str, ...]:
 #: The 527 AudioSet display names in logit order (``assets/audioset_labels.tsv``; CC BY 4.0 names
 #: as shipped by MIT-licensed upstream).
 AUDIOSET_LABELS: tuple[str, ...] = _read_labels()
+
+#: AudioSet class named after each GTZAN genre (the zero-shot reading: argmax over these ten).
+GTZAN_CLASSES: dict[str, str] = {
+    "blues": "Blues", "classical": "Classical music", "country": "Country", "disco": "Disco",
+    "hiphop": "Hip hop music", "jazz": "Jazz", "metal": "Heavy metal", "pop": "Pop music",
+    "reggae": "Reggae", "rock": "Rock music",
+}  # fmt: skip
+
+
+def label_index(name: str) -> int:
+    """Logit index of an AudioSet display name (exact spelling, e.g. "Music of Bollywood")."""
+    try:
+        return AUDIOSET_LABELS.index(name)
+    except ValueError:
+        raise GenrekitError(f"{name!r}: not an AudioSet class name") from None
 
 
 # --------------------------------------------------------------------------------------------
