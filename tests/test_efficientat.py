@@ -250,6 +250,12 @@ def test_offline_error_names_the_variable_and_the_url(tmp_path: Path, monkeypatc
     assert "\n" not in msg and E.ENV_WEIGHTS in msg and E.WEIGHTS_URL in msg and "name resolution" in msg
     assert not list((tmp_path / "cache" / "efficientat").iterdir())  # no temp file left behind
 
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "blocked"))
+    with pytest.raises(E.WeightsNotFoundError, match="cannot write to") as exc:
+        E.find_weights()
+    assert "\n" not in str(exc.value) and E.ENV_WEIGHTS in str(exc.value)
+
 
 def _serve(monkeypatch, payload: bytes) -> list[str]:
     asked: list[str] = []

@@ -323,10 +323,14 @@ def _checked(path: Path, given_as: str) -> Path:
 def _download(dest: Path, url: str = WEIGHTS_URL, timeout: float = 60.0) -> Path:
     """Fetch ``url`` into a temp file beside ``dest``, check size and SHA-256, then rename it into
     place (atomic): a half download or a wrong file is never found at ``dest``."""
+    import http.client
     import urllib.request
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise WeightsNotFoundError(_offline_message(f"cannot write to {dest.parent}: {exc.strerror or exc}")) from None
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
@@ -340,7 +344,7 @@ def _download(dest: Path, url: str = WEIGHTS_URL, timeout: float = 60.0) -> Path
                             raise WeightsNotFoundError(_offline_message(f"{url} sent more than {2 * WEIGHTS_BYTES} bytes"))
                         h.update(block)
                         out.write(block)
-            except OSError as exc:  # URLError, timeouts, resets
+            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, cut-off bodies
                 raise WeightsNotFoundError(_offline_message(f"download failed: {getattr(exc, 'reason', exc)}")) from None
             out.flush()
             os.fsync(out.fileno())
@@ -348,6 +352,8 @@ def _download(dest: Path, url: str = WEIGHTS_URL, timeout: float = 60.0) -> Path
             raise WeightsNotFoundError(f"{url}: downloaded file has SHA-256 {h.hexdigest()[:16]}..., "
                                        f"expected {WEIGHTS_SHA256[:16]}...; not used")
         os.replace(tmp, dest)
+    except OSError as exc:  # disk full, cache folder gone meanwhile
+        raise WeightsNotFoundError(_offline_message(f"cannot write {dest}: {exc.strerror or exc}")) from None
     finally:
         tmp.unlink(missing_ok=True)
     return dest
