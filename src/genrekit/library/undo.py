@@ -9,7 +9,9 @@ journal. Logs go to ``--undo-log PATH`` or to ``$GENREKIT_STATE_DIR`` (default
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -59,16 +61,35 @@ class UndoLog:
             except OSError as exc:
                 raise UndoError(f"{self.path}: cannot write the undo log ({exc.strerror or exc})") from None
             self._f = os.fdopen(fd, "w", encoding="utf-8")
-            self._write({"format": FORMAT, "version": VERSION, "kind": self.kind,
-                         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            try:
+                self._write({"format": FORMAT, "version": VERSION, "kind": self.kind,
+                             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            except UndoError:
+                self.close()
+                raise
         return self._f
 
     def _write(self, obj: dict[str, Any]) -> None:
+        """Append one line and fsync it; on failure (a full disk, an I/O error) cut the file back to
+        its last whole line and raise UndoError, so the caller stops before making the change."""
         f = self._f
         assert f is not None
-        f.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        line = json.dumps(obj, ensure_ascii=False) + "\n"
+        fd = f.fileno()
+        try:
+            at = os.lseek(fd, 0, os.SEEK_END)
+            data = line.encode("utf-8")
+            done = 0
+            while done < len(data):
+                done += os.write(fd, data[done:])
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, at)
+                os.fsync(fd)
+            reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+            raise UndoError(f"{self.path}: cannot write the undo log ({reason}); stopped before changing "
+                            "anything more") from None
 
     def record(self, entry: dict[str, Any]) -> None:
         """Write one entry durably; call before making the change it describes."""
@@ -78,8 +99,12 @@ class UndoLog:
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
+            with contextlib.suppress(OSError):  # every line was fsynced already
+                self._f.close()
             self._f = None
+            if self.entries == 0:  # only the header (its first entry could not be written)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
 
     def __enter__(self) -> UndoLog:
         return self
