@@ -23,6 +23,14 @@ writes the tags itself as it imports). Options mirror ``genrekit tag``'s::
 
 beets 2.x keeps genres in the multi-valued ``genres`` field (older beets: the ``genre`` string);
 the plugin sets whichever this beets has, so ``beet write`` puts them in the files.
+
+Writes beets cannot do safely are refused: beets edits files in place and trusts their size
+fields, so on a file whose container lies (a streaming WAV from ``ffmpeg -f wav pipe:``, sizes
+0xFFFFFFFF) or whose ID3 frames do not add up it would insert bytes into the audio or drop frames.
+While the plugin is loaded, every beets write (``beet write``, ``beet modify``, imports, this
+plugin's own) first asks genrekit's check (``genrekit.library.tagging.unsafe_to_write``); a file
+it refuses is left byte for byte as it is, and beets logs "error writing PATH: REASON". The
+genre is still stored in the library.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class GenrekitPlugin(BeetsPlugin):
         })
         self._loader = None
         self._changed_on_import: set[int] = set()
+        self.register_listener("write", self.refuse_unsafe_write)
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self.import_task_files)
@@ -105,6 +114,17 @@ class GenrekitPlugin(BeetsPlugin):
             if item.id in self._changed_on_import:
                 item.try_write()
                 self._changed_on_import.discard(item.id)
+
+    def refuse_unsafe_write(self, item: Any, path: bytes, tags: Any) -> None:
+        """beets' ``write`` event, sent before it opens the file: raising WriteError stops that write
+        (``try_write`` logs it and goes on), so a file genrekit would not write is never touched."""
+        from beets.library import WriteError
+
+        from genrekit.library.tagging import unsafe_to_write
+
+        why = unsafe_to_write(os.fsdecode(path))
+        if why is not None:
+            raise WriteError(path, f"genrekit: not written, {why}")
 
     # -------------------------------------------------------------------------------------- work
 

@@ -213,7 +213,14 @@ def run(args: argparse.Namespace) -> int:
 
 def run_undo(path: Path, *, dry_run: bool, force: bool) -> int:
     """Put back the old genre values (and marker) of every file a tag run's log recorded."""
-    from genrekit.library.tagging import GenreState, TagError, read_state, restore_bytes, same_genres, write_state
+    from genrekit.library.tagging import (
+        GenreState,
+        TagError,
+        read_state,
+        restore_bytes,
+        same_genres,
+        write_state,
+    )
     from genrekit.library.undo import read_log
 
     rep = Reporter()

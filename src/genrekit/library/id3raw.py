@@ -35,6 +35,10 @@ class Id3Error(Exception):
     """This file's ID3 tag or container cannot be edited safely (the reason, without the name)."""
 
 
+class Id3Unsupported(Id3Error):
+    """A well-formed tag of a kind genrekit does not edit (ID3v2.2, extended header, footer)."""
+
+
 @dataclass(frozen=True)
 class Place:
     """Where the ID3v2 block sits in a file: ``block`` is ``data[start:end]`` (None: no tag yet).
@@ -104,7 +108,7 @@ def locate(data: bytes | memoryview, container: str) -> Place:
         cid = bytes(mv[pos:pos + 4])
         (size,) = struct.unpack(fmt, mv[pos + 4:pos + 8])
         if size == 0xFFFFFFFF or pos + 8 + size > len(mv):
-            raise Id3Error(f"its {what} chunk {cid!r} at byte {pos} claims more bytes than the file has; "
+            raise Id3Error(f"its {what} chunk '{cid.decode('latin-1')}' at byte {pos} claims more bytes than the file has; "
                            "genrekit cannot tag it safely")
         if cid.lower() == b"id3 " and found is None:
             found = (pos, pos + 8, pos + 8 + size)
@@ -204,12 +208,12 @@ def parse(block: bytes) -> _Tag:
         raise Id3Error("its ID3v2 tag claims more bytes than it has")
     major, flags = block[3], block[5]
     if major not in (3, 4):
-        raise Id3Error(f"an ID3v2.{major} tag, which genrekit does not edit (it writes ID3v2.3 and 2.4); "
+        raise Id3Unsupported(f"an ID3v2.{major} tag, which genrekit does not edit (it writes ID3v2.3 and 2.4); "
                        "left as it is")
     if flags & 0x40:
-        raise Id3Error("its ID3 tag has an extended header, which genrekit does not edit; left as it is")
+        raise Id3Unsupported("its ID3 tag has an extended header, which genrekit does not edit; left as it is")
     if major == 4 and flags & 0x10:
-        raise Id3Error("its ID3 tag has a footer, which genrekit does not edit; left as it is")
+        raise Id3Unsupported("its ID3 tag has a footer, which genrekit does not edit; left as it is")
     stored = block[10:length]
     body = _unsync_decode(stored) if major == 3 and flags & 0x80 else stored
     for plain in ((False, True) if major == 4 else (False,)):

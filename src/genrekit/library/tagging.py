@@ -283,7 +283,27 @@ def check_taggable(path: str | os.PathLike[str]) -> None:
             try:
                 id3raw.parse(place.block)
             except id3raw.Id3Error as exc:
-                raise TagError(path, str(exc)) from None
+                err = TagError(path, str(exc))
+                err.unsupported = isinstance(exc, id3raw.Id3Unsupported)  # type: ignore[attr-defined]
+                raise err from None
+
+
+def unsafe_to_write(path: str | os.PathLike[str]) -> str | None:
+    """Why writing this file's tags in place (as beets does) would damage it, or None.
+
+    A container whose size fields do not describe the file (a streaming WAV) or an ID3 tag whose
+    frames do not add up: writers that trust them insert bytes into the audio or drop frames.
+    Formats genrekit does not write and well-formed tags it merely does not edit are not its call
+    (None)."""
+    try:
+        check_taggable(path)
+    except CannotTag:
+        return None
+    except TagError as exc:
+        if getattr(exc, "unsupported", False):
+            return None
+        return exc.reason
+    return None
 
 
 # ---------------------------------------------------------------------------------- safe write

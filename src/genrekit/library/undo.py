@@ -78,10 +78,7 @@ class UndoLog:
         fd = f.fileno()
         try:
             at = os.lseek(fd, 0, os.SEEK_END)
-            data = line.encode("utf-8")
-            done = 0
-            while done < len(data):
-                done += os.write(fd, data[done:])
+            _append(fd, line.encode("utf-8"))
             os.fsync(fd)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -111,6 +108,13 @@ class UndoLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (tests make this fail as a full disk does)."""
+    done = 0
+    while done < len(data):
+        done += os.write(fd, data[done:])
 
 
 def read_log(path: str | os.PathLike[str], kind: str) -> Iterator[dict[str, Any]]:
