@@ -306,3 +306,32 @@ def streaming_wav(path: Path, seconds: float = 2.0) -> Path:
     path.write_bytes(b"RIFF" + b"\xff" * 4 + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
                      + b"LIST" + struct.pack("<I", len(info)) + info + b"data" + b"\xff" * 4 + pcm)
     return path
+
+
+def full_disk_on(monkeypatch, path: Path, fail_at: int):
+    """(see below) Returns a function that frees the disk again."""
+    return _full_disk_on(monkeypatch, path, fail_at)
+
+
+def _full_disk_on(monkeypatch, path: Path, fail_at: int):
+    """The disk fills while ``path`` (an undo log or journal) is written: from its ``fail_at``-th
+    fsync on (the first is its header line) ``os.fsync`` of that file raises ENOSPC, as a full
+    disk does for data the kernel could not place. Other files sync as usual."""
+    import errno
+
+    real_fsync = os.fsync
+    calls = {"n": 0}
+
+    def fsync(fd: int) -> None:
+        try:
+            mine = os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(path)
+        except OSError:
+            mine = False
+        if mine:
+            calls["n"] += 1
+            if calls["n"] >= fail_at:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return lambda: monkeypatch.setattr(os, "fsync", real_fsync)

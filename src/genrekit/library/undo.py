@@ -85,7 +85,8 @@ class UndoLog:
                 os.ftruncate(fd, at)
                 os.fsync(fd)
             reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-            raise UndoError(f"{self.path}: cannot write the undo log ({reason}); stopped before changing "
+            what = "journal" if self.kind == "sort" else "undo log"
+            raise UndoError(f"{self.path}: cannot write the {what} ({reason}); stopped before changing "
                             "anything more") from None
 
     def record(self, entry: dict[str, Any]) -> None:
