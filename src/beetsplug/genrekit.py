@@ -35,6 +35,7 @@ genre is still stored in the library.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -112,7 +113,7 @@ class GenrekitPlugin(BeetsPlugin):
             return
         for item in task.imported_items():
             if item.id in self._changed_on_import:
-                item.try_write()
+                self._write(item)
                 self._changed_on_import.discard(item.id)
 
     def refuse_unsafe_write(self, item: Any, path: bytes, tags: Any) -> None:
@@ -125,6 +126,18 @@ class GenrekitPlugin(BeetsPlugin):
         why = unsafe_to_write(os.fsdecode(path))
         if why is not None:
             raise WriteError(path, f"genrekit: not written, {why}")
+
+    def _write(self, item: Any) -> None:
+        """``item.try_write()`` from inside one of this plugin's own listeners: beets sets the
+        plugin's log level while a listener runs and asserts it is unset when the next one starts,
+        and the ``write`` event this sends runs :meth:`refuse_unsafe_write` (ours too) nested, so
+        the level is cleared around the call and put back after."""
+        level = self._log.level
+        self._log.setLevel(logging.NOTSET)
+        try:
+            item.try_write()
+        finally:
+            self._log.setLevel(level)
 
     # -------------------------------------------------------------------------------------- work
 
@@ -200,7 +213,7 @@ class GenrekitPlugin(BeetsPlugin):
             item["genrekit_confidence"] = float(result.confidence)
             item["genrekit_tags"] = ", ".join(result.tag_names())
             if write:
-                item.try_write()
+                self._write(item)
             item.store()
             changed.append(item)
         return changed
