@@ -1,10 +1,14 @@
 """Read and write a file's own genre field with mutagen, never leaving a broken file behind.
 
-Where the genre lives, per format (mutagen does all the parsing and writing):
+Where the genre lives, per format:
 
-- MP3, WAV, AIFF: an ID3v2 tag (in WAV and AIFF an ``id3 `` chunk), frame ``TCON``; a tag read as
-  ID3v2.3 is saved as v2.3 (its multiple values joined with "/", what v2.3 players read), any other
-  as v2.4;
+- MP3, WAV, AIFF: an ID3v2 tag (in WAV and AIFF an ``id3 `` chunk), frame ``TCON``, edited frame
+  by frame by ``genrekit.library.id3raw`` in the tag's own version (v2.3: several values joined
+  with "/", what v2.3 players read; v2.4: NUL-separated; a file without a tag gets v2.4). Every
+  other frame keeps its bytes and an MP3's ID3v1 tag is never rewritten: mutagen would re-render
+  the whole tag (translating v2.3 frames to v2.4 ones, dropping what it cannot parse). ID3v2.2
+  tags, tags with an extended header or footer, damaged tags and containers whose size fields lie
+  (a streaming WAV) are refused, untouched;
 - FLAC, Ogg Vorbis, Ogg Opus: the ``GENRE`` Vorbis comment (one comment per value);
 - M4A / MP4: the ``©gen`` atom.
 
@@ -15,11 +19,16 @@ Files genrekit has tagged carry a marker (ID3 ``TXXX:GENREKIT``, Vorbis ``GENREK
 ``--mode add --force`` can swap its own earlier value instead of piling values up.
 
 Why the copy-then-rename dance (:func:`write_state`): mutagen edits files in place, so a crash, a
-full disk or a kill in the middle would leave a half-written song. Here mutagen only ever edits a
-copy in the same folder; the copy is fsynced, given the original's owner, mode, timestamps and
+full disk or a kill in the middle would leave a half-written song. Here only a copy in the same
+folder is ever edited; the copy is fsynced, given the original's owner, mode, timestamps and
 extended attributes, checked (its tags read back as meant, its audio still opens), and renamed
 over the original in one atomic step. The original is only ever opened for reading, and a file
 that another program changed meanwhile is left as it is.
+
+Undo is byte-exact: just before the rename, the caller's journal gets the SHA-256 of the file
+before and after and a recipe that rebuilds the old bytes from the new file (the changed stretch
+of the old file, base64; :func:`undo_recipe`). :func:`restore_bytes` applies it while the file is
+still exactly what genrekit wrote, and checks the result hashes to the original.
 """
 
 from __future__ import annotations
