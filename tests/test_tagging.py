@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -458,3 +459,70 @@ def test_nan_confidence_is_never_good_enough() -> None:
     assert decide(Answer("x.mp3", "rock", float("nan")), Rules(0.99)) is not None
     assert decide(Answer("x.mp3", "rock", float("nan")), Rules(0.0)) is not None
     assert decide(Answer("x.mp3", "rock", 0.995), Rules(0.99)) is None
+
+
+@pytest.mark.parametrize("case", ["wav-untagged", "wav-trailing-bytes", "aiff-untagged", "mp3-unsync", "mp3-untagged"])
+def test_containers_and_tag_shapes_round_trip_byte_exact(mpeg_audio: bytes, tmp_path: Path, case: str,
+                                                         capsys) -> None:
+    """Files genrekit writes a tag into for the first time, a WAV with bytes after its RIFF data
+    (an ID3v1 tag some tools append; kept where it is), and a v2.3 tag stored unsynchronised."""
+    import soundfile as sf
+
+    from .conftest import tone
+    from .library_files import v1_tag, v23_frame, v23_tag
+
+    if case.startswith(("wav", "aiff")):
+        song = tmp_path / ("s.wav" if case.startswith("wav") else "s.aiff")
+        sf.write(song, tone(1.0, 22050, 440.0), 22050)
+        if case == "wav-trailing-bytes":
+            with open(song, "ab") as f:
+                f.write(v1_tag("t", "a", "b", "2000", "c", 1))
+    elif case == "mp3-untagged":
+        song = tmp_path / "s.mp3"
+        song.write_bytes(mpeg_audio)
+    else:  # "\xff\xe0" in a frame is stored as "\xff\x00\xe0" when the tag's unsynchronisation flag is set
+        song = tmp_path / "s.mp3"
+        frames = v23_frame(b"TIT2", b"\x01\xff\xfe" + "ÿà".encode("utf-16-le")) + v23_frame(b"TCON", b"\x00Rock")
+        tag = bytearray(v23_tag([frames.replace(b"\xff", b"\xff\x00")], padding=32))
+        tag[5] = 0x80
+        song.write_bytes(bytes(tag) + mpeg_audio)
+    original = song.read_bytes()
+    log = tmp_path / "tag.jsonl"
+    assert main(["tag", str(song), "--undo-log", str(log), "--names", "plain"]) == 0, capsys.readouterr().err
+    state = read_state(song)
+    assert state.genres == (parse_marker(state.marker)["genre"],)
+    if case == "wav-trailing-bytes":
+        assert song.read_bytes().endswith(original[-128:])
+    if case == "mp3-unsync":
+        assert song.read_bytes()[5] == 0x80  # still unsynchronised
+        import mutagen.id3
+
+        assert str(mutagen.id3.ID3(song)["TIT2"]) == "ÿà"  # the other frame reads as before
+    assert np.array_equal(decoded(song), decoded_original(original, song.suffix, tmp_path))
+    assert main(["tag", "--undo", str(log)]) == 0
+    assert song.read_bytes() == original
+
+
+def decoded_original(data: bytes, suffix: str, tmp_path: Path) -> np.ndarray:
+    p = tmp_path / f"orig{suffix}"
+    p.write_bytes(data)
+    return decoded(p)
+
+
+def test_tags_genrekit_does_not_edit_are_one_line_and_untouched(mpeg_audio: bytes, tmp_path: Path, capsys) -> None:
+    from .library_files import v23_frame, v23_tag
+
+    ext = bytearray(v23_tag([struct.pack(">I", 6) + bytes(6), v23_frame(b"TCON", b"\x00Rock")]))
+    ext[5] = 0x40  # an extended header
+    v22 = b"ID3\x02\x00\x00\x00\x00\x00\x10" + b"TCO\x00\x00\x05\x00Rock" + bytes(6)
+    cut = v23_tag([v23_frame(b"TIT2", b"\x00title")])[:-3]  # a frame whose size runs past the tag
+    cut = cut[:6] + bytes([0, 0, 0, len(cut) - 10]) + cut[10:]
+    for name, tag, why in [("ext.mp3", bytes(ext), "extended header"), ("v22.mp3", v22, "ID3v2.2 tag"),
+                           ("cut.mp3", cut, "sizes do not add up")]:
+        song = tmp_path / name
+        song.write_bytes(tag + mpeg_audio)
+        h = sha256(song)
+        assert main(["tag", str(song)]) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and err[0].startswith(f"genrekit: error: {song}: ") and why in err[0], err
+        assert sha256(song) == h

@@ -98,23 +98,24 @@ def locate(data: bytes | memoryview, container: str) -> Place:
     if total == 0xFFFFFFFF or total == 0:
         raise Id3Error(f"a streaming {what} (its size fields are unset, as a program writing to a pipe "
                        "leaves them); genrekit cannot tag it safely")
-    if total + 8 not in (len(mv), len(mv) + 1):
-        raise Id3Error(f"its {what} header says {total + 8} bytes but the file has {len(mv)}; "
+    if total + 8 > len(mv) + 1:
+        raise Id3Error(f"its {what} header says {total + 8} bytes but the file has only {len(mv)} (cut short); "
                        "genrekit cannot tag it safely")
+    riff_end = min(total + 8, len(mv))  # bytes after it (an ID3v1 tag some tools append) are kept as they are
     pos, found = 12, None
-    while pos < len(mv):
-        if pos + 8 > len(mv):
+    while pos < riff_end:
+        if pos + 8 > riff_end:
             raise Id3Error(f"its {what} chunks do not fill the file (a cut chunk header at byte {pos})")
         cid = bytes(mv[pos:pos + 4])
         (size,) = struct.unpack(fmt, mv[pos + 4:pos + 8])
-        if size == 0xFFFFFFFF or pos + 8 + size > len(mv):
-            raise Id3Error(f"its {what} chunk '{cid.decode('latin-1')}' at byte {pos} claims more bytes than the file has; "
-                           "genrekit cannot tag it safely")
+        if size == 0xFFFFFFFF or pos + 8 + size > riff_end:
+            raise Id3Error(f"its {what} chunk '{cid.decode('latin-1')}' at byte {pos} claims more bytes than the "
+                           "file has; genrekit cannot tag it safely")
         if cid.lower() == b"id3 " and found is None:
             found = (pos, pos + 8, pos + 8 + size)
         pos += 8 + size + (size & 1)
     if found is None:
-        return Place(container, len(mv), len(mv), None, -1)
+        return Place(container, riff_end, riff_end, None, -1)
     head, start, end = found
     return Place(container, start, end, bytes(mv[start:end]), head)
 
@@ -139,10 +140,11 @@ def rebuild(data: bytes | memoryview, place: Place, block: bytes | None) -> list
     else:
         if block is None:
             return [(0, n)]
-        lead = b"\0" if n % 2 else b""  # the last chunk's missing pad byte
+        at = place.start  # the end of the RIFF/FORM data: the new chunk goes there
+        lead = b"\0" if at % 2 else b""  # the last chunk's missing pad byte
         chunk = _chunk(place.container, b"id3 " if little else b"ID3 ", -1, block)
-        new_total = n + len(lead) + len(chunk) - 8
-        pieces = [bytes(memoryview(data)[:4]), struct.pack(fmt, new_total), (8, n), lead, chunk]
+        new_total = at + len(lead) + len(chunk) - 8
+        pieces = [bytes(memoryview(data)[:4]), struct.pack(fmt, new_total), (8, at), lead, chunk, (at, n)]
     if new_total > 0xFFFFFFFF:
         raise Id3Error("the file would grow past the 4 GiB its container allows")
     return [p for p in pieces if (p[0] < p[1] if isinstance(p, tuple) else p)]
