@@ -526,3 +526,15 @@ def test_tags_genrekit_does_not_edit_are_one_line_and_untouched(mpeg_audio: byte
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 2 and err[0].startswith(f"genrekit: error: {song}: ") and why in err[0], err
         assert sha256(song) == h
+
+
+def test_v23_marker_in_utf16_is_found_and_replaced(mpeg_audio: bytes, tmp_path: Path) -> None:
+    """A marker that latin-1 cannot hold is written as UTF-16 in v2.3; a forced re-tag must find
+    and replace it (one TXXX:GENREKIT, one TCON), never pile up a second one."""
+    song = v23_mp3(tmp_path / "v1.mp3", mpeg_audio, "v1")
+    write_state(song, GenreState(("Jazz", "Blues"), "model=/models/✓.safetensors"))
+    assert read_state(song) == GenreState(("Jazz", "Blues"), "model=/models/✓.safetensors")
+    write_state(song, GenreState(("Rock",), "model=/other/✓"))
+    assert read_state(song) == GenreState(("Rock",), "model=/other/✓")
+    ids = [f[:4] for f in _frames_of(song.read_bytes())]
+    assert ids == [b"TIT2", b"TCON", b"TXXX"]

@@ -322,7 +322,8 @@ def read(block: bytes | None, marker_key: str) -> tuple[int, list[str], str | No
 
     length = tag_length(block)
     try:
-        tags = ID3(io.BytesIO(block[:length]), translate=False, load_v1=False)
+        # v2.2 frames (TCO) only read as TCON once translated; v2.3/2.4 are read as they are
+        tags = ID3(io.BytesIO(block[:length]), translate=block[3] == 2, load_v1=False)
     except Exception as exc:  # mutagen's ID3NoHeaderError, struct errors on damaged tags
         raise Id3Error(f"cannot read its ID3 tag ({type(exc).__name__}: {exc})") from None
     genres = [str(g) for f in tags.getall("TCON") for g in f.text]
