@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from genrekit.errors import GenrekitError
+from genrekit.models.modelfile import fsync_dir
 
 FORMAT = "genrekit-undo"
 VERSION = 1
@@ -67,6 +68,8 @@ class UndoLog:
             except UndoError:
                 self.close()
                 raise
+            with contextlib.suppress(OSError):  # the log's name survives a crash too
+                fsync_dir(self.path.parent)
         return self._f
 
     def _write(self, obj: dict[str, Any]) -> None:
