@@ -225,3 +225,113 @@ def write_result(folder: Path, *parts: list[dict]) -> Path:
         keys = list(dict.fromkeys(k for r in rows for k in r))  # from_pylist takes the first row's keys only
         pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]), folder / f"part-{i}.parquet")
     return folder
+
+
+# ------------------------------------------------------------------- hand-built ID3v2.3 tags
+
+
+def v23_frame(fid: bytes, data: bytes, flags: int = 0) -> bytes:
+    """One ID3v2.3 frame (plain 32-bit size), built by hand so no library translates it."""
+    return fid + struct.pack(">IH", len(data), flags) + data
+
+
+def v23_tag(frames: list[bytes], padding: int = 0) -> bytes:
+    body = b"".join(frames) + bytes(padding)
+    n = len(body)
+    size = bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+    return b"ID3\x03\x00\x00" + size + body
+
+
+def v1_tag(title: str, artist: str, album: str, year: str, comment: str, genre: int) -> bytes:
+    def field(text: str, n: int) -> bytes:
+        return text.encode("latin-1")[:n].ljust(n, b"\0")
+
+    return b"TAG" + field(title, 30) + field(artist, 30) + field(album, 30) + field(year, 4) + field(comment, 30) \
+        + bytes([genre])
+
+
+#: The frames the review found damaged by mutagen's re-rendering: v2.3-only date, volume, size and
+#: people frames, the genre "(17)Rock/Pop" (an ID3v1 reference plus a refinement), cover art.
+V23_FRAMES = [
+    v23_frame(b"TIT2", b"\x00v2 title"),
+    v23_frame(b"TPE1", b"\x01" + "Señor ✓".encode("utf-16")),
+    v23_frame(b"TYER", b"\x001999"),
+    v23_frame(b"TDAT", b"\x000102"),
+    v23_frame(b"TRDA", b"\x00Jan 2nd, 1999"),
+    v23_frame(b"TSIZ", b"\x00123456"),
+    v23_frame(b"RVAD", b"\x03\x10" + bytes([0x12, 0x34, 0x12, 0x34, 0, 0, 0, 0])),
+    v23_frame(b"IPLS", b"\x00producer\x00Some One\x00engineer\x00Else\x00"),
+    v23_frame(b"TCON", b"\x00(17)Rock/Pop"),
+    v23_frame(b"APIC", b"\x00image/png\x00\x03cover\x00" + PNG),
+    v23_frame(b"TXXX", b"\x00REPLAYGAIN_TRACK_GAIN\x00-6.50 dB"),
+]
+
+
+def mp3_frames(clip: Path) -> bytes:
+    """MPEG audio frames of a few seconds of ``clip`` (FFmpeg's own ID3 tag cut off)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "a.mp3"
+        encode(*clip_samples(clip, 2.0), p, "mp3", "libmp3lame", 22050)
+        return audio_bytes(p)
+
+
+def v23_mp3(path: Path, frames_audio: bytes, case: str) -> Path:
+    """An MP3 with a hand-built ID3v2.3 tag: ``rich`` (V23_FRAMES, no padding: the tag must grow),
+    ``v1`` (a small v2.3 tag with padding plus an ID3v1 tag whose fields v2 lacks), ``damaged``
+    (a text frame with an invalid encoding byte, an unknown frame and two TCON frames)."""
+    if case == "rich":
+        data = v23_tag(V23_FRAMES, padding=0) + frames_audio
+    elif case == "v1":
+        tag = v23_tag([v23_frame(b"TIT2", b"\x00v2 title"), v23_frame(b"TCON", b"\x00Blues")], padding=512)
+        data = tag + frames_audio + v1_tag("v1 title", "v1 artist", "v1 album", "1987", "v1 comment", 17)
+    elif case == "damaged":
+        frames = [v23_frame(b"TIT2", b"\x00title"), v23_frame(b"TCON", b"\x00Rock"),
+                  v23_frame(b"TPE1", b"\x09not a valid encoding"), v23_frame(b"XYZ1", b"\x00\x01\x02private"),
+                  v23_frame(b"TCON", b"\x00Pop")]
+        data = v23_tag(frames, padding=64) + frames_audio
+    else:
+        raise ValueError(case)
+    path.write_bytes(data)
+    return path
+
+
+def streaming_wav(path: Path, seconds: float = 2.0) -> Path:
+    """A WAV as ``ffmpeg -f wav pipe:`` writes it: RIFF and data sizes 0xFFFFFFFF (unknown)."""
+    n = int(22050 * seconds)
+    pcm = (np.sin(np.arange(n) * 2 * np.pi * 220 / 22050) * 8000).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 22050, 44100, 2, 16)
+    info = b"INFOISFT" + struct.pack("<I", 14) + b"Lavf60.16.100\0"
+    path.write_bytes(b"RIFF" + b"\xff" * 4 + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+                     + b"LIST" + struct.pack("<I", len(info)) + info + b"data" + b"\xff" * 4 + pcm)
+    return path
+
+
+def full_disk_on(monkeypatch, path: Path, fail_at: int):
+    """(see below) Returns a function that frees the disk again."""
+    return _full_disk_on(monkeypatch, path, fail_at)
+
+
+def _full_disk_on(monkeypatch, path: Path, fail_at: int):
+    """The disk fills while ``path`` (an undo log or journal) is written: from its ``fail_at``-th
+    fsync on (the first is its header line) ``os.fsync`` of that file raises ENOSPC, as a full
+    disk does for data the kernel could not place. Other files sync as usual."""
+    import errno
+
+    real_fsync = os.fsync
+    calls = {"n": 0}
+
+    def fsync(fd: int) -> None:
+        try:
+            mine = os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(path)
+        except OSError:
+            mine = False
+        if mine:
+            calls["n"] += 1
+            if calls["n"] >= fail_at:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return lambda: monkeypatch.setattr(os, "fsync", real_fsync)

@@ -18,7 +18,7 @@ pytest.importorskip("beets")
 from genrekit.library.names import DISPLAY  # noqa: E402
 from genrekit.library.tagging import read_state  # noqa: E402
 
-from .library_files import OLD_GENRES, make_library, sha256  # noqa: E402
+from .library_files import OLD_GENRES, make_library, sha256, streaming_wav  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = REPO / "tests" / "beets_runner.py"
@@ -97,3 +97,34 @@ def test_auto_on_import_and_write_setting(gtzan_clips: Path, tmp_path: Path) -> 
     label = item.get("genrekit_genre")
     assert genres_of(item) == [label]  # replace mode, the model's own label
     assert list(read_state(p).genres) == [label]  # beets wrote it on import (import.write: yes)
+
+
+def test_streaming_wav_is_never_written_by_beets(gtzan_clips: Path, tmp_path: Path) -> None:
+    """Review (issue 21): with ``import.write`` on, beets' in-place write of a streaming WAV (sizes
+    0xFFFFFFFF, as ``ffmpeg -f wav pipe:`` writes) failed part-way after inserting 8 bytes into the
+    audio. The plugin now refuses every beets write genrekit would not do itself: the WAV stays
+    byte for byte as it was (its genre is still stored in the library), an ordinary file is written."""
+    music = tmp_path / "music"
+    make_library(clip_by_stem(gtzan_clips, "blues/blues.00001"), music, ["ogg"])
+    streaming_wav(music / "pipe.wav")
+    original = (music / "pipe.wav").read_bytes()
+    beetsdir = tmp_path / "beets"
+    beetsdir.mkdir()
+    (beetsdir / "config.yaml").write_text(
+        f"directory: {tmp_path / 'library'}\nlibrary: {beetsdir / 'library.db'}\nplugins: genrekit\n"
+        "import:\n  copy: yes\n  write: yes\n  quiet: yes\n"
+        "genrekit:\n  auto: yes\n  names: plain\n")
+    beet(beetsdir, "import", "-A", str(music))
+    got = items(beetsdir)
+    assert len(got) == 2
+    (wav,) = [p for p in got if p.endswith(".wav")]
+    (ogg,) = [p for p in got if p.endswith(".ogg")]
+    assert Path(wav).read_bytes() == original  # import with write on: untouched
+    assert got[wav].get("genrekit_genre")  # the genre is in the library all the same
+    assert list(read_state(ogg).genres) == [got[ogg].get("genrekit_genre")]  # other files are written
+    proc = beet(beetsdir, "genrekit", "-f")  # the plugin's own write (import.write is on)
+    assert "not written, a streaming WAV" in proc.stdout + proc.stderr
+    beet(beetsdir, "modify", "-y", f"path:{wav}", "comments=New")  # beets' own writes go through the same check
+    beet(beetsdir, "write", "-f")
+    assert Path(wav).read_bytes() == original
+    assert (music / "pipe.wav").read_bytes() == original  # the source beets copied from, too

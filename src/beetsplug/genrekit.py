@@ -23,10 +23,19 @@ writes the tags itself as it imports). Options mirror ``genrekit tag``'s::
 
 beets 2.x keeps genres in the multi-valued ``genres`` field (older beets: the ``genre`` string);
 the plugin sets whichever this beets has, so ``beet write`` puts them in the files.
+
+Writes beets cannot do safely are refused: beets edits files in place and trusts their size
+fields, so on a file whose container lies (a streaming WAV from ``ffmpeg -f wav pipe:``, sizes
+0xFFFFFFFF) or whose ID3 frames do not add up it would insert bytes into the audio or drop frames.
+While the plugin is loaded, every beets write (``beet write``, ``beet modify``, imports, this
+plugin's own) first asks genrekit's check (``genrekit.library.tagging.unsafe_to_write``); a file
+it refuses is left byte for byte as it is, and beets logs "error writing PATH: REASON". The
+genre is still stored in the library.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -59,6 +68,7 @@ class GenrekitPlugin(BeetsPlugin):
         })
         self._loader = None
         self._changed_on_import: set[int] = set()
+        self.register_listener("write", self.refuse_unsafe_write)
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self.import_task_files)
@@ -103,8 +113,31 @@ class GenrekitPlugin(BeetsPlugin):
             return
         for item in task.imported_items():
             if item.id in self._changed_on_import:
-                item.try_write()
+                self._write(item)
                 self._changed_on_import.discard(item.id)
+
+    def refuse_unsafe_write(self, item: Any, path: bytes, tags: Any) -> None:
+        """beets' ``write`` event, sent before it opens the file: raising WriteError stops that write
+        (``try_write`` logs it and goes on), so a file genrekit would not write is never touched."""
+        from beets.library import WriteError
+
+        from genrekit.library.tagging import unsafe_to_write
+
+        why = unsafe_to_write(os.fsdecode(path))
+        if why is not None:
+            raise WriteError(path, f"genrekit: not written, {why}")
+
+    def _write(self, item: Any) -> None:
+        """``item.try_write()`` from inside one of this plugin's own listeners: beets sets the
+        plugin's log level while a listener runs and asserts it is unset when the next one starts,
+        and the ``write`` event this sends runs :meth:`refuse_unsafe_write` (ours too) nested, so
+        the level is cleared around the call and put back after."""
+        level = self._log.level
+        self._log.setLevel(logging.NOTSET)
+        try:
+            item.try_write()
+        finally:
+            self._log.setLevel(level)
 
     # -------------------------------------------------------------------------------------- work
 
@@ -180,7 +213,7 @@ class GenrekitPlugin(BeetsPlugin):
             item["genrekit_confidence"] = float(result.confidence)
             item["genrekit_tags"] = ", ".join(result.tag_names())
             if write:
-                item.try_write()
+                self._write(item)
             item.store()
             changed.append(item)
         return changed

@@ -86,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
             if why is not None:
                 rep.line("skipped", path, why)
                 continue
-            dest = into / render(args.pattern, path, names.name(result.genre), result.genre, result.confidence,
-                                 result.nearest)
+            try:
+                dest = into / render(args.pattern, path, names.name(result.genre), result.genre, result.confidence,
+                                     result.nearest)
+            except SortError as exc:
+                rep.error(f"{path}: {exc}")
+                continue
             said = f"({result.genre} {result.confidence:.2f})"
             if args.dry_run:
                 rep.line(f"would {action}", path, f"-> {free_name(dest)}  {said}")
@@ -125,7 +129,8 @@ def run_undo(path: Path, *, dry_run: bool, force: bool) -> int:
             if dry_run:
                 rep.line("would undo", str(entry["dest"]), f"{entry['op']} of {entry['src']}")
                 continue
-            rep.line("undone", str(entry["dest"]), undo_entry(entry, force=force))
+            status, what = undo_entry(entry, force=force)
+            rep.line(status, str(entry["dest"]), what)
         except SortError as exc:
             rep.error(str(exc))
         except (KeyError, TypeError):

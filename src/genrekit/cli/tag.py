@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         CannotTag,
         GenreState,
         TagError,
-    check_writable,
+        check_taggable,
+        check_writable,
         make_marker,
         new_genres,
         parse_marker,
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     for path in local_files(args.inputs, rep):
         try:
             old = read_state(path)
+            check_taggable(path)  # a streaming WAV, an ID3 tag genrekit cannot edit frame by frame
         except CannotTag as exc:
             rep.line("skipped", path, exc.reason)
             continue
@@ -183,8 +185,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             try:
                 check_writable(path)
-                log.record({"path": os.path.realpath(path), "input": path, "old": old.to_dict(), "new": new.to_dict()})
-                write_state(path, new, expect=old)
+                entry = {"path": os.path.realpath(path), "input": path, "old": old.to_dict(), "new": new.to_dict()}
+                # the log line (with what gives the original bytes back) is fsynced after the edited
+                # copy is complete and before it replaces the file: a log that cannot be written
+                # (a full disk) stops the run with the file untouched
+                write_state(path, new, expect=old, journal=lambda info, entry=entry: log.record({**entry, "bytes": info}))
             except TagError as exc:
                 rep.error(str(exc))
                 continue
@@ -208,7 +213,14 @@ def run(args: argparse.Namespace) -> int:
 
 def run_undo(path: Path, *, dry_run: bool, force: bool) -> int:
     """Put back the old genre values (and marker) of every file a tag run's log recorded."""
-    from genrekit.library.tagging import GenreState, TagError, read_state, same_genres, write_state
+    from genrekit.library.tagging import (
+        GenreState,
+        TagError,
+        read_state,
+        restore_bytes,
+        same_genres,
+        write_state,
+    )
     from genrekit.library.undo import read_log
 
     rep = Reporter()
@@ -228,6 +240,10 @@ def run_undo(path: Path, *, dry_run: bool, force: bool) -> int:
             if dry_run:
                 rep.line("would undo", target, f"{show(now.genres)} -> {show(old.genres)}")
                 continue
+            if isinstance(entry.get("bytes"), dict) and restore_bytes(target, entry["bytes"]):
+                rep.line("restored", target, f"{show(now.genres)} -> {show(old.genres)}  (the original bytes)")
+                continue
+            # changed since genrekit wrote it (or an old log): put the genre values back, keeping the rest
             write_state(target, old, expect=None if force else new)
             rep.line("restored", target, f"{show(now.genres)} -> {show(old.genres)}")
         except TagError as exc:

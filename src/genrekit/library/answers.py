@@ -99,6 +99,6 @@ def decide(answer: Answer, rules: Rules) -> str | None:
     if answer.genre == OTHER and answer.in_set is not None and not rules.include_other:  # the open-set answer
         near = f", nearest {answer.nearest}" if answer.nearest else ""
         return f"answer is 'other'{near} (--include-other writes it)"
-    if answer.confidence < rules.min_confidence:
+    if not answer.confidence >= rules.min_confidence:  # NaN (a broken answer) is never good enough
         return f"unsure: {answer.genre} {answer.confidence:.2f} < --min-confidence {rules.min_confidence:g}"
     return None

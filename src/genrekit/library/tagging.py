@@ -1,10 +1,14 @@
 """Read and write a file's own genre field with mutagen, never leaving a broken file behind.
 
-Where the genre lives, per format (mutagen does all the parsing and writing):
+Where the genre lives, per format:
 
-- MP3, WAV, AIFF: an ID3v2 tag (in WAV and AIFF an ``id3 `` chunk), frame ``TCON``; a tag read as
-  ID3v2.3 is saved as v2.3 (its multiple values joined with "/", what v2.3 players read), any other
-  as v2.4;
+- MP3, WAV, AIFF: an ID3v2 tag (in WAV and AIFF an ``id3 `` chunk), frame ``TCON``, edited frame
+  by frame by ``genrekit.library.id3raw`` in the tag's own version (v2.3: several values joined
+  with "/", what v2.3 players read; v2.4: NUL-separated; a file without a tag gets v2.4). Every
+  other frame keeps its bytes and an MP3's ID3v1 tag is never rewritten: mutagen would re-render
+  the whole tag (translating v2.3 frames to v2.4 ones, dropping what it cannot parse). ID3v2.2
+  tags, tags with an extended header or footer, damaged tags and containers whose size fields lie
+  (a streaming WAV) are refused, untouched;
 - FLAC, Ogg Vorbis, Ogg Opus: the ``GENRE`` Vorbis comment (one comment per value);
 - M4A / MP4: the ``©gen`` atom.
 
@@ -15,27 +19,37 @@ Files genrekit has tagged carry a marker (ID3 ``TXXX:GENREKIT``, Vorbis ``GENREK
 ``--mode add --force`` can swap its own earlier value instead of piling values up.
 
 Why the copy-then-rename dance (:func:`write_state`): mutagen edits files in place, so a crash, a
-full disk or a kill in the middle would leave a half-written song. Here mutagen only ever edits a
-copy in the same folder; the copy is fsynced, given the original's owner, mode, timestamps and
+full disk or a kill in the middle would leave a half-written song. Here only a copy in the same
+folder is ever edited; the copy is fsynced, given the original's owner, mode, timestamps and
 extended attributes, checked (its tags read back as meant, its audio still opens), and renamed
 over the original in one atomic step. The original is only ever opened for reading, and a file
 that another program changed meanwhile is left as it is.
+
+Undo is byte-exact: just before the rename, the caller's journal gets the SHA-256 of the file
+before and after and a recipe that rebuilds the old bytes from the new file (the changed stretch
+of the old file, base64; :func:`undo_recipe`). :func:`restore_bytes` applies it while the file is
+still exactly what genrekit wrote, and checks the result hashes to the original.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import errno
+import hashlib
+import mmap
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genrekit.errors import GenrekitError, one_line
+from genrekit.library import id3raw
 from genrekit.models.modelfile import fsync_dir
 
 try:
@@ -141,6 +155,14 @@ def _kind_of(f: Any) -> str | None:
     return None
 
 
+def _container(f: Any) -> str:
+    """Where an "id3" kind file keeps its tag (see ``id3raw``)."""
+    from mutagen.aiff import AIFF
+    from mutagen.wave import WAVE
+
+    return "riff" if isinstance(f, WAVE) else "aiff" if isinstance(f, AIFF) else "mp3"
+
+
 def _load(path: Path, name: object) -> tuple[Any, str]:
     """(mutagen file, kind); CannotTag for formats outside the list, TagError for broken files."""
     import mutagen
@@ -170,16 +192,11 @@ def format_name(path: str | os.PathLike[str]) -> str:
 
 
 def _read(f: Any, kind: str) -> GenreState:
+    """Genres and marker of a Vorbis-comment or MP4 file (ID3 tags: :func:`_read_id3`)."""
     tags = f.tags
     if tags is None:
         return GenreState()
-    if kind == "id3":
-        genres = tuple(tags["TCON"].text) if "TCON" in tags else ()
-        if tags.version[1] == 3:  # v2.3 has one text value; "/" separates genres there
-            genres = _split_v23(genres)
-        marker = f"TXXX:{MARKER_KEY}"
-        mark = str(tags[marker].text[0]) if marker in tags and tags[marker].text else None
-    elif kind == "vorbis":
+    if kind == "vorbis":
         genres = tuple(tags["genre"]) if "genre" in tags else ()
         mark = tags[MARKER_KEY][0] if MARKER_KEY in tags else None
     else:
@@ -187,6 +204,39 @@ def _read(f: Any, kind: str) -> GenreState:
         raw = tags.get(_MP4_MARKER)
         mark = bytes(raw[0]).decode("utf-8", "replace") if raw else None
     return GenreState(tuple(str(g) for g in genres), mark)
+
+
+def _read_id3(place: id3raw.Place, name: object = "") -> GenreState:
+    """The genres and marker of an ID3v2 block, read without translating it to v2.4 and without
+    an ID3v1 tag's values mixed in (they are not in the v2 tag, and genrekit never writes them)."""
+    try:
+        version, genres, mark = id3raw.read(place.block, MARKER_KEY)
+    except id3raw.Id3Error as exc:
+        raise TagError(name, str(exc)) from None
+    if version == 3:  # v2.3 has one text value; "/" separates genres there
+        genres = list(_split_v23(tuple(genres)))
+    return GenreState(tuple(genres), mark)
+
+
+def _locate(data: Any, container: str, name: object) -> id3raw.Place:
+    try:
+        return id3raw.locate(data, container)
+    except id3raw.Id3Error as exc:
+        raise TagError(name, f"{exc}; left as it is") from None
+
+
+@contextlib.contextmanager
+def _mapped(fd: int) -> Iterator[Any]:
+    """The file's bytes, mapped read-only (b"" for an empty file, which mmap refuses)."""
+    if os.fstat(fd).st_size == 0:
+        yield b""
+        return
+    m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    try:
+        yield m
+    finally:
+        with contextlib.suppress(BufferError):  # a memoryview still held by a caller's frame
+            m.close()
 
 
 def _split_v23(genres: tuple[str, ...]) -> tuple[str, ...]:
@@ -203,16 +253,7 @@ def _apply(f: Any, kind: str, state: GenreState) -> None:
     if f.tags is None:
         f.add_tags()
     tags = f.tags
-    if kind == "id3":
-        from mutagen.id3 import TCON, TXXX
-
-        tags.delall("TCON")
-        if state.genres:
-            tags.add(TCON(encoding=3, text=list(state.genres)))
-        tags.delall(f"TXXX:{MARKER_KEY}")
-        if state.marker is not None:
-            tags.add(TXXX(encoding=3, desc=MARKER_KEY, text=[state.marker]))
-    elif kind == "vorbis":
+    if kind == "vorbis":
         for key, values in (("genre", list(state.genres)), (MARKER_KEY, [] if state.marker is None else [state.marker])):
             if values:
                 tags[key] = values
@@ -231,22 +272,47 @@ def _apply(f: Any, kind: str, state: GenreState) -> None:
             del tags[_MP4_MARKER]
 
 
-def _save(f: Any, kind: str, id3_version: int) -> None:
-    if kind == "id3":
-        f.save(v2_version=3 if id3_version == 3 else 4)
-    else:
-        f.save()
-
-
 def read_state(path: str | os.PathLike[str]) -> GenreState:
     """The file's genre values and genrekit marker (opens it read-only)."""
     f, kind = _load(Path(path), path)
+    if kind == "id3":
+        with open(path, "rb") as fh, _mapped(fh.fileno()) as data:
+            return _read_id3(_locate(data, _container(f), path), path)
     return _read(f, kind)
 
 
 def check_taggable(path: str | os.PathLike[str]) -> None:
-    """Raise CannotTag / TagError when :func:`write_state` would refuse this file for its format."""
-    _load(Path(path), path)
+    """Raise CannotTag / TagError when :func:`write_state` would refuse this file for its format or
+    its container (a streaming WAV, an ID3 tag genrekit cannot edit frame by frame); reads only."""
+    f, kind = _load(Path(path), path)
+    if kind == "id3":
+        with open(path, "rb") as fh, _mapped(fh.fileno()) as data:
+            place = _locate(data, _container(f), path)
+        if place.block is not None:
+            try:
+                id3raw.parse(place.block)
+            except id3raw.Id3Error as exc:
+                err = TagError(path, str(exc))
+                err.unsupported = isinstance(exc, id3raw.Id3Unsupported)  # type: ignore[attr-defined]
+                raise err from None
+
+
+def unsafe_to_write(path: str | os.PathLike[str]) -> str | None:
+    """Why writing this file's tags in place (as beets does) would damage it, or None.
+
+    A container whose size fields do not describe the file (a streaming WAV) or an ID3 tag whose
+    frames do not add up: writers that trust them insert bytes into the audio or drop frames.
+    Formats genrekit does not write and well-formed tags it merely does not edit are not its call
+    (None)."""
+    try:
+        check_taggable(path)
+    except CannotTag:
+        return None
+    except TagError as exc:
+        if getattr(exc, "unsupported", False):
+            return None
+        return exc.reason
+    return None
 
 
 # ---------------------------------------------------------------------------------- safe write
@@ -282,82 +348,242 @@ def check_writable(path: str | os.PathLike[str]) -> None:
     _writable_target(path)
 
 
-def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: GenreState | None = None) -> GenreState:
+#: Undo logs keep at most this many of the original file's bytes per file (the tag block is
+#: usually a few KB; album art in a grown tag can be MBs); above it, undo restores values only.
+MAX_UNDO_BYTES = 64 << 20
+
+
+def write_state(path: str | os.PathLike[str], state: GenreState, *, expect: GenreState | None = None,
+                journal: Callable[[dict[str, Any]], None] | None = None) -> GenreState:
     """Replace the file's genre values and marker by ``state``; return the state it had.
 
     ``expect``: refuse (TagError) unless the file's current state is this one (undo uses it, so a
     file retagged by someone else since is not overwritten). The file is replaced atomically by an
     edited copy (see the module docstring); symlinks are followed, so the link stays a link.
+
+    ``journal``: called with what undo needs to give the original bytes back (sizes and SHA-256
+    of the file before and after, and a recipe rebuilding the old bytes from the new file) once
+    the edited copy is complete and before it replaces the original; if it raises, nothing is
+    changed. ID3 tags are edited frame by frame (``id3raw``): every frame but the genre and the
+    marker keeps its bytes, and an MP3's ID3v1 tag is never rewritten.
     """
     name = path
     real, st = _writable_target(path)
     f0, kind = _load(real, name)  # refuses other formats before anything is copied
-    old = _read(f0, kind)
-    if expect is not None and (old.marker != expect.marker or not same_genres(old.genres, expect.genres)):
-        raise TagError(name, "its genre changed since genrekit wrote it; left as it is")
-    id3_version = f0.tags.version[1] if kind == "id3" and f0.tags is not None else 4
-    if id3_version == 3:
-        state = GenreState(_split_v23(state.genres), state.marker)
+    container = _container(f0) if kind == "id3" else ""
+    old = _read(f0, kind) if kind != "id3" else GenreState()
     del f0
-
-    try:
-        src_fd = os.open(real, os.O_RDONLY)
-    except OSError as exc:
-        raise TagError(name, f"cannot read ({exc.strerror or one_line(exc)})") from None
-    tmp: Path | None = None
-    try:
-        try:  # advisory lock: a player or tagger holding an exclusive lock is writing it now
-            if fcntl is not None:
-                fcntl.flock(src_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise TagError(name, "file is locked by another program; left as it is") from None
-        fd, tmp_name = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name[:80]}.", suffix=TMP_SUFFIX)
-        tmp = Path(tmp_name)
-        with os.fdopen(fd, "wb") as dst, os.fdopen(os.dup(src_fd), "rb") as src:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        f, kind2 = _load(tmp, name)
-        _apply(f, kind2, state)
-        _save(f, kind2, id3_version)
-        del f
-        got = _read(_load(tmp, name)[0], kind2)
+    with _Rewrite(real, st, name) as rw:
+        if kind == "id3":
+            place = _locate(rw.data, container, name)
+            old = _read_id3(place, name)
+        if expect is not None and (old.marker != expect.marker or not same_genres(old.genres, expect.genres)):
+            raise TagError(name, "its genre changed since genrekit wrote it; left as it is")
+        if kind == "id3":
+            if place.block is not None and place.block[3] == 3:
+                state = GenreState(_split_v23(state.genres), state.marker)
+            try:
+                block = id3raw.edit(place.block, list(state.genres), state.marker, MARKER_KEY)
+                rw.write_pieces(id3raw.rebuild(rw.data, place, block))
+            except id3raw.Id3Error as exc:
+                raise TagError(name, f"{exc}; left as it is") from None
+            with open(rw.tmp, "rb") as fh, _mapped(fh.fileno()) as data:
+                got = _read_id3(_locate(data, container, name), name)
+        else:
+            rw.write_pieces([(0, len(rw.data))])
+            f, kind2 = _load(rw.tmp, name)
+            _apply(f, kind2, state)
+            f.save()
+            del f
+            got = _read(_load(rw.tmp, name)[0], kind2)
         if got != state:
             raise TagError(name, f"mutagen did not write the genre as asked ({got.genres} vs {state.genres}); left as it is")
-        _check_audio_opens(real, tmp, name)
+        _check_audio_opens(real, rw.tmp, name)
+        rw.commit(journal)
+    return old
+
+
+def restore_bytes(path: str | os.PathLike[str], info: dict[str, Any]) -> bool:
+    """Give a file genrekit tagged its original bytes back from an undo log's ``bytes`` record.
+
+    False (nothing done) when the file is no longer exactly what genrekit wrote (someone changed
+    it since: the caller then restores the genre values only). The rebuilt file must hash to the
+    logged original, else TagError and the file is left as it is."""
+    name = path
+    recipe = info.get("restore")
+    before, after = info.get("before") or {}, info.get("after") or {}
+    if not isinstance(recipe, list) or not before.get("sha256") or not after.get("sha256"):
+        return False
+    real, st = _writable_target(path)
+    with _Rewrite(real, st, name) as rw:
+        if len(rw.data) != after.get("size") or hashlib.sha256(rw.data).hexdigest() != after["sha256"]:
+            return False
+        try:
+            pieces = [(int(p[1]), int(p[2])) if p[0] == "copy" else base64.b64decode(p[1], validate=True)
+                      for p in recipe]
+        except (ValueError, TypeError, IndexError, binascii.Error):
+            raise TagError(name, "the undo log's record of its original bytes is damaged; left as it is") from None
+        if any(isinstance(p, tuple) and not 0 <= p[0] <= p[1] <= len(rw.data) for p in pieces):
+            raise TagError(name, "the undo log's record of its original bytes is damaged; left as it is")
+        rw.write_pieces(pieces)
+        with open(rw.tmp, "rb") as fh, _mapped(fh.fileno()) as data:
+            ok = len(data) == before.get("size") and hashlib.sha256(data).hexdigest() == before["sha256"]
+        if not ok:
+            raise TagError(name, "rebuilding its original bytes did not give the logged file; left as it is")
+        rw.commit(None)
+    return True
+
+
+class _Rewrite:
+    """One safe replacement of ``real``: the original opened read-only (shared lock, mapped), an
+    edited copy written beside it, then :meth:`commit` (fsync, owner/mode/times, journal, last
+    look, atomic rename). Leaving the block without a commit removes the copy; OS and mutagen
+    errors become one-line TagErrors."""
+
+    def __init__(self, real: Path, st: os.stat_result, name: object) -> None:
+        self.real, self.st, self.name = real, st, name
+        self.tmp: Path | None = None
+        self.data: Any = b""
+        self._fd = -1
+        self._map: Any = None
+
+    def __enter__(self) -> _Rewrite:
+        try:
+            self._fd = os.open(self.real, os.O_RDONLY)
+        except OSError as exc:
+            raise TagError(self.name, f"cannot read ({exc.strerror or one_line(exc)})") from None
+        try:
+            try:  # advisory lock: a player or tagger holding an exclusive lock is writing it now
+                if fcntl is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise TagError(self.name, "file is locked by another program; left as it is") from None
+            self._map = _mapped(self._fd)
+            self.data = self._map.__enter__()
+        except BaseException:
+            os.close(self._fd)
+            raise
+        return self
+
+    def write_pieces(self, pieces: list[Any]) -> None:
+        """Write the copy: bytes as given, (start, end) ranges copied from the original."""
+        fd, tmp_name = tempfile.mkstemp(dir=self.real.parent, prefix=f".{self.real.name[:80]}.", suffix=TMP_SUFFIX)
+        self.tmp = Path(tmp_name)
+        with os.fdopen(fd, "wb") as dst:
+            view = memoryview(self.data)
+            try:
+                for p in pieces:
+                    dst.write(view[p[0]:p[1]] if isinstance(p, tuple) else p)
+            finally:
+                view.release()
+
+    def commit(self, journal: Callable[[dict[str, Any]], None] | None) -> None:
+        assert self.tmp is not None
+        tmp, real, st = self.tmp, self.real, self.st
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _keep_attributes(real, tmp, st, name)
+        _keep_attributes(real, tmp, st, self.name)
+        if journal is not None:
+            with open(tmp, "rb") as fh, _mapped(fh.fileno()) as new:
+                info = {"before": {"size": len(self.data), "sha256": hashlib.sha256(self.data).hexdigest()},
+                        "after": {"size": len(new), "sha256": hashlib.sha256(new).hexdigest()},
+                        "restore": undo_recipe(self.data, new)}
+            journal(info)  # written (and fsynced) before the original is replaced
         if before_replace is not None:
             before_replace(tmp, real)
         # the last look before the rename (POSIX has no compare-and-rename; this narrows the window
         # to microseconds): another program's edit since the copy wins, ours is dropped
         now = os.stat(real)
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
-            raise TagError(name, "file changed while genrekit was tagging it; left as it is")
+            raise TagError(self.name, "file changed while genrekit was tagging it; left as it is")
         os.replace(tmp, real)
-        tmp = None
+        self.tmp = None
         fsync_dir(real.parent)
-    except TagError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise TagError(name, "disk full; left as it is") from None
-        raise TagError(name, f"cannot write tags ({exc.strerror or one_line(exc)}); left as it is") from None
-    except Exception as exc:  # mutagen errors and the like: one line, the file untouched
+
+    def __exit__(self, et: Any, exc: Any, tb: Any) -> None:
+        with contextlib.suppress(Exception):
+            self._map.__exit__(None, None, None)
+        os.close(self._fd)
+        if self.tmp is not None:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
+        if exc is None or isinstance(exc, GenrekitError):
+            return
+        name = self.name
+        if isinstance(exc, OSError):
+            if exc.errno == errno.ENOSPC:
+                raise TagError(name, "disk full; left as it is") from None
+            raise TagError(name, f"cannot write tags ({exc.strerror or one_line(exc)}); left as it is") from None
         import mutagen
 
-        if not isinstance(exc, mutagen.MutagenError):
-            raise
-        raise TagError(name, f"cannot write tags ({one_line(exc)}); left as it is") from None
-    finally:
-        os.close(src_fd)
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-    return old
+        if isinstance(exc, mutagen.MutagenError):  # one line, the file untouched
+            raise TagError(name, f"cannot write tags ({one_line(exc)}); left as it is") from None
+
+
+_CHUNK = 1 << 20
+_GAP = 32
+
+
+def _first_diff(a: Any, b: Any, n: int) -> int:
+    """Index of the first differing byte of two uint8 arrays within ``n`` (``n`` when none)."""
+    import numpy as np
+
+    for i in range(0, n, _CHUNK):
+        d = np.flatnonzero(a[i:min(i + _CHUNK, n)] != b[i:min(i + _CHUNK, n)])
+        if d.size:
+            return i + int(d[0])
+    return n
+
+
+def undo_recipe(old: Any, new: Any) -> list[list[Any]] | None:
+    """How to rebuild ``old`` from ``new``: ``["copy", start, end]`` ranges of ``new`` and
+    ``["data", base64]`` pieces of ``old``, the smaller of two plans (one changed stretch between a
+    common start and end, as when an MP3's tag grows; or changes at the same offsets, as when a
+    WAV's ID3 chunk and its RIFF size change). None when more than MAX_UNDO_BYTES would be kept."""
+    import numpy as np
+
+    a = np.frombuffer(old, np.uint8) if len(old) else np.zeros(0, np.uint8)
+    b = np.frombuffer(new, np.uint8) if len(new) else np.zeros(0, np.uint8)
+    n = min(len(a), len(b))
+    p = _first_diff(a, b, n)
+    m = n - p
+    s = _first_diff(a[len(a) - m:][::-1], b[len(b) - m:][::-1], m) if m else 0
+    plans: list[tuple[int, list[Any]]] = [(len(a) - s - p, [("copy", 0, p), ("data", p, len(a) - s),
+                                                              ("copy", len(b) - s, len(b))])]
+    if plans[0][0] > 64 << 10:
+        ranges: list[list[int]] = []
+        for i in range(0, n, _CHUNK):
+            d = np.flatnonzero(a[i:min(i + _CHUNK, n)] != b[i:min(i + _CHUNK, n)])
+            if not d.size:
+                continue
+            cuts = np.flatnonzero(np.diff(d) > _GAP)
+            for lo, hi in zip(d[np.r_[0, cuts + 1]] + i, d[np.r_[cuts, d.size - 1]] + i + 1, strict=True):
+                if ranges and lo - ranges[-1][1] <= _GAP:
+                    ranges[-1][1] = int(hi)
+                else:
+                    ranges.append([int(lo), int(hi)])
+            if len(ranges) > 4096:
+                break
+        else:
+            pieces: list[Any] = []
+            at = 0
+            for lo, hi in ranges:
+                pieces += [("copy", at, lo), ("data", lo, hi)]
+                at = hi
+            pieces += [("copy", at, n), ("data", n, len(a))]
+            plans.append((sum(hi - lo for lo, hi in ranges) + len(a) - n, pieces))
+    cost, plan = min(plans, key=lambda c: c[0])
+    if cost > MAX_UNDO_BYTES:
+        return None
+    out: list[list[Any]] = []
+    for what, lo, hi in plan:
+        if lo < hi:
+            out.append(["copy", lo, hi] if what == "copy" else ["data", base64.b64encode(bytes(a[lo:hi])).decode("ascii")])
+    return out
 
 
 def _check_audio_opens(real: Path, tmp: Path, name: object) -> None:

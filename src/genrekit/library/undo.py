@@ -9,7 +9,9 @@ journal. Logs go to ``--undo-log PATH`` or to ``$GENREKIT_STATE_DIR`` (default
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from genrekit.errors import GenrekitError
+from genrekit.models.modelfile import fsync_dir
 
 FORMAT = "genrekit-undo"
 VERSION = 1
@@ -59,16 +62,35 @@ class UndoLog:
             except OSError as exc:
                 raise UndoError(f"{self.path}: cannot write the undo log ({exc.strerror or exc})") from None
             self._f = os.fdopen(fd, "w", encoding="utf-8")
-            self._write({"format": FORMAT, "version": VERSION, "kind": self.kind,
-                         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            try:
+                self._write({"format": FORMAT, "version": VERSION, "kind": self.kind,
+                             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            except UndoError:
+                self.close()
+                raise
+            with contextlib.suppress(OSError):  # the log's name survives a crash too
+                fsync_dir(self.path.parent)
         return self._f
 
     def _write(self, obj: dict[str, Any]) -> None:
+        """Append one line and fsync it; on failure (a full disk, an I/O error) cut the file back to
+        its last whole line and raise UndoError, so the caller stops before making the change."""
         f = self._f
         assert f is not None
-        f.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        line = json.dumps(obj, ensure_ascii=False) + "\n"
+        fd = f.fileno()
+        try:
+            at = os.lseek(fd, 0, os.SEEK_END)
+            _append(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, at)
+                os.fsync(fd)
+            reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
+            what = "journal" if self.kind == "sort" else "undo log"
+            raise UndoError(f"{self.path}: cannot write the {what} ({reason}); stopped before changing "
+                            "anything more") from None
 
     def record(self, entry: dict[str, Any]) -> None:
         """Write one entry durably; call before making the change it describes."""
@@ -78,14 +100,25 @@ class UndoLog:
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
+            with contextlib.suppress(OSError):  # every line was fsynced already
+                self._f.close()
             self._f = None
+            if self.entries == 0:  # only the header (its first entry could not be written)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
 
     def __enter__(self) -> UndoLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (tests make this fail as a full disk does)."""
+    done = 0
+    while done < len(data):
+        done += os.write(fd, data[done:])
 
 
 def read_log(path: str | os.PathLike[str], kind: str) -> Iterator[dict[str, Any]]:
