@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import AudioError, AudioTooLong, printable
+from genrekit.errors import AudioError, AudioTooLong, printable, with_detail
 
 #: File name suffixes that the folder walkers treat as audio.
 AUDIO_EXTENSIONS = frozenset(
@@ -562,10 +562,22 @@ def _native_chunks(p: Path) -> Iterator[tuple[np.ndarray, int]]:
     if f is None:
         yield from _av_frames(p)
         return
+    yielded = False
     with f:
         sr = f.samplerate
-        for data in _sf_blocks(f):
+        blocks = _sf_blocks(f)
+        while True:
+            try:
+                data = next(blocks)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - libsndfile gave up inside the stream (a cut FLAC)
+                if yielded:  # audio already handed on: a clear error, never a splice of two decoders
+                    raise AudioError(p, with_detail("corrupt or truncated audio", exc)) from None
+                break
+            yielded = True
             yield data, sr
+    yield from _av_frames(p)  # failed before any audio came out: FFmpeg decodes what is there
 
 
 def iter_audio_blocks(
