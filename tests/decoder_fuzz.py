@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .hostile_media import _music_like
+from .hostile_media import _music_like, chained_ogg
 from .library_files import FORMATS, encode
 
 #: Which encoders make the honest sources: name -> (suffix, container, codec, sample rate).
@@ -98,19 +98,12 @@ def truncations(sources: dict[str, tuple[Path, float]], folder: Path) -> list[Ca
 def chains(sources: dict[str, tuple[Path, float]], folder: Path) -> list[Case]:
     """``cat a a > c`` for each format, and a long Ogg link after a short one (libsndfile then
     states an unknown length, SF_COUNT_MAX: the chained Ogg of issue 21 that hung)."""
-    import soundfile as sf
-
     cases = []
     for name, (src, secs) in sources.items():
         p = folder / f"chain-{name}{src.suffix}"
         p.write_bytes(src.read_bytes() * 2)
         cases.append(Case(p, f"chained {name} x2", 2 * secs + SLACK_SECONDS))
-    a, b = folder / "link-a.ogg", folder / "link-b.ogg"
-    sr = 22050
-    sf.write(str(a), _music_like(sr, sr, 0), sr, format="OGG", subtype="VORBIS")
-    sf.write(str(b), _music_like(10 * sr, sr, 7), sr, format="OGG", subtype="VORBIS")
-    c = folder / "chain-short-long.ogg"
-    c.write_bytes(a.read_bytes() + b.read_bytes())
+    c = chained_ogg(folder / "chain-short-long.ogg", 1.0, 10.0)
     cases.append(Case(c, "chained ogg 1 s + 10 s (unknown length)", 11 + SLACK_SECONDS))
     return cases
 
