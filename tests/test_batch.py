@@ -385,3 +385,28 @@ def test_truncated_part_is_reported_and_its_inputs_redone(tmp_path, toy, tones, 
     assert sorted(r["input"] for r in rows) == sorted(str(t) for t in tones) and len(rows) == 8
     assert main(["batch", "--report", str(out), "--png", str(tmp_path / "g.png")]) == 0
     assert "8 tracks" in capsys.readouterr().out
+
+
+FSIZE_DRIVER = """
+import resource, signal, sys
+import genrekit.batch.engines as engines
+from tests.test_batch import _InlineEngine
+engines.make_engine = lambda *a, **k: _InlineEngine()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+from genrekit.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE semantics checked on Linux")
+def test_real_write_failure_from_the_os_is_one_line(tmp_path, toy, tones):
+    """The same stop through the real OS path: a file-size limit makes the kernel refuse the Parquet
+    writer's bytes (EFBIG), the way a full disk refuses them (ENOSPC)."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", FSIZE_DRIVER, *_argv([tones[0].parent], out, toy, "--part-rows", "3")],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot write the batch dataset (file too large for this file system or limit)" in r.stderr
+    assert not list(out.glob("part-*")) and not list(out.glob(".part-*"))
