@@ -408,5 +408,5 @@ def test_real_write_failure_from_the_os_is_one_line(tmp_path, toy, tones):
     r = subprocess.run([sys.executable, "-c", FSIZE_DRIVER, *_argv([tones[0].parent], out, toy, "--part-rows", "3")],
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "cannot write the batch dataset (file too large for this file system or limit)" in r.stderr
+    assert "cannot write the batch dataset (file too large for this file system or limit)" in r.stderr, r.stderr
     assert not list(out.glob("part-*")) and not list(out.glob(".part-*"))

@@ -29,6 +29,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -53,9 +54,14 @@ class DatasetWriteError(GenrekitError):
     """The dataset folder cannot be written (read-only, full disk, gone): the run stops here."""
 
     def __init__(self, root: Path, exc: OSError) -> None:
+        code = exc.errno
+        if code is None:  # an IOError of pyarrow's may keep the errno in its text only: "[errno 28] ..."
+            m = re.search(r"\[errno (\d+)\]", str(exc))
+            code = int(m.group(1)) if m else None
         reason = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
                   errno.EROFS: "the folder is read-only", errno.EACCES: "permission denied",
-                  errno.EPERM: "permission denied"}.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+                  errno.EPERM: "permission denied", errno.EFBIG: "file too large for this file system or limit",
+                  }.get(code or 0, exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0][:120])
         super().__init__(f"{root}: cannot write the batch dataset ({reason}); nothing half-written was left, "
                          "the rows committed before are kept: fix it and run the same command again to go on")
 
