@@ -141,3 +141,25 @@ def damaged_mp3(path: str | Path, source: str | Path, *, seed: int = 0) -> Path:
         data[i : i + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
     Path(path).write_bytes(bytes(data))
     return Path(path)
+
+
+def chained_ogg(path: str | Path, first_seconds: float = 1.0, second_seconds: float = 10.0,
+                sample_rate: int = 22050) -> Path:
+    """``cat a.ogg b.ogg > path``: two Ogg Vorbis links (libsndfile's encoder, separate serial
+    numbers), a short one then a long noisy one. libsndfile looks for the first link's last page
+    only near the end of the file, does not find it behind tens of kB of the second link, and
+    states the length as unknown (SF_COUNT_MAX: "418293516410647 s" at 22050 Hz), the file that
+    hung the decoder in issue 21. PyAV decodes both links."""
+    import soundfile as sf
+
+    path = Path(path)
+    a, b = path.with_name(path.stem + ".link-a.ogg"), path.with_name(path.stem + ".link-b.ogg")
+    sf.write(str(a), _music_like(int(first_seconds * sample_rate), sample_rate, 0), sample_rate,
+             format="OGG", subtype="VORBIS")
+    n = int(second_seconds * sample_rate)
+    noise = 0.1 * np.random.default_rng(21).standard_normal(n).astype(np.float32)
+    sf.write(str(b), _music_like(n, sample_rate, 3) + noise, sample_rate, format="OGG", subtype="VORBIS")
+    path.write_bytes(a.read_bytes() + b.read_bytes())
+    a.unlink()
+    b.unlink()
+    return path

@@ -113,3 +113,94 @@ def test_decode_keeps_native_rate(tmp_path: Path) -> None:
     sf.write(path, np.stack([tone(1.0, 48000)] * 6, axis=1), 48000)
     y, sr = decode(path)
     assert sr == 48000 and y.shape == (6, 48000)
+
+
+# ------------------------------------------------------------------ issue 21: decoded samples only
+
+
+def _mp3_and_cut(folder: Path) -> tuple[Path, Path]:
+    """A 30 s MP3 and its first 1000 bytes (``head -c 1000 good.mp3 > t.mp3``): the header (an
+    Xing frame) still claims 30 s, the bytes hold about 50 ms."""
+    from .hostile_media import mp3_file
+
+    good = mp3_file(folder / "good.mp3", 30.0)
+    cut = folder / "t.mp3"
+    cut.write_bytes(good.read_bytes()[:1000])
+    return good, cut
+
+
+def test_truncated_mp3_gives_only_the_samples_it_decodes(tmp_path: Path) -> None:
+    good, cut = _mp3_and_cut(tmp_path)
+    assert sf.info(str(cut)).frames == 30 * 44100  # the claim the old block reader filled from memory
+    y, sr = decode(cut)
+    assert sr == 44100 and 0 < y.shape[-1] < 0.1 * sr and np.all(np.isfinite(y))
+    answers = []
+    for first in (None, good, cut, good):  # whatever was decoded before it
+        if first is not None:
+            list(iter_audio_blocks(first, 22050))
+        blocks = list(iter_audio_blocks(cut, 22050))
+        assert len(blocks) == 1 and np.all(np.isfinite(blocks[0]))
+        answers.append(blocks[0])
+    assert all(np.array_equal(a, answers[0]) for a in answers)
+    np.testing.assert_array_equal(answers[0], load_audio(cut, 22050))
+    assert len(answers[0]) <= int(np.ceil(y.shape[-1] * 22050 / 44100))
+
+
+def _within(seconds: float, fn, *args, **kwargs):
+    """``fn(*args)`` in a daemon thread; fail (instead of hanging the suite) when it runs longer."""
+    import threading
+
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still running after {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_chained_ogg_with_unknown_length_decodes_every_link_and_ends(tmp_path: Path) -> None:
+    from genrekit.audio import header_duration
+
+    from .hostile_media import chained_ogg
+
+    c = chained_ogg(tmp_path / "c.ogg", 1.0, 10.0)
+    assert sf.info(str(c)).frames == (1 << 63) - 1  # libsndfile: length unknown
+    claim = header_duration(c)
+    assert claim is not None and 9.5 < claim < 12  # a claim (PyAV: the last granule), not 418293516410647 s
+    assert 9.5 < audio_info(c).duration_s < 12
+    blocks = _within(20, lambda: list(iter_audio_blocks(c, 22050, block_seconds=4.0)))
+    y = np.concatenate(blocks)
+    assert np.all(np.isfinite(y)) and abs(len(y) - 11 * 22050) < 2048  # both links, nothing invented
+    whole = _within(20, load_audio, c, 22050)
+    assert abs(len(whole) - len(y)) <= 2
+    from genrekit.errors import AudioTooLong
+
+    with pytest.raises(AudioTooLong):  # the limits follow the decoded samples
+        _within(20, lambda: list(iter_audio_blocks(c, 22050, max_seconds=5.0)))
+
+
+def test_decoder_fuzz_every_case_ends_with_an_error_or_an_honest_signal(tmp_path: Path) -> None:
+    """Truncations at every offset class, chained streams, absurd and zero-length headers, random
+    bytes under audio extensions (tests/decoder_fuzz.py; ``scripts/fuzz_decoder.py`` runs random
+    cases for longer)."""
+    import time
+
+    from .decoder_fuzz import check, fixed_cases
+
+    t0 = time.perf_counter()
+    cases = fixed_cases(tmp_path)
+    outcomes = [check(c) for c in cases]
+    bad = [f"{o.case.kind}: {o.result}" for o in outcomes if o.result.startswith("BAD")]
+    assert not bad, "\n".join(bad)
+    kinds = {o.result for o in outcomes}
+    assert kinds == {"error", "signal"} and len(outcomes) >= 90
+    assert time.perf_counter() - t0 < 30  # a few seconds here; a hang fails its case after 10 s

@@ -256,3 +256,157 @@ def test_driver_sigkill_mid_run_then_resume_loses_and_doubles_nothing(tmp_path, 
     kept = {x["input"]: x["seconds"] for x in before}
     assert all(x["seconds"] == kept[x["input"]] for x in after if x["input"] in kept)  # not redone
     assert json.loads((out / "_genrekit_run.json").read_text())["runs"][-1]["counts"]["skipped"] == len(before)
+
+
+# ------------------------------------------------------- issue 21: links, full disks, damaged parts
+
+
+class _InlineEngine:
+    """The work function run in this process: the driver's code paths without worker start-up."""
+
+    name = "inline"
+
+    def __init__(self) -> None:
+        self.stats: dict = {}
+
+    def rows(self, spec, tasks):
+        work = spec.build()
+        for t in tasks:
+            yield work(t)
+
+
+@pytest.fixture
+def inline(monkeypatch):
+    import genrekit.batch.engines as engines
+
+    monkeypatch.setattr(engines, "make_engine", lambda *a, **k: _InlineEngine())
+
+
+def _argv(sources, out: Path, toy: Path, *extra: str) -> list[str]:
+    return ["batch", *map(str, sources), "--model", str(toy), "--out", str(out), "--quiet", *extra]
+
+
+def test_dangling_link_in_a_folder_is_one_failed_row(tmp_path, toy, inline, capsys):
+    lib = tmp_path / "lib"
+    wavs = make_wavs(lib, 3)
+    (lib / "ghost.wav").symlink_to(lib / "deleted.wav")
+    tasks = expand_sources([str(lib)])
+    assert [t.input for t in tasks if not t.error] == [str(w) for w in wavs]
+    ghost = next(t for t in tasks if t.error)
+    assert ghost.input == str(lib / "ghost.wav") and "broken symbolic link" in ghost.error
+
+    out = tmp_path / "out"
+    assert main(_argv([lib], out, toy)) == 1  # one input failed; the batch went on
+    assert "Traceback" not in capsys.readouterr().err
+    rows = {r["input"]: r for r in read_rows(out)}
+    assert len(rows) == 4 and all(not rows[str(w)]["error"] for w in wavs)
+    assert "broken symbolic link" in rows[str(lib / "ghost.wav")]["error"]
+
+
+def _full_disk_after(monkeypatch, n_ok: int) -> None:
+    """pyarrow's Parquet writer succeeds ``n_ok`` times, then writes a few bytes and fails with
+    ENOSPC, as a disk that fills up mid-part does."""
+    import errno
+
+    import pyarrow.parquet as pq_mod
+
+    real = pq_mod.write_table
+    calls = {"n": 0}
+
+    def write_table(table, where, **kw):
+        calls["n"] += 1
+        if calls["n"] <= n_ok:
+            return real(table, where, **kw)
+        Path(where).write_bytes(b"PAR1" + b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq_mod, "write_table", write_table)
+
+
+def test_full_disk_stops_with_one_line_and_resume_goes_on(tmp_path, toy, tones, inline, monkeypatch, capsys):
+    out = tmp_path / "out"
+    argv = _argv([tones[0].parent], out, toy, "--part-rows", "3")
+    with monkeypatch.context() as m:
+        _full_disk_after(m, 1)
+        assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith(f"genrekit: error: {out}: cannot write the batch dataset (no space left on the disk)")
+    assert [p.name for p in out.iterdir() if p.name.startswith(".part-")] == []  # no half-written temp file
+    assert len(read_rows(out)) == 3  # the part committed before the disk filled, whole
+
+    assert main(argv) == 0  # space again: the same command goes on
+    rows = read_rows(out)
+    assert sorted(r["input"] for r in rows) == sorted(str(t) for t in tones)
+
+
+@pytest.mark.parametrize("code, words", [("EROFS", "the folder is read-only"), ("EACCES", "permission denied")])
+def test_read_only_output_folder_is_one_line(tmp_path, toy, tones, inline, monkeypatch, capsys, code, words):
+    import errno
+
+    import genrekit.models.modelfile as modelfile
+
+    out = tmp_path / "out"
+    assert main(_argv(tones[:2], out, toy)) == 0  # an existing dataset, lock file and all
+    capsys.readouterr()
+    before = sorted((p.name, p.stat().st_size) for p in out.iterdir())
+
+    def refuse(dest, suffix):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    monkeypatch.setattr(modelfile, "_create_beside", refuse)  # every atomic write in the folder
+    assert main(_argv(tones, out, toy)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err and f"cannot write the batch dataset ({words})" in err
+    assert sorted((p.name, p.stat().st_size) for p in out.iterdir()) == before  # nothing changed
+
+
+def test_truncated_part_is_reported_and_its_inputs_redone(tmp_path, toy, tones, inline, capsys):
+    out = tmp_path / "out"
+    argv = _argv([tones[0].parent], out, toy, "--part-rows", "3")
+    assert main(argv) == 0
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == 3
+    lost = {r["input"] for r in pq.read_table(parts[1]).to_pylist()}
+    data = parts[1].read_bytes()
+    parts[1].write_bytes(data[: len(data) // 2])  # a copy cut short, a full disk of an older version
+    capsys.readouterr()
+
+    assert main(["batch", "--report", str(out), "--png", str(tmp_path / "g.png")]) == 1
+    cap = capsys.readouterr()
+    assert f"{8 - len(lost)} tracks" in cap.out and "Traceback" not in cap.err
+    assert f"{parts[1]}: damaged part, not a readable Parquet file" in cap.err and cap.err.count("\n") == 1
+
+    assert main(argv) == 0  # resume: the damaged part set aside, its inputs classified again
+    err = capsys.readouterr().err
+    assert f"moved aside to _damaged-{parts[1].name}" in err
+    assert (out / f"_damaged-{parts[1].name}").read_bytes() == data[: len(data) // 2]  # kept as it was
+    rows = read_rows(out)
+    assert sorted(r["input"] for r in rows) == sorted(str(t) for t in tones) and len(rows) == 8
+    assert main(["batch", "--report", str(out), "--png", str(tmp_path / "g.png")]) == 0
+    assert "8 tracks" in capsys.readouterr().out
+
+
+FSIZE_DRIVER = """
+import resource, signal, sys
+import genrekit.batch.engines as engines
+from tests.test_batch import _InlineEngine
+engines.make_engine = lambda *a, **k: _InlineEngine()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+from genrekit.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE semantics checked on Linux")
+def test_real_write_failure_from_the_os_is_one_line(tmp_path, toy, tones):
+    """The same stop through the real OS path: a file-size limit makes the kernel refuse the Parquet
+    writer's bytes (EFBIG), the way a full disk refuses them (ENOSPC)."""
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", FSIZE_DRIVER, *_argv([tones[0].parent], out, toy, "--part-rows", "3")],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot write the batch dataset (file too large for this file system or limit)" in r.stderr, r.stderr
+    assert not list(out.glob("part-*")) and not list(out.glob(".part-*"))

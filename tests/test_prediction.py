@@ -556,3 +556,53 @@ def test_manifest_other_rows_are_right_when_the_model_says_other(shared_data, tm
     assert e["correct"] == rows[str(song)]["correct"]
     assert m["answered_other"] == sum(e["predicted"] == "other" for e in m["per_song"])
     assert m["test_track_closed_set"]["n"] == 1  # only the song inside the ten
+
+
+# ------------------------------------------------------------ issue 21: honest samples, no NaN out
+
+
+def test_truncated_file_same_error_whatever_was_decoded_before(toy, clip, tmp_path):
+    """``head -c 1000 good.mp3``: about 50 ms of audio. Its answer (too short) must not depend on
+    what the process decoded before it (the old block reader handed on leftover memory)."""
+    from .hostile_media import mp3_file
+
+    good = mp3_file(tmp_path / "good.mp3", 30.0)
+    cut = tmp_path / "t.mp3"
+    cut.write_bytes(good.read_bytes()[:1000])
+    messages = []
+    for before in (None, clip, good, None, clip):
+        if before is not None:
+            toy.predict(before)
+        with pytest.raises(AudioError) as ei:
+            toy.predict(cut)
+        messages.append(str(ei.value))
+    assert len(set(messages)) == 1 and "too short: 0.05 s" in messages[0], messages
+
+
+class _NanModel(ToyModel):
+    """A model whose answer is NaN (a damaged head, a bad feature): it must never become a record."""
+
+    def segment_probs(self, values: np.ndarray) -> np.ndarray:
+        p = super().segment_probs(values)
+        p[:, 0] = np.nan
+        return p
+
+
+def test_nan_never_leaves_the_model(clip, tmp_path):
+    clf = Classifier(_NanModel())
+    with pytest.raises(AudioError, match="not a number") as ei:
+        clf.predict(clip)
+    assert str(ei.value).startswith(f"{clip}: ")
+    with pytest.raises(AudioError, match="not a number"):
+        clf.predict_signal(tone(4.0, 11025), 11025, "signal")
+    out = list(clf.predict_many([clip]))
+    assert isinstance(out[0][1], AudioError)
+
+
+def test_min_confidence_never_passes_nan():
+    from genrekit.library.answers import Answer, Rules, decide
+
+    for rules in (Rules(), Rules(min_confidence=0.99)):
+        assert decide(Answer("t.mp3", "rock", math.nan), rules) is not None
+        assert decide(Answer("t.mp3", "rock", math.inf), rules) is not None
+    assert decide(Answer("x.mp3", "rock", 0.995), Rules(min_confidence=0.99)) is None

@@ -600,3 +600,54 @@ def test_cli_serve_starts_and_answers(tmp_path: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+# ------------------------------------------------- issue 21: one user's audio never in another's answer
+
+
+def test_truncated_upload_same_answer_whatever_came_before(tmp_path: Path, tmpdirs: Path):
+    """``head -c 1000 good.mp3`` uploaded between other users' uploads: always the same 400, never a
+    genre made of leftover memory from an earlier request, never a 500."""
+    from .hostile_media import mp3_file
+
+    good = mp3_file(tmp_path / "good.mp3", 30.0).read_bytes()
+    cut = good[:1000]
+    client, _ = make_client()
+    answers = []
+    with client:
+        for before in (None, good, wav_bytes(6.0), good, None):
+            if before is not None:
+                assert post_file(client, before, "other-user.mp3").status_code == 200
+            r = post_file(client, cut, "t.mp3")
+            answers.append((r.status_code, r.json()))
+    assert all(a == answers[0] for a in answers), answers
+    assert answers[0][0] == 400 and "too short" in answers[0][1]["detail"]
+    assert list(tmpdirs.iterdir()) == []
+
+
+def test_chained_ogg_upload_is_answered_not_refused_as_absurdly_long(tmp_path: Path, tmpdirs: Path):
+    """libsndfile states a chained Ogg's length as unknown (SF_COUNT_MAX); serve refused it with
+    "418293516410647 s long". Its real length (11 s) is under the limit: it gets an answer."""
+    from .hostile_media import chained_ogg
+
+    data = chained_ogg(tmp_path / "c.ogg", 1.0, 10.0).read_bytes()
+    client, _ = make_client(max_duration_s=60.0)
+    with client:
+        r = post_file(client, data, "c.ogg")
+    assert r.status_code == 200, r.text
+    assert 10.5 < r.json()["duration_s"] < 11.5
+
+
+class _NanModel(ToyModel):
+    def segment_probs(self, values: np.ndarray) -> np.ndarray:
+        p = super().segment_probs(values)
+        p[:, 3] = np.nan
+        return p
+
+
+def test_nan_answer_is_a_400_not_a_500(tmpdirs: Path):
+    client, _ = make_client(_NanModel())
+    with client:
+        r = post_file(client, wav_bytes(4.0), "song.wav")
+    assert r.status_code == 400 and "not a number" in r.json()["detail"], r.text
+    assert r.json()["detail"].startswith("song.wav: ")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import AudioError, AudioTooLong, printable
+from genrekit.errors import AudioError, AudioTooLong, printable, with_detail
 
 #: File name suffixes that the folder walkers treat as audio.
 AUDIO_EXTENSIONS = frozenset(
@@ -309,21 +309,93 @@ def resampler_response(orig_sr: int, target_sr: int, n_fft: int, first_bin: int 
     return np.abs(proj) * 2 * len(k) / n
 
 
-def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+#: libsndfile's "length unknown" (SF_COUNT_MAX): a chained Ogg whose last page belongs to another
+#: stream reports it, and trusting it meant a read loop that never ended and a "418293516410647 s"
+#: duration (that count at 22050 Hz).
+_SF_UNKNOWN = (1 << 63) - 1
+
+#: More samples per byte of file (per channel) than any codec can store: FLAC's densest frame (a
+#: constant subframe of 65535 samples) costs a few bytes, Opus at 6 kbit/s 64 samples a byte. A
+#: header claiming more than this is not a length, it is damage.
+_MAX_SAMPLES_PER_BYTE = 1 << 16
+
+#: Frames asked of libsndfile per read: a fresh array each time, sliced to what was decoded.
+_SF_BLOCK = 1 << 18
+
+
+def _claimed_frames(frames: int, path: Path) -> int | None:
+    """A libsndfile frame count as a *claim*: None when it is unknown or absurd for the file's size.
+
+    Why: this number is only ever a claim (the header's), used to refuse an honestly long file early
+    or to show a length; an unknown or impossible one must neither refuse a file ("418293516410647
+    s long") nor size anything. Decoding itself never reads it (see :func:`_sf_blocks`)."""
+    if frames <= 0 or frames >= _SF_UNKNOWN:
+        return None
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return None
+    return frames if frames <= size * _MAX_SAMPLES_PER_BYTE else None
+
+
+def _sf_blocks(f, blocksize: int = _SF_BLOCK, limit: int | None = None) -> Iterator[np.ndarray]:
+    """[channels, n] float32 blocks of an open ``soundfile.SoundFile``, from its position to the end
+    of what actually decodes (or ``limit`` frames).
+
+    Why not ``SoundFile.blocks``: it loops over the *header's* frame count and yields slices of one
+    buffer made with ``np.empty``, whatever each read returned. A stream that ends early (``head -c
+    1000 song.mp3``) then gave 30 s of never-written memory (leftovers of the previously decoded
+    file, sometimes NaN), and a chained Ogg whose length libsndfile reports as unknown never ended.
+    Here each read gets a new array that ``SoundFile.read`` cuts to the frames libsndfile returned,
+    the loop ends when a read returns none, and the header's count is never consulted."""
+    got = 0
+    while limit is None or got < limit:
+        want = blocksize if limit is None else min(blocksize, limit - got)
+        data = f.read(frames=want, dtype="float32", always_2d=True)
+        n = int(data.shape[0])
+        if n == 0 or n > want:  # n > want cannot happen; were it to, the block would not be trusted
+            return
+        got += n
+        yield np.ascontiguousarray(data.T)
+
+
+def _open_sf(path: Path):  # -> soundfile.SoundFile | None
+    """``path`` opened by libsndfile, or None when libsndfile cannot read it or states no usable
+    length (unknown or absurd): such files go to PyAV, which decodes every link of a chained Ogg
+    instead of libsndfile's first one, and is bounded by the samples it decodes, like every reader."""
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as f:
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception:
+        return None
+    if _claimed_frames(f.frames, path) is None:
+        f.close()
+        return None
+    return f
+
+
+def _read_soundfile(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    f = _open_sf(path)
+    if f is None:
+        raise ValueError("not for libsndfile")  # decode() falls back to PyAV
+    with f:
         sr = f.samplerate
         start = int(round(offset * sr))
         if start:
             f.seek(min(start, f.frames))
-        frames = -1 if duration is None else int(round(duration * sr))
-        data = f.read(frames=frames, dtype="float32", always_2d=True)
-    return data.T, sr
+        limit = None if duration is None else int(round(duration * sr))
+        blocks = list(_sf_blocks(f, limit=limit))
+        data = np.concatenate(blocks, axis=1) if blocks else np.zeros((f.channels, 0), np.float32)
+    return data, sr
 
 
 def _av_frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
-    """Decode with PyAV, yielding ([channels, n] float32, sample_rate) chunks."""
+    """Decode with PyAV, yielding ([channels, n] float32, sample_rate) chunks.
+
+    Every chunk has the rate and channel layout of the first decoded frame: a chained stream
+    (``cat a.ogg b.ogg``) may change both between links, and a resampler is set up for one input
+    format only, so a change flushes the old one and converts the rest to the first link's."""
     import av
 
     container = _open_av(path)
@@ -332,13 +404,24 @@ def _av_frames(path: Path) -> Iterator[tuple[np.ndarray, int]]:
         if not streams:
             raise AudioError(path, "no audio stream in file")
         stream = streams[0]
-        resampler = av.AudioResampler(format="fltp")
+        resampler = None
+        source: tuple | None = None
         try:
             for packet_frame in container.decode(stream):
+                fmt = (packet_frame.format.name, packet_frame.layout.name, packet_frame.sample_rate)
+                if resampler is None:
+                    out_layout, out_rate = packet_frame.layout, packet_frame.sample_rate
+                if fmt != source:
+                    if resampler is not None:
+                        for frame in resampler.resample(None):
+                            yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
+                    resampler = av.AudioResampler(format="fltp", layout=out_layout, rate=out_rate)
+                    source = fmt
                 for frame in resampler.resample(packet_frame):
                     yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
-            for frame in resampler.resample(None):
-                yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
+            if resampler is not None:
+                for frame in resampler.resample(None):
+                    yield frame.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
         except av.error.FFmpegError:  # type: ignore[attr-defined]
             raise AudioError(path, "corrupt or truncated audio") from None
 
@@ -418,8 +501,9 @@ def header_duration(path: str | os.PathLike[str]) -> float | None:
         import soundfile as sf
 
         i = sf.info(str(p))
-        if i.frames > 0:
-            return i.frames / i.samplerate
+        frames = _claimed_frames(i.frames, p)
+        if frames is not None:
+            return frames / i.samplerate
     except Exception:
         pass
     with _open_av(p) as c:
@@ -445,8 +529,9 @@ def audio_info(path: str | os.PathLike[str], max_count_s: float | None = None) -
         import soundfile as sf
 
         i = sf.info(str(p))
-        if i.frames > 0:
-            return AudioInfo(int(i.samplerate), int(i.channels), i.frames / i.samplerate)
+        frames = _claimed_frames(i.frames, p)
+        if frames is not None:
+            return AudioInfo(int(i.samplerate), int(i.channels), frames / i.samplerate)
     except Exception:
         pass
     try:
@@ -471,17 +556,28 @@ def audio_info(path: str | os.PathLike[str], max_count_s: float | None = None) -
 
 
 def _native_chunks(p: Path) -> Iterator[tuple[np.ndarray, int]]:
-    """([channels, n] float32, native rate) chunks of the whole file: libsndfile first, else PyAV."""
-    try:
-        import soundfile as sf
-
-        f = sf.SoundFile(str(p))
-    except Exception:
+    """([channels, n] float32, native rate) chunks of the whole file: libsndfile first (when it
+    can open the file and states a plausible length), else PyAV. Only decoded samples come out."""
+    f = _open_sf(p)
+    if f is None:
         yield from _av_frames(p)
         return
+    yielded = False
     with f:
-        for data in f.blocks(blocksize=1 << 18, dtype="float32", always_2d=True):
-            yield data.T, f.samplerate
+        sr = f.samplerate
+        blocks = _sf_blocks(f)
+        while True:
+            try:
+                data = next(blocks)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - libsndfile gave up inside the stream (a cut FLAC)
+                if yielded:  # audio already handed on: a clear error, never a splice of two decoders
+                    raise AudioError(p, with_detail("corrupt or truncated audio", exc)) from None
+                break
+            yielded = True
+            yield data, sr
+    yield from _av_frames(p)  # failed before any audio came out: FFmpeg decodes what is there
 
 
 def iter_audio_blocks(

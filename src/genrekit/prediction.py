@@ -211,6 +211,24 @@ def reads_audio_or_raise(model: GenreModel, where: object) -> None:
         raise GenrekitError(f"{where}: this model was trained on a precomputed table and cannot read audio")
 
 
+def _refuse_non_finite(name: str, track: np.ndarray, probs: np.ndarray,
+                       open_set: tuple[float | None, np.ndarray | None, str | None, float] | None,
+                       tags: dict[str, float] | None) -> None:
+    """Raise :class:`AudioError` for ``name`` when any number of its record would be NaN or infinite.
+
+    Why here: ``Classifier._make`` is the one place records are made, for ``predict``, ``serve``,
+    ``batch``, ``tag``/``sort`` and beets alike, so nothing downstream has to guess. A NaN confidence
+    compares False with everything, so it slipped past ``--min-confidence``, got tagged, and broke
+    the server's JSON (a 500); an input that makes the model say NaN gets no genre at all."""
+    parts = [np.asarray(track, dtype=np.float64).ravel(), np.asarray(probs, dtype=np.float64).ravel()]
+    if open_set is not None:
+        parts += [np.asarray(v, dtype=np.float64).ravel() for v in (open_set[0], open_set[1]) if v is not None]
+    if tags:
+        parts.append(np.fromiter(tags.values(), dtype=np.float64, count=len(tags)))
+    if not all(np.all(np.isfinite(x)) for x in parts):
+        raise AudioError(name, "the model's answer for this audio is not a number (NaN or infinite); no genre given")
+
+
 #: Zero-shot tag vocabularies a Classifier can report (``tags=``; ``--tags`` on the command line).
 TAG_VOCABULARIES = ("msd", "audioset")
 
@@ -522,6 +540,7 @@ class Classifier:
               duration: float, tags: dict[str, float] | None,
               open_set: tuple[float | None, np.ndarray | None, str | None, float] | None = None) -> Prediction:
         labels = self.labels
+        _refuse_non_finite(name, track, probs, open_set, tags)
         best = int(np.argmax(track))
         seg_best = probs.argmax(axis=1)
         in_set, seg_in, style, threshold = open_set if open_set is not None else (None, None, None, 0.0)

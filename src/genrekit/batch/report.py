@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from genrekit.batch.writer import DatasetDir
+from genrekit.errors import GenrekitError
 
 
-def genre_counts(root: str | Path) -> dict[str, Any]:
-    """``{model: {"genres": [(genre, n), ...] most first, "failed": n, "rows": n}}``."""
-    t = DatasetDir(root, create=False).read(columns=["model", "model_hash", "genre", "error"]).to_pydict()
+def genre_counts(root: str | Path, damaged: list | None = None) -> dict[str, Any]:
+    """``{model: {"genres": [(genre, n), ...] most first, "failed": n, "rows": n}}``. Parts that do
+    not read are left out and appended to ``damaged`` (:class:`~genrekit.batch.writer.DamagedPart`)."""
+    ds = DatasetDir(root, create=False)
+    t = ds.read(columns=["model", "model_hash", "genre", "error"]).to_pydict()
+    if damaged is not None:
+        damaged.extend(ds.damaged)
     out: dict[str, Any] = {}
     for model, mh, genre, err in zip(t["model"], t["model_hash"], t["genre"], t["error"], strict=True):
         d = out.setdefault(f"{model} ({mh})", {"genres": Counter(), "failed": 0, "rows": 0})
@@ -29,15 +34,17 @@ def genre_counts(root: str | Path) -> dict[str, Any]:
     return out
 
 
-def report(root: str | Path, png: str | Path | None = None) -> tuple[str, Path | None]:
-    """The report as text, and the bar chart written to ``png`` (default ``DIR/_genres.png``)."""
+def report(root: str | Path, png: str | Path | None = None) -> tuple[str, Path | None, list]:
+    """The report as text, the bar chart written to ``png`` (default ``DIR/_genres.png``) and the
+    damaged parts left out of it (the caller names them and exits non-zero)."""
     from genrekit.models.modelfile import atomic_path
     from genrekit.plots import plot_genre_counts
     from genrekit.prediction import printable
 
-    counts = genre_counts(root)
+    damaged: list = []
+    counts = genre_counts(root, damaged)
     if not counts:
-        return f"{root}: no rows yet", None
+        return f"{root}: no rows yet", None, damaged
     lines: list[str] = []
     for model, d in counts.items():
         ok = d["rows"] - d["failed"]
@@ -48,8 +55,12 @@ def report(root: str | Path, png: str | Path | None = None) -> tuple[str, Path |
     model, d = max(counts.items(), key=lambda kv: kv[1]["rows"])
     path = Path(png) if png is not None else Path(root) / "_genres.png"
     if d["genres"]:
-        with atomic_path(path, suffix=".png") as tmp:
-            plot_genre_counts(d["genres"], tmp, title=f"{printable(model)}: {d['rows'] - d['failed']} tracks")
+        try:
+            with atomic_path(path, suffix=".png") as tmp:
+                plot_genre_counts(d["genres"], tmp, title=f"{printable(model)}: {d['rows'] - d['failed']} tracks")
+        except OSError as exc:  # a read-only dataset folder, a full disk: the counts still stand
+            raise GenrekitError(f"{path}: cannot write the chart ({exc.strerror or exc}); "
+                                "--png PATH writes it elsewhere") from None
         lines.append(f"chart: {path}")
-        return "\n".join(lines), path
-    return "\n".join(lines), None
+        return "\n".join(lines), path, damaged
+    return "\n".join(lines), None, damaged

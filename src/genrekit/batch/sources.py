@@ -88,11 +88,14 @@ def _one(raw: str, base: Path | None) -> Iterator[Task]:
         p = base / p
     p = Path(os.path.abspath(p))  # absolute, without resolving links: the name the user's files have
     if p.is_dir():
-        files = audio_files_under(p)
-        if not files:
+        problems: list[tuple[Path, str]] = []  # dangling links, link loops, unreadable folders
+        files = audio_files_under(p, problems)
+        if not files and not problems:
             yield Task(str(p), error="folder holds no audio files")
         for f in files:
             yield stat_task(str(f))
+        for where, reason in problems:  # one failed row each; never the whole batch
+            yield Task(str(where), error=reason)
     else:
         yield stat_task(str(p))
 

@@ -14,13 +14,22 @@ keeps one row per input and model, never two.
 
 Names starting with ``.`` or ``_`` (temp files, the lock, ``_genrekit_run.json``) are skipped by
 pyarrow, pandas, polars, Spark and DuckDB globs of ``*.parquet``, so the folder reads as one table.
+
+Damage from outside (a part truncated by a full disk of an older version, a copy cut short): a part
+that does not read is never fatal. ``--report`` leaves it out and names it; a resumed run moves it
+aside to ``_damaged-<name>`` (kept for the user, skipped by every reader) and classifies its inputs
+again, since they have no row any more. A write that fails (read-only folder, full disk) stops the
+run with one line (:class:`DatasetWriteError`); the part being written never appears, earlier parts
+stay whole, and the same command goes on from there.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -38,15 +47,62 @@ LOCK_FILE = ".genrekit.lock"
 PART_PREFIX = "part-"
 
 
+DAMAGED_PREFIX = "_damaged-"
+
+
+class DatasetWriteError(GenrekitError):
+    """The dataset folder cannot be written (read-only, full disk, gone): the run stops here."""
+
+    def __init__(self, root: Path, exc: OSError) -> None:
+        code = exc.errno
+        if code is None:  # an IOError of pyarrow's may keep the errno in its text only: "[errno 28] ..."
+            m = re.search(r"\[errno (\d+)\]", str(exc))
+            code = int(m.group(1)) if m else None
+        reason = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
+                  errno.EROFS: "the folder is read-only", errno.EACCES: "permission denied",
+                  errno.EPERM: "permission denied", errno.EFBIG: "file too large for this file system or limit",
+                  }.get(code or 0, exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0][:120])
+        super().__init__(f"{root}: cannot write the batch dataset ({reason}); nothing half-written was left, "
+                         "the rows committed before are kept: fix it and run the same command again to go on")
+
+
 def write_table_atomic(table: Any, path: Path) -> None:
-    """One Parquet file, all or nothing: temp file beside it, fsync, rename, fsync the folder."""
+    """One Parquet file, all or nothing: temp file beside it, fsync, rename, fsync the folder.
+    Any failure (a full disk mid-write) removes the temp file and raises :class:`DatasetWriteError`."""
     import pyarrow.parquet as pq
 
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+    try:
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+    except OSError as exc:  # pyarrow's IO errors are OSErrors too
+        raise DatasetWriteError(path.parent, exc) from None
     fsync_dir(path.parent)
+
+
+def read_part(part: Path, columns: list[str] | None = None) -> Any:
+    """One part as a pyarrow Table; :class:`DamagedPart` when it does not read as Parquet."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(part, columns=columns)
+    except OSError as exc:
+        if exc.errno:  # the file is fine as far as we know, the system will not give it (EACCES, EIO)
+            raise GenrekitError(f"{part}: cannot read this part ({exc.strerror or exc})") from None
+        raise DamagedPart(part, exc) from None  # pyarrow's IOError about the bytes (bad compression)
+    except (ValueError, KeyError, TypeError) as exc:  # ArrowInvalid (truncated: no footer) is a ValueError
+        raise DamagedPart(part, exc) from None
+
+
+class DamagedPart(GenrekitError):
+    """A committed part that does not read (truncated, overwritten): its rows are lost."""
+
+    def __init__(self, part: Path, exc: BaseException) -> None:
+        self.part = part
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        self.reason = f"not a readable Parquet file ({first})"
+        super().__init__(f"{part}: damaged part, {self.reason}")
 
 
 @dataclass
@@ -79,6 +135,8 @@ class DatasetDir:
         elif not self.root.is_dir():
             raise GenrekitError(f"{self.root}: no such folder")
         self._lock_fd: int | None = None
+        #: parts found damaged by :meth:`read` or :meth:`plan` (a resumed run moved them aside)
+        self.damaged: list[DamagedPart] = []
 
     # --------------------------------------------------------------------------------- locking
 
@@ -95,8 +153,12 @@ class DatasetDir:
             os.close(fd)
             raise GenrekitError(f"{self.root}: another genrekit batch is writing to this folder") from None
         self._lock_fd = fd
-        for tmp in self.root.glob(f".{PART_PREFIX}*"):  # temp files of a killed run: never committed
-            tmp.unlink(missing_ok=True)
+        try:
+            for tmp in self.root.glob(f".{PART_PREFIX}*"):  # temp files of a killed run: never committed
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            self.unlock()
+            raise DatasetWriteError(self.root, exc) from None
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -111,9 +173,13 @@ class DatasetDir:
     def read(self, columns: list[str] | None = None) -> Any:
         """All committed rows as one pyarrow Table (empty with the schema when there are none)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        tables = [pq.read_table(p, columns=columns) for p in self.parts()]
+        tables = []
+        for p in self.parts():
+            try:
+                tables.append(read_part(p, columns))
+            except DamagedPart as bad:  # left out and named (``self.damaged``), never fatal
+                self.damaged.append(bad)
         if not tables:
             s = schema()
             return s.empty_table() if columns is None else pa.schema([s.field(c) for c in columns]).empty_table()
@@ -121,11 +187,13 @@ class DatasetDir:
 
     def plan(self, tasks: Iterable[Task], model_hash: str, redo_failed: bool = False) -> Plan:
         """Split ``tasks`` into what to classify and what is already done (see the module doc)."""
-        import pyarrow.parquet as pq
-
         have: dict[str, list[tuple[int | None, float | None, str, Path, int]]] = {}
         for part in self.parts():
-            t = pq.read_table(part, columns=["input", "size", "mtime", "model_hash", "error"]).to_pydict()
+            try:
+                t = read_part(part).to_pydict()  # every column: a part must read whole to count
+            except DamagedPart as bad:
+                self.set_aside(bad)
+                continue
             for i, (inp, size, mtime, mh, err) in enumerate(zip(t["input"], t["size"], t["mtime"],
                                                                t["model_hash"], t["error"], strict=True)):
                 if mh == model_hash:
@@ -154,17 +222,30 @@ class DatasetDir:
     def drop_rows(self, drop: dict[Path, set[int]]) -> None:
         """Remove rows from their parts (each part rewritten atomically; an emptied part deleted)."""
         import numpy as np
-        import pyarrow.parquet as pq
 
         for part, idx in drop.items():
-            t = pq.read_table(part)
+            t = read_part(part)
             keep = np.ones(t.num_rows, dtype=bool)
             keep[list(idx)] = False
             if keep.any():
                 write_table_atomic(t.filter(keep), part)
             else:
-                part.unlink()
+                try:
+                    part.unlink()
+                except OSError as exc:
+                    raise DatasetWriteError(self.root, exc) from None
                 fsync_dir(self.root)
+
+    def set_aside(self, bad: DamagedPart) -> None:
+        """Rename a damaged part to ``_damaged-<name>`` (kept, skipped by every reader of the
+        folder) so its inputs, which now have no row, are classified again by this run."""
+        dest = bad.part.with_name(DAMAGED_PREFIX + bad.part.name)
+        try:
+            os.replace(bad.part, dest)
+        except OSError as exc:
+            raise DatasetWriteError(self.root, exc) from None
+        fsync_dir(self.root)
+        self.damaged.append(bad)
 
     # ------------------------------------------------------------------------------- run record
 
@@ -177,7 +258,10 @@ class DatasetDir:
     def write_run(self, run: dict[str, Any]) -> None:
         """Record this run in ``_genrekit_run.json`` (earlier runs kept; this one replaced by id)."""
         runs = [r for r in self.read_runs() if r.get("id") != run.get("id")]
-        write_json_atomic(self.root / RUN_FILE, {"runs": runs + [run]})
+        try:
+            write_json_atomic(self.root / RUN_FILE, {"runs": runs + [run]})
+        except OSError as exc:
+            raise DatasetWriteError(self.root, exc) from None
 
 
 def new_run_id() -> str:
@@ -195,6 +279,7 @@ class PartWriter:
         self.first_at = 0.0
         self.n_parts = 0
         self.n_rows = 0
+        self.failed = False
 
     def add(self, row: dict[str, Any]) -> None:
         if not self.buf:
@@ -209,12 +294,19 @@ class PartWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self.buf:
+        """Commit the buffered rows as one part. After a failed write (:class:`DatasetWriteError`)
+        the writer is spent: later calls write nothing, so the run's clean-up cannot fail twice or
+        leave a part made of whatever fitted on a full disk."""
+        if not self.buf or self.failed:
             return
         import pyarrow as pa
 
         table = pa.Table.from_pylist(self.buf, schema=schema())
+        try:
+            write_table_atomic(table, self.root / f"{PART_PREFIX}{self.run_id}-{self.n_parts + 1:05d}.parquet")
+        except DatasetWriteError:
+            self.failed = True
+            raise
         self.n_parts += 1
-        write_table_atomic(table, self.root / f"{PART_PREFIX}{self.run_id}-{self.n_parts:05d}.parquet")
         self.n_rows += len(self.buf)
         self.buf = []

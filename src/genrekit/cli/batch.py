@@ -17,10 +17,12 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from genrekit.cli.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
-from genrekit.errors import GenrekitError
+from genrekit.errors import GenrekitError, printable
 
 
 def _cpus() -> int:
@@ -90,9 +92,12 @@ def run(args: argparse.Namespace) -> int:
             raise GenrekitError("--report DIR takes no SOURCES and no --out")
         from genrekit.batch.report import report
 
-        text, _ = report(args.report, args.png)
+        text, _, damaged = report(args.report, args.png)
         print(text)
-        return 0
+        for bad in damaged:  # rows lost with it: a resumed run classifies those inputs again
+            print(f"genrekit: error: {printable(str(bad))}; left out of this report "
+                  "(run the same batch command again to redo its inputs)", file=sys.stderr)
+        return 1 if damaged else 0
     if not args.sources:
         raise GenrekitError("batch: name at least one SOURCE (file, folder, URL, @list.txt, .csv or .parquet)")
     if args.out is None:
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from genrekit.batch.progress import Progress
     from genrekit.batch.rows import WorkerSpec, error_row, model_hash
     from genrekit.batch.sources import expand_sources
-    from genrekit.batch.writer import DatasetDir, PartWriter, new_run_id
+    from genrekit.batch.writer import DatasetDir, DatasetWriteError, PartWriter, new_run_id
 
     workers = args.workers or _cpus()
     engine = make_engine(args.engine, workers, args.ray_address, args.device)  # Ray missing: one line, now
@@ -138,8 +143,13 @@ def run(args: argparse.Namespace) -> int:
     progress = None
     status = "interrupted"
     t0 = time.perf_counter()
+    write_error: DatasetWriteError | None = None
+    rows: Iterator[dict[str, Any] | None] = iter(())
     try:
         plan = ds.plan(tasks, spec.model_hash, args.redo_failed)
+        for bad in ds.damaged:  # moved aside by plan(): its inputs have no row now, so they are redone
+            print(f"genrekit: {printable(str(bad))}; moved aside to _damaged-{printable(bad.part.name)}, "
+                  "its inputs are classified again", file=sys.stderr)
         if plan.drop:
             ds.drop_rows(plan.drop)
         record["counts"] = {"inputs": len(tasks), "skipped": plan.skipped, "todo": len(plan.todo),
@@ -153,19 +163,30 @@ def run(args: argparse.Namespace) -> int:
                 writer.add(error_row(t, spec.model_name, spec.model_hash, t.error))
                 progress.row(failed=True)
         rows = engine.rows(spec, good) if good else iter(())
-        for row in rows:
+        for row in rows:  # closed in `finally`: workers stop before any error line is printed
             if row is None:
                 writer.tick()
                 progress.show()
                 continue
             writer.add(row)
             progress.row(failed=bool(row["error"]))
+        writer.flush()
         status = "finished"
+    except DatasetWriteError as exc:  # read-only folder, full disk: one line, no traceback
+        status = "failed"
+        write_error = exc
     except GenrekitError:
         status = "failed"
         raise
     finally:
-        writer.flush()
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()  # the engine's own clean-up: workers told to stop, joined, killed if need be
+        if write_error is None:
+            try:
+                writer.flush()  # Ctrl-C / SIGTERM / an engine error: commit the rows already done
+            except DatasetWriteError as exc:
+                write_error, status = exc, "failed"
         signal.signal(signal.SIGTERM, old_term)
         elapsed = time.perf_counter() - t0
         if progress is not None:
@@ -178,9 +199,14 @@ def run(args: argparse.Namespace) -> int:
                       seconds=round(elapsed, 2), engine_stats={k: (round(v, 3) if isinstance(v, float) else v)
                                                                for k, v in engine.stats.items()})
         try:
-            ds.write_run(record)
+            if write_error is None or not writer.failed:  # the disk said no: nothing more is written
+                ds.write_run(record)
+        except DatasetWriteError as exc:
+            write_error = write_error or exc
         finally:
             ds.unlock()
+    if write_error is not None:
+        raise write_error
     if not args.quiet:
         c = record["counts"]
         startup = engine.stats.get("startup_s")

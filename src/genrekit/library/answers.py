@@ -8,6 +8,7 @@ Both become an :class:`Answer`, which keeps the open-set fields (``nearest``, ``
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ def decide(answer: Answer, rules: Rules) -> str | None:
     if answer.genre == OTHER and answer.in_set is not None and not rules.include_other:  # the open-set answer
         near = f", nearest {answer.nearest}" if answer.nearest else ""
         return f"answer is 'other'{near} (--include-other writes it)"
-    if not answer.confidence >= rules.min_confidence:  # NaN (a broken answer) is never good enough
+    if not math.isfinite(answer.confidence):  # NaN compares False with everything: it would pass
+        return f"no usable confidence ({answer.confidence}) for {answer.genre}"
+    if answer.confidence < rules.min_confidence:
         return f"unsure: {answer.genre} {answer.confidence:.2f} < --min-confidence {rules.min_confidence:g}"
     return None
