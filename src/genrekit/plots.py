@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.palette import INK
+from genrekit.palette import INK, palette_for
 
 
 def _plt():
@@ -165,7 +165,8 @@ def plot_genre_counts(counts: Sequence[tuple[str, int]], path: Path, title: str 
     fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * max(1, len(counts))))
     names = [g for g, _ in counts][::-1]
     values = [n for _, n in counts][::-1]
-    ax.barh(names, values, color="#4c72b0")
+    colours = palette_for(names)  # the genre's colour, as on the page and in the timeline PNGs
+    ax.barh(names, values, color=[colours[g] for g in names])
     for y, v in enumerate(values):
         ax.text(v, y, f" {v}", va="center", fontsize=8)
     ax.set_xlabel("tracks")
