@@ -240,3 +240,18 @@ def test_audio_folder_skips_what_prediction_refuses(tmp_path) -> None:
     assert set(reasons) == {"short.wav", "silent.wav"}
     assert "too short: 0.20 s" in reasons["short.wav"] and "silent" in reasons["silent.wav"]
     assert bundle.splits["train"].n_tracks == 6
+
+
+def test_clip_by_stem_takes_keys_with_and_without_extension(tmp_path: Path) -> None:
+    """GTZAN stems hold a dot ("rock.00000"): a key without extension must not lose ".00000"."""
+    from genrekit.datasets import DatasetError, clip_by_stem
+
+    (tmp_path / "rock").mkdir()
+    flac = tmp_path / "rock" / "rock.00000.flac"
+    sf.write(flac, tone(1.0), 22050)
+    sf.write(tmp_path / "rock" / "rock.00001.wav", tone(1.0), 22050)
+    assert clip_by_stem(tmp_path, "rock/rock.00000") == flac
+    assert clip_by_stem(tmp_path, "rock/rock.00000.wav") == flac  # a split list's name, moved to FLAC
+    assert clip_by_stem(tmp_path, "rock/rock.00001").suffix == ".wav"
+    with pytest.raises(DatasetError, match="rock.00002: no audio file"):
+        clip_by_stem(tmp_path, "rock/rock.00002")

@@ -100,7 +100,9 @@ def clip_by_stem(root: str | os.PathLike[str], key: str) -> Path:
 
     Raises DatasetError naming the key when no audio file has that stem.
     """
-    genre, stem = track_key(key).rpartition("/")[::2]
+    p = Path(str(key).replace("\\", "/"))
+    # "rock/rock.00000" has no extension: its ".00000" is part of the stem, not a suffix to drop
+    genre, stem = p.parent.name, (p.stem if is_audio_path(p) else p.name)
     folder = Path(root) / genre if genre else Path(root)
     found = sorted(f for f in folder.glob(f"{stem}.*") if f.is_file() and is_audio_path(f) and f.stem == stem)
     if not found:

@@ -109,7 +109,9 @@ def _real_songs_rows(folder: Path, n: int) -> set[str]:
     """The first ``n`` file paths (relative) listed in ``folder/labels.csv``; empty if unreadable."""
     try:
         with open(folder / REAL_SONGS_LIST, newline="", encoding="utf-8") as f:
-            return {r["file"] for r, _ in zip(csv.DictReader(f), range(n)) if r.get("file")}
+            import itertools
+
+            return {r["file"] for r in itertools.islice(csv.DictReader(f), n) if r.get("file")}
     except (OSError, KeyError, ValueError, csv.Error):
         return set()
 
@@ -238,7 +240,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
                 pred = clf.predict(src)
         except GenrekitError as exc:
             failed.append({"input": src, "genre": genre, "error": f"{exc}{noise.note()}"})
-            say(f"[{i}/{len(rows)}] genrekit: error: {exc}{noise.note()}")
+            say(f"[{i}/{len(rows)}] genrekit: error: {exc}")  # the decoder's words: in metrics.json only
             continue
         given = genre
         if genre not in known and clf.answers_other:  # music outside the model's genres: "other" is right

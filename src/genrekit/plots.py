@@ -160,6 +160,12 @@ def _save(fig, path: Path) -> Path:
 
 def plot_genre_counts(counts: Sequence[tuple[str, int]], path: Path, title: str = "") -> Path:
     """Horizontal bars of how many tracks got each genre (``genrekit batch --report``), most first."""
+    return _save(genre_counts_figure(counts, title), path)
+
+
+def genre_counts_figure(counts: Sequence[tuple[str, int]], title: str = ""):
+    """The figure :func:`plot_genre_counts` writes (the caller closes it); each bar in its genre's
+    palette colour, as on the page and in the timelines."""
     plt = _plt()
     counts = list(counts)
     fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * max(1, len(counts))))
@@ -173,4 +179,4 @@ def plot_genre_counts(counts: Sequence[tuple[str, int]], path: Path, title: str 
     ax.margins(x=0.12)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return fig

@@ -167,7 +167,6 @@ def timeline_figure(prediction: Prediction):
 
 
 def _timeline_figure(prediction: Prediction):
-    import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter

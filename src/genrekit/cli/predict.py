@@ -295,7 +295,7 @@ def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Pat
 
 def _terminal_stream() -> TextIO:
     """A second handle on stderr for the progress bars. Decoding runs inside
-    ``audio.quiet_native_stderr``, which points file descriptor 2 at /dev/null to silence C
+    ``audio.quiet_native_stderr``, which points file descriptor 2 at a temporary file to silence C
     decoders; the bar inside a long input is drawn meanwhile, so it writes to a copy of the
     descriptor made before that. (Captured stderr without a descriptor: sys.stderr itself.)"""
     try:
@@ -384,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
             except GenrekitError as exc:
                 close_inner()
                 failed += 1
-                error(f"genrekit: error: {exc}{noise.note()}")
+                error(f"genrekit: error: {exc}")  # one line of ours; the decoder's words go into the record
                 writer.write_error(src, _reason(exc, src) + noise.note())
             except (KeyboardInterrupt, MemoryError):
                 raise
@@ -393,9 +393,9 @@ def run(args: argparse.Namespace) -> int:
                     raise
                 close_inner()
                 failed += 1
-                reason = f"unexpected {one_line(exc)}{noise.note()}"
+                reason = f"unexpected {one_line(exc)}"
                 error(f"genrekit: error: {src}: {reason}")
-                writer.write_error(src, reason)
+                writer.write_error(src, reason + noise.note())
             else:
                 writer.write(pred, png)
             if bar is not None:

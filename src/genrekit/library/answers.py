@@ -93,12 +93,9 @@ def iter_answers(paths: Iterable[str], load_classifier: Callable[[], Any],
         if row is not None:
             yield p, Answer.from_row(p, row)
             continue
-        with quiet_native_stderr() as noise:  # decoders' own warnings: into the file's error line, not the terminal
+        with quiet_native_stderr():  # decoders' own warnings stay off the terminal; our one line per bad file follows
             _src, result = next(predicted)
-        if isinstance(result, GenrekitError):
-            yield p, (GenrekitError(f"{result}{noise.note()}") if noise.lines else result)
-        else:
-            yield p, Answer.from_prediction(result)
+        yield p, result if isinstance(result, GenrekitError) else Answer.from_prediction(result)
 
 
 @dataclass(frozen=True)
