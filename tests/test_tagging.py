@@ -278,8 +278,9 @@ def test_end_to_end_with_the_default_model(gtzan_clips: Path, tmp_path: Path, mo
     from genrekit.prediction import Classifier
 
     monkeypatch.setattr(Classifier, "load", REAL_LOAD)
-    song = tmp_path / "jazz.00000.wav"
-    shutil.copyfile(clip_by_stem(gtzan_clips, "jazz/jazz.00000"), song)
+    clip = clip_by_stem(gtzan_clips, "jazz/jazz.00000")  # WAV or FLAC: the copy keeps its real extension
+    song = tmp_path / clip.name
+    shutil.copyfile(clip, song)
     assert main(["tag", str(song)]) == 0
     out = capsys.readouterr()
     state = read_state(song)
