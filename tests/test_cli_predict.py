@@ -449,6 +449,10 @@ def test_batch_takes_durations_with_units():
 
     args = build_parser().parse_args(["batch", "DIR", "--out", "OUT", "--max-duration", "20m", "--timeout", "30s"])
     assert args.max_duration == 1200.0 and args.timeout == 30.0
+    demo = [build_parser().parse_args(["demo", "--seconds", v]).seconds for v in ("90", "90s", "2m")]
+    assert demo == [90.0, 90.0, 120.0]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--seconds", "11m"])  # the demo's range: 1 s to 10 minutes
 
 
 def test_error_lines_name_no_python_classes(toy_default, tmp_path, capsys):
