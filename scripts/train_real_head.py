@@ -246,6 +246,12 @@ def cross_validate(D: dict, c: float = C) -> dict:
     }
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=AF.DEFAULT_DATA)
@@ -340,6 +346,10 @@ def main(argv=None) -> int:
         "cv": {k: v for k, v in cv.items() if not k.startswith("_")},
         "cv_protocol": "leave one real-song source_repo out; GTZAN always in the fit; thresholds nested",
         "script": "scripts/train_real_head.py",
+        # which real songs were fitted, by content: `genrekit evaluate --manifest` warns when it
+        # scores one of them (in-sample), whatever the file is called on the user's disk
+        "fit_files": [{"path": n, "sha256": _file_sha256(a.data / "real-songs" / n)}
+                      for n, k in zip(D["name"], D["kind"], strict=True) if k.startswith("real")],
     }
     meta["metrics"] = {
         "test_track": {k: m_closed[k] for k in ("accuracy", "macro_f1", "n", "confusion")},

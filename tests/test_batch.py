@@ -177,6 +177,11 @@ def test_cli_local_engine_resume_redo_and_report(tmp_path, toy, tones, capsys):
     assert main(["batch", "--report", str(out), "--png", str(png)]) == 0
     text = capsys.readouterr().out
     assert "9 tracks, 8 classified, 1 failed" in text and png.stat().st_size > 1000
+    # the failures' reasons, not just their count, with the input that had each
+    junk_error = next(r["error"] for r in rows if r["error"])
+    lines = text.splitlines()
+    i = lines.index("  failed:")
+    assert lines[i + 1].split(None, 1) == ["1", junk_error] and str(tmp_path / "junk.wav") in lines[i + 2]
 
 
 def test_cli_errors_are_one_line(tmp_path, toy, tones, capsys, monkeypatch):
@@ -187,8 +192,37 @@ def test_cli_errors_are_one_line(tmp_path, toy, tones, capsys, monkeypatch):
     assert main(["batch", str(tones[0])]) == 1 and "--out DIR is required" in capsys.readouterr().err
     assert main(["batch", "--report", str(tmp_path / "nothing")]) == 1
     assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    assert main(["batch", "--report", str(tmp_path / "photos")]) == 1  # a folder that holds no result
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("genrekit: error: ") and "not a genrekit batch result" in err and "\n" not in err
     assert main(["batch", str(tones[0]), "--out", str(tmp_path / "o"), "--model", str(tmp_path / "no.safetensors")]) == 1
     assert "cannot read the model file" in capsys.readouterr().err
+
+
+def test_batch_row_error_holds_decoder_chatter(tmp_path):
+    """A batch worker's row for a file the decoder complained about carries the complaint."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .test_prediction import _chatty_mp3
+
+    bad = _chatty_mp3(tmp_path)
+    repo = Path(__file__).resolve().parents[1]
+    script = ("import sys, json; from pathlib import Path; from tests.batch_toy import make_model_file; "
+              "from genrekit.batch.rows import Worker, WorkerSpec, model_hash; "
+              "from genrekit.batch.sources import stat_task; "
+              "m = str(make_model_file(Path(sys.argv[2]) / 'toy.safetensors')); "
+              "w = Worker(WorkerSpec(model=m, model_name=m, model_hash=model_hash(m))); "
+              "print(json.dumps(w(stat_task(sys.argv[1]))['error']))")
+    r = subprocess.run([sys.executable, "-c", script, str(bad), str(tmp_path)], cwd=repo, capture_output=True,
+                       text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "Illegal Audio-MPEG-Header" not in r.stderr
+    error = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "(decoder: " in error and "Illegal Audio-MPEG-Header" in error
 
 
 # --------------------------------------------------------------------------------- failures

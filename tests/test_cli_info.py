@@ -75,3 +75,70 @@ def test_info_errors_name_the_input(tmp_path: Path, capsys) -> None:
     assert main(["info", str(junk)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(junk) in err[0] and "not a safetensors model file" in err[0]
+
+
+def test_info_shows_head_training_and_real_song_cv_beside_gtzan(capsys) -> None:
+    """The default head: its head in words (not "head ?"), its training data as counts with names
+    (not a Python dict), and the stored real-song CV figures next to GTZAN's test split."""
+    meta = read_model_meta(HEAD_PATH)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    head = next(line for line in out.splitlines() if line.startswith("head:"))
+    assert meta["training"]["config"]["model"] in head and "?" not in head
+    training = next(line for line in out.splitlines() if line.startswith("training:"))
+    assert "{" not in training and "'" not in training.split(":", 1)[1].replace("'other'", "")
+    data = meta["training"]["data"]
+    assert f"{data['real_songs_in_ten']} real songs in the ten genres" in training
+    real, gtzan = meta["metrics"]["real_songs_cv"], meta["metrics"]["test_track"]
+    line = next(x for x in out.splitlines() if "real songs, grouped CV" in x and "closed set" in x)
+    assert f"closed set accuracy {real['closed_accuracy']:.3f}" in line and f"open set {real['open_accuracy']:.3f}" in line
+    assert f"GTZAN test split ({gtzan['n']} tracks):" in out and f"accuracy {gtzan['accuracy']:.3f}" in out
+    assert f"{real['other_caught']:.1%} of songs outside the ten" in out
+    assert "checksum verified" in out
+
+
+def _damaged_copies(src: Path, folder: Path) -> list[Path]:
+    """Copies of a model file truncated at, and with one byte flipped at, offsets spread over the
+    whole file (the 8-byte length, the JSON header, the tensors, the last byte)."""
+    data = src.read_bytes()
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    offsets = sorted({0, 3, 7, 8, 9, 100, header_end // 2, header_end - 1, header_end, header_end + 1,
+                      len(data) - 1, *range(0, len(data), len(data) // 24)})
+    out = []
+    for off in offsets:
+        t = folder / f"cut-{off}.safetensors"
+        t.write_bytes(data[:off])
+        flipped = bytearray(data)
+        flipped[off] ^= 0x5A
+        f = folder / f"flip-{off}.safetensors"
+        f.write_bytes(bytes(flipped))
+        out += [t, f]
+    return out
+
+
+def test_info_on_damaged_model_files_is_one_line_and_exit_1(tmp_path: Path, capsys) -> None:
+    """Whatever the damage, `genrekit info` never crashes and never shows a damaged file as
+    healthy: one error line naming the file, exit 1, nothing on stdout."""
+    copies = _damaged_copies(HEAD_PATH, tmp_path)
+    assert len(copies) > 50
+    for path in copies:
+        rc = main(["info", str(path)])
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert rc == 1 and out == "", (path.name, out[:200])
+        assert len(lines) == 1 and lines[0].startswith("genrekit: error: ") and path.name in lines[0], (path.name, err)
+        assert "Traceback" not in err
+
+
+def test_info_verifies_the_checksum(tmp_path: Path, capsys) -> None:
+    """A tensor byte changed in place (the header still parses) is refused by its checksum."""
+    meta = {"format": "genrekit-torch", "labels": ["a", "b"], "config": {"arch": "fnn"},
+            "spec": {"kind": "mfcc_stats", "sample_rate": 16000}, "metrics": {}}
+    path = save_model_file(tmp_path / "m.safetensors", {"w": torch.arange(64, dtype=torch.float32)}, meta)
+    assert main(["info", str(path)]) == 0 and "checksum verified" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x01  # inside the last float: still a valid safetensors file
+    path.write_bytes(bytes(data))
+    assert main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "damaged file" in err and "checksum" in err and err.count("\n") == 1

@@ -257,9 +257,12 @@ def test_url_caps_take_zero_for_no_limit():
 # ------------------------------------------------------- paths of any length, formats other tools read
 
 
-def test_long_paths_are_shown_whole(toy_default, tmp_path, capsys):
-    """A user's path is not CI's path: a deliberately deep temporary folder (well past the table's
-    60-character column) still gets its whole path in the table, in JSON and in CSV."""
+def test_long_paths_keep_the_table_in_line(toy_default, tmp_path, capsys):
+    """A user's path is not CI's path: in a deliberately deep temporary folder (well past the
+    table's 60-character column) each name is shortened in the middle for the table only, so
+    every row's columns start where the header's do; JSON keeps the whole path."""
+    from genrekit.cli.predict import NAME_WIDTH
+
     from .conftest import tone
 
     deep = tmp_path.joinpath(*(["a-rather-long-folder-name-for-a-music-library"] * 4), "Ünïcödé Söng")
@@ -268,14 +271,61 @@ def test_long_paths_are_shown_whole(toy_default, tmp_path, capsys):
     for i, s in enumerate(songs):
         sf.write(s, tone(3.0, freq=300.0 + 200 * i), 22050)
     assert len(str(songs[0])) > 200
-    assert main(["predict", str(deep)]) == 0
+    assert main(["predict", str(deep), str(songs[0])]) == 0
     out, err = capsys.readouterr()
-    rows = out.splitlines()[1:]
-    assert err == "" and len(rows) == 2
-    for row, song in zip(rows, songs, strict=True):
-        assert row.startswith(f"{song}  ") and "..." not in row
+    header, *rows = out.splitlines()
+    assert err == "" and len(rows) == 3
+    genre_col = header.index("genre")
+    assert genre_col == NAME_WIDTH + 2
+    for row, song in zip(rows, [*songs, songs[0]], strict=True):
+        name = row[:NAME_WIDTH]
+        assert "..." in name and row[NAME_WIDTH:genre_col] == "  " and row[genre_col] != " "
+        head, tail = name.split("...")
+        assert str(song).startswith(head) and str(song).endswith(tail.rstrip())  # start and end kept
     assert main(["predict", "--format", "json", str(deep)]) == 0
     assert [r["input"] for r in json.loads(capsys.readouterr().out)] == list(map(str, songs))
+
+
+def test_middle_ellipsis():
+    from genrekit.cli.predict import middle_ellipsis
+
+    assert middle_ellipsis("short.mp3", 60) == "short.mp3"
+    cut = middle_ellipsis("/home/me/" + "x" * 100 + "/The Song.mp3", 30)
+    assert len(cut) == 30 and cut.startswith("/home/me/") and cut.endswith("The Song.mp3") and "..." in cut
+
+
+def test_table_writes_no_header_when_every_input_fails(toy_default, tmp_path, capsys):
+    """A run where nothing could be read leaves stdout empty: a lone header reads as "no genres"."""
+    assert main(["predict", str(tmp_path / "missing.wav"), str(tmp_path / "gone.flac")]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "missing.wav" in err and "gone.flac" in err
+
+
+def test_mistyped_option_gets_predicts_usage_and_a_hint(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "song.mp3", "--fromat", "json"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: genrekit predict ")  # the command's usage, not the top level's
+    assert "did you mean --format" in err and "--fromat" in err
+
+
+def test_other_answer_shows_its_own_certainty_in_the_table(capsys):
+    """For "other" the table's percent is 1 - in_set (how sure the model is the song is none of
+    its genres), and the nearest genre is named with its own probability."""
+    from genrekit.cli.predict import _Writer
+    from genrekit.prediction import Prediction
+
+    probs = {"blues": 0.2, "jazz": 0.7, "rock": 0.1}
+    pred = Prediction("song.mp3", "other", 0.88, probs, 200.0, [], None, "m", nearest="jazz", in_set=0.12,
+                      style="electronic, dance")
+    lines: list[str] = []
+    w = _Writer("table", sys.stdout, list(probs), False, lines.append)
+    w.header(["song.mp3"])
+    w.write(pred)
+    assert lines[1].split()[1:3] == ["other", "88%"]
+    assert "88% sure of that" in lines[2] and "nearest: jazz (70%" in lines[2]
 
 
 def test_table_shows_confidence_as_percent(toy_default, clips, capsys):
@@ -358,7 +408,7 @@ def test_progress_inside_a_long_input(toy_default, tmp_path, capfd):
     sf.write(song, tone(30.0), 22050)
     assert main(["predict", "--progress", "--block-seconds", "4", str(song)]) == 0
     out, err = capfd.readouterr()
-    assert str(song) in out and "audio" in err and "/30" in err
+    assert song.name in out and "audio" in err and "/30" in err
     assert main(["predict", "--block-seconds", "4", str(song)]) == 0  # no terminal, no --progress: no bar
     assert capfd.readouterr().err == ""
 
@@ -372,18 +422,37 @@ def test_help_shows_no_progress_and_duration_units(capsys):
     assert "--no-progress" in text and "20m" in text
 
 
-@pytest.mark.parametrize("command", [["predict", "x.wav"], ["serve"]])
-def test_max_duration_takes_one_unit_with_suffixes_in_both_commands(command):
+@pytest.mark.parametrize("command,option", [
+    (["predict", "x.wav"], "--max-duration"), (["predict", "x.wav"], "--timeout"),
+    (["predict", "x.wav"], "--download-timeout"), (["serve"], "--max-duration"), (["serve"], "--request-timeout"),
+    (["batch", "x.wav", "--out", "o"], "--max-duration"), (["batch", "x.wav", "--out", "o"], "--timeout"),
+    (["batch", "x.wav", "--out", "o"], "--part-seconds")])
+def test_every_duration_option_reads_the_same_text(command, option):
+    """One parser for every command: a bare number is seconds (batch --max-duration used to read
+    minutes), units as written."""
     from genrekit.cli.main import build_parser
 
+    dest = option.lstrip("-").replace("-", "_")
+
     def parse(value: str) -> float:
-        return build_parser().parse_args([*command, "--max-duration", value]).max_duration
+        return getattr(build_parser().parse_args([*command, option, value]), dest)
 
     assert parse("90") == parse("90s") == 90.0
     assert parse("20m") == 1200.0 and parse("1h30m") == 5400.0
     for bad in ("-1", "ten", "1h30"):
         with pytest.raises(SystemExit):
             parse(bad)
+
+
+def test_batch_takes_durations_with_units():
+    from genrekit.cli.main import build_parser
+
+    args = build_parser().parse_args(["batch", "DIR", "--out", "OUT", "--max-duration", "20m", "--timeout", "30s"])
+    assert args.max_duration == 1200.0 and args.timeout == 30.0
+    demo = [build_parser().parse_args(["demo", "--seconds", v]).seconds for v in ("90", "90s", "2m")]
+    assert demo == [90.0, 90.0, 120.0]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--seconds", "11m"])  # the demo's range: 1 s to 10 minutes
 
 
 def test_error_lines_name_no_python_classes(toy_default, tmp_path, capsys):

@@ -256,3 +256,18 @@ def test_clip_by_stem_finds_any_extension(tmp_path: Path) -> None:
     assert [p.name for p in clips_in(tmp_path, "rock")] == ["rock.00000.wav", "rock.00001.flac", "rock.00002.au"]
     with pytest.raises(DatasetError, match="rock.00003"):
         clip_by_stem(tmp_path, "rock/rock.00003")
+
+
+def test_clip_by_stem_takes_keys_with_and_without_extension(tmp_path: Path) -> None:
+    """GTZAN stems hold a dot ("rock.00000"): a key without extension must not lose ".00000"."""
+    from genrekit.datasets import DatasetError, clip_by_stem
+
+    (tmp_path / "rock").mkdir()
+    flac = tmp_path / "rock" / "rock.00000.flac"
+    sf.write(flac, tone(1.0), 22050)
+    sf.write(tmp_path / "rock" / "rock.00001.wav", tone(1.0), 22050)
+    assert clip_by_stem(tmp_path, "rock/rock.00000") == flac
+    assert clip_by_stem(tmp_path, "rock/rock.00000.wav") == flac  # a split list's name, moved to FLAC
+    assert clip_by_stem(tmp_path, "rock/rock.00001").suffix == ".wav"
+    with pytest.raises(DatasetError, match="rock.00002: no audio file"):
+        clip_by_stem(tmp_path, "rock/rock.00002")

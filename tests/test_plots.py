@@ -89,3 +89,25 @@ def test_confusion_titles_say_which_split():
 def test_confusion_png(tmp_path):
     png = plot_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "cm.png", title="x")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_batch_report_chart_follows_the_palette():
+    """The batch report's bars use each genre's palette colour, as the page and the timelines do."""
+    from matplotlib.colors import to_hex
+
+    from genrekit.palette import palette_for
+    from genrekit.plots import genre_counts_figure
+
+    counts = [("rock", 12), ("jazz", 5), ("other", 2), ("polka", 1)]
+    fig = genre_counts_figure(counts, "toy")
+    try:
+        bars = fig.axes[0].patches
+        names = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        colours = palette_for([g for g, _ in counts])
+        assert names == ["polka", "other", "jazz", "rock"]  # most first, from the top
+        assert [to_hex(b.get_facecolor()) for b in bars] == [colours[g].lower() for g in names]
+        assert len({to_hex(b.get_facecolor()) for b in bars}) == 4
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

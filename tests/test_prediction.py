@@ -433,6 +433,70 @@ def test_manifest_hides_decoder_chatter(tmp_path):
     err = stderr(debug=False)
     assert "Illegal Audio-MPEG-Header" not in err
     assert f"[1/1] genrekit: error: {tmp_path / 'notes.mp3'}: " in err
+    # ... and what the decoder said is in the song's record instead
+    failed = json.loads((tmp_path / "out" / "metrics.json").read_text())["failed"]
+    assert "(decoder: " in failed[0]["error"] and "Illegal Audio-MPEG-Header" in failed[0]["error"]
+
+
+def _chatty_mp3(tmp_path):
+    """A text file named .mp3 (libmpg123 prints notes on fd 2 about it), or skip when this build is quiet."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "notes.mp3"
+    bad.write_text("these are my notes, not audio\n" * 200)
+    probe = subprocess.run([sys.executable, "-c", f"import soundfile as sf\ntry: sf.read({str(bad)!r})\nexcept Exception: pass"],
+                           capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    if "Illegal Audio-MPEG-Header" not in probe.stderr:
+        pytest.skip("this libsndfile/libmpg123 build prints no notes for a non-audio .mp3")
+    return bad
+
+
+def test_predict_puts_decoder_chatter_into_the_record_not_the_terminal(tmp_path):
+    """predict --format jsonl in a child process (the real fd 2): stderr holds genrekit's one line,
+    the record's error holds what libmpg123 said."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bad = _chatty_mp3(tmp_path)
+    repo = Path(__file__).resolve().parents[1]
+    script = ("import sys; import genrekit.prediction as p; from tests.predict_toy import ToyModel; "
+              "p.load_model = lambda ref=None: ToyModel(); from genrekit.cli.main import main; "
+              "sys.exit(main(['predict', '--format', 'jsonl', sys.argv[1]]))")
+    r = subprocess.run([sys.executable, "-c", script, str(bad)], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "Illegal Audio-MPEG-Header" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"genrekit: error: {bad}: ")
+    rec = json.loads(r.stdout)
+    assert rec["input"] == str(bad) and "(decoder: " in rec["error"] and "Illegal Audio-MPEG-Header" in rec["error"]
+
+
+def test_other_answer_confidence_is_the_certainty_of_other():
+    """For "other" the record's confidence is 1 - in_set (segments: their own in_set), not the
+    nearest genre's probability; the closed-set record gives the nearest genre's back."""
+    from genrekit.prediction import closed_set_record
+
+    clf = Classifier(ToyModel(), top_tags=0)
+    labels = clf.labels  # blues classical jazz metal rock
+    track = np.array([0.1, 0.05, 0.6, 0.15, 0.1])
+    probs = np.array([[0.1, 0.1, 0.7, 0.05, 0.05], [0.05, 0.05, 0.1, 0.2, 0.6]])
+    pred = clf._make("x.wav", track, probs, np.array([0.0, 1.0]), np.array([2.0, 3.0]), 3.0, None,
+                     (0.12, np.array([0.3, 0.9]), "electronic, dance", 0.5))
+    assert pred.genre == "other" and pred.nearest == "jazz"
+    assert pred.confidence == pytest.approx(0.88) and pred.nearest_probability == pytest.approx(0.6)
+    assert [s.genre for s in pred.segments] == ["other", "rock"]
+    assert [s.confidence for s in pred.segments] == pytest.approx([0.7, 0.6])
+    rec = pred.to_dict()
+    assert rec["confidence"] == pytest.approx(0.88) and rec["probabilities"]["jazz"] == pytest.approx(0.6)
+    closed = closed_set_record(rec)
+    assert closed["genre"] == "jazz" and closed["confidence"] == pytest.approx(0.6)
+    assert closed["segments"][0]["genre"] == "jazz" and closed["segments"][0]["confidence"] == pytest.approx(0.7)
+    inside = clf._make("y.wav", track, probs, np.array([0.0, 1.0]), np.array([2.0, 3.0]), 3.0, None,
+                       (0.8, np.array([0.9, 0.9]), None, 0.5))
+    assert inside.genre == "jazz" and inside.confidence == pytest.approx(0.6)  # a genre: its own probability
+    assert labels[int(np.argmax(track))] == "jazz"
 
 
 def test_labels_follow_the_hugging_face_convention(toy, clip):
@@ -502,11 +566,14 @@ def test_open_set_answer_and_closed_set_switch(shared_data):
     p = clf.predict(song)
     assert p.nearest in clf.labels and 0 <= p.in_set <= 1 and p.style
     assert (p.genre == OTHER) == (p.in_set < t) and p.genre in (OTHER, p.nearest)
-    assert p.confidence == p.probabilities[p.nearest] == max(p.probabilities.values())
+    assert p.nearest_probability == p.probabilities[p.nearest] == max(p.probabilities.values())
+    # confidence: the certainty of the answer given; for "other" that is 1 - in_set
+    assert p.confidence == pytest.approx(1 - p.in_set if p.genre == OTHER else p.nearest_probability, abs=1e-6)
     for s in p.segments:
         assert 0 <= s.in_set <= 1
         top = max(s.probabilities, key=s.probabilities.get)
         assert s.genre == (OTHER if s.in_set < t else top)
+        assert s.confidence == pytest.approx(1 - s.in_set if s.genre == OTHER else s.probabilities[top], abs=1e-6)
     closed = Classifier.load(open_set=False)
     assert not closed.answers_other
     c = closed.predict(song)

@@ -106,3 +106,29 @@ def test_tag_from_results_applies_min_confidence_and_other(tmp_path: Path, monke
     assert main(["tag", str(c), "--from", str(res), "--include-other"]) == 0
     assert read_state(c).genres == ("Other",)
     assert parse_marker(read_state(c).marker)["genre"] == "other"
+    assert parse_marker(read_state(c).marker)["confidence"] == "0.900"  # other's own certainty: 1 - in_set
+
+
+def test_other_rows_confidence_is_its_own_certainty(tmp_path: Path) -> None:
+    """A batch row of an "other" answer reads back with confidence 1 - in_set, also from results
+    written when the column held the nearest genre's probability."""
+    (a,) = songs(tmp_path / "m", 1)
+    res = write_result(tmp_path / "res", [row(a, "other", 0.55, nearest="disco", in_set=0.2)])
+    got = dict(iter_answers([str(a)], lambda: pytest.fail("model loaded"), res))[str(a)]
+    assert got.genre == "other" and got.confidence == pytest.approx(0.8)
+
+
+def test_from_a_result_naming_none_of_the_files_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys) -> None:
+    """A result made for other paths: say so instead of silently analysing everything again."""
+    calls = toy_loads(monkeypatch)
+    a, b = songs(tmp_path / "m", 2)
+    (elsewhere,) = songs(tmp_path / "other-library", 1)
+    res = write_result(tmp_path / "res", [row(elsewhere, "jazz", 0.9)])
+    assert main(["tag", str(a), str(b), "--from", str(res)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none of the 2 file(s) is in this batch result" in err[0] and "without --from" in err[0]
+    assert calls == [] and read_state(a).genres == ()
+    assert main(["sort", str(a), "--into", str(tmp_path / "by-genre"), "--from", str(res)]) == 1
+    assert "none of the 1 file(s)" in capsys.readouterr().err
+    assert not (tmp_path / "by-genre").exists() or not any((tmp_path / "by-genre").rglob("*.wav"))

@@ -651,3 +651,36 @@ def test_nan_answer_is_a_400_not_a_500(tmpdirs: Path):
         r = post_file(client, wav_bytes(4.0), "song.wav")
     assert r.status_code == 400 and "not a number" in r.json()["detail"], r.text
     assert r.json()["detail"].startswith("song.wav: ")
+
+
+def test_serve_on_a_busy_port_is_one_line_before_the_model_loads(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The port is checked first: a busy port is one clear line and exit 1 at once, not uvicorn's
+    raw [Errno 98] after the model has loaded."""
+    import socket
+
+    from genrekit.cli.main import main
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded before the port was checked")
+
+    monkeypatch.setattr(Classifier, "load", no_load)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        t0 = time.monotonic()
+        assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
+        assert time.monotonic() - t0 < 10
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"genrekit: error: cannot listen on 127.0.0.1:{port}: the port is in use")
+    assert "--port" in err[0] and "Errno" not in err[0]
+
+
+def test_bind_socket_gives_the_free_port_it_got() -> None:
+    from genrekit.cli.serve import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1" and sock.getsockname()[1] > 0
+    finally:
+        sock.close()

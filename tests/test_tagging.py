@@ -293,8 +293,8 @@ def test_end_to_end_with_the_default_model(gtzan_clips: Path, tmp_path: Path, mo
     from genrekit.prediction import Classifier
 
     monkeypatch.setattr(Classifier, "load", REAL_LOAD)
-    clip = clip_by_stem(gtzan_clips, "jazz/jazz.00000")
-    song = tmp_path / clip.name  # FLAC or WAV, whichever the shared data holds
+    clip = clip_by_stem(gtzan_clips, "jazz/jazz.00000")  # WAV or FLAC: the copy keeps its real extension
+    song = tmp_path / clip.name
     shutil.copyfile(clip, song)
     assert main(["tag", str(song)]) == 0
     out = capsys.readouterr()

@@ -164,7 +164,8 @@ def test_open_set_segments_are_drawn():
     labels = ["blues", "rock"]
     segs = [Segment(float(i), i + 3.0, "other" if 3 <= i < 6 else "rock", 0.6, {"blues": 0.4, "rock": 0.6},
                     0.3 if 3 <= i < 6 else 0.8) for i in range(10)]
-    p = Prediction("x.wav", "other", 0.6, {"blues": 0.4, "rock": 0.6}, 12.0, segs, None, "m",
+    # confidence of an "other" answer: 1 - in_set, its own certainty; the nearest genre keeps its probability
+    p = Prediction("x.wav", "other", 0.7, {"blues": 0.4, "rock": 0.6}, 12.0, segs, None, "m",
                    nearest="rock", in_set=0.3, style="electronic, dance")
     fig = timeline_figure(p)
     try:
@@ -175,7 +176,7 @@ def test_open_set_segments_are_drawn():
         assert len(hatched) == 1  # three consecutive "other" segments make one span
         box = hatched[0].get_window_extent(fig.canvas.get_renderer()).transformed(ax.transData.inverted())
         assert (round(box.x0, 6), round(box.x1, 6)) == (3.0, 8.0)
-        assert "other: not one of the model's genres (nearest rock" in fig._suptitle.get_text()
+        assert "other (70% sure): not one of the model's genres (nearest rock 60%" in fig._suptitle.get_text()
         assert "electronic, dance" in fig._suptitle.get_text()
         assert labels == list(p.probabilities)
     finally:

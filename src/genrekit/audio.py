@@ -127,46 +127,98 @@ def _os_reason(exc: OSError, path: Path | None = None) -> str:
 _quiet_lock = threading.Lock()
 _quiet_depth = 0
 _quiet_saved: int | None = None
+_quiet_log: int | None = None  # the temporary file fd 2 points at meanwhile
+
+
+class NativeNoise:
+    """What C decoders wrote on file descriptor 2 during one :func:`quiet_native_stderr` block.
+
+    Filled when the block ends: ``lines`` holds the distinct lines (undecodable bytes replaced),
+    so a failed input's record can say what the decoder said (:meth:`note`) instead of the
+    decoder saying it on the user's terminal. Several threads inside blocks at once share the
+    one descriptor, so a block may also see a neighbour's lines; commands that decode in one
+    thread (predict, batch workers, tag, sort) get exactly their own.
+    """
+
+    MAX_BYTES = 64 * 1024  # a decoder that repeats itself for an hour is not worth more
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _read(self, fd: int, start: int) -> None:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        if end <= start:
+            return
+        data = os.pread(fd, min(end - start, self.MAX_BYTES), start)
+        seen = dict.fromkeys(ln.strip() for ln in data.decode("utf-8", "replace").splitlines())
+        self.lines = [ln for ln in seen if ln]
+
+    def note(self, limit: int = 240) -> str:
+        """`` (decoder: first line; N more lines)``, or "" when the decoder said nothing: a suffix
+        for an error reason, one line, at most about ``limit`` characters."""
+        if not self.lines:
+            return ""
+        first = printable(self.lines[0])
+        if len(first) > limit:
+            first = first[: limit - 3] + "..."
+        more = len(self.lines) - 1
+        return f" (decoder: {first}" + (f"; {more} more line{'s' if more > 1 else ''}" if more else "") + ")"
 
 
 @contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence C libraries (libmpg123, FFmpeg) that print warnings straight to file descriptor 2
-    while a file is decoded, so a bad input costs exactly one line of our own on stderr.
+def quiet_native_stderr() -> Iterator[NativeNoise]:
+    """Keep what C libraries (libmpg123, FFmpeg) print straight to file descriptor 2 while a file
+    is decoded off the terminal, so a bad input costs exactly one line of our own on stderr; the
+    block yields a :class:`NativeNoise` that holds those lines when it ends (fd 2 points at a
+    temporary file meanwhile), so the caller can put them into that input's error.
 
-    Python-level writes to ``sys.stderr`` inside the block are lost too, so callers keep their own
-    messages outside it. ``GENREKIT_DEBUG=1`` leaves stderr alone (to see what a decoder says).
+    Python-level writes to ``sys.stderr`` inside the block end up there too, so callers keep their
+    own messages outside it. ``GENREKIT_DEBUG=1`` leaves stderr alone (to see what a decoder says).
     Safe from several threads at once: fd 2 is process-wide, so the first thread in redirects it
-    and the last one out restores it (a per-thread save/restore would leave it on /dev/null).
+    and the last one out restores it (a per-thread save/restore would leave it redirected).
     A long-running server uses :func:`filter_native_stderr` instead, which keeps its own log lines.
     """
-    global _quiet_depth, _quiet_saved
+    global _quiet_depth, _quiet_saved, _quiet_log
+    noise = NativeNoise()
     if os.environ.get("GENREKIT_DEBUG"):
-        yield
+        yield noise
         return
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # captured / replaced stderr: nothing to do
-        yield
+        yield noise
         return
     with _quiet_lock:
         if _quiet_depth == 0:
+            import tempfile
+
             sys.stderr.flush()
             _quiet_saved = os.dup(fd)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, fd)
-            os.close(devnull)
+            tmp = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind, whatever happens
+            _quiet_log = os.dup(tmp.fileno())
+            tmp.close()
+            os.dup2(_quiet_log, fd)
         _quiet_depth += 1
+        log = _quiet_log
+        start = os.lseek(log, 0, os.SEEK_END) if log is not None else 0
     try:
-        yield
+        yield noise
     finally:
         with _quiet_lock:
+            sys.stderr.flush()
+            if log is not None:
+                try:
+                    noise._read(log, start)
+                except OSError:
+                    pass
             _quiet_depth -= 1
             if _quiet_depth == 0 and _quiet_saved is not None:
-                sys.stderr.flush()
                 os.dup2(_quiet_saved, fd)
                 os.close(_quiet_saved)
                 _quiet_saved = None
+                if _quiet_log is not None:
+                    os.close(_quiet_log)
+                    _quiet_log = None
 
 
 #: Lines that libmpg123 (inside libsndfile) prints on fd 2 about damaged MP3 frames.

@@ -471,7 +471,7 @@ class MusicnnSpec(_SegmentedSpec):
     band_edge_hz: float | None = 7600.0
     band_edge_width_hz: float = 600.0
     #: Native rate whose soxr HQ edge is divided out (GTZAN's 22050 Hz; 44.1 kHz gives the same
-    #: edge, 48 kHz one within 1.1 dB: ``scripts/parity_investigation.py --edges``).
+    #: edge, 48 kHz one within 1.1 dB: ``parity_investigation.py --edges``, docs/model_card.md "Investigations").
     band_edge_from_hz: int = 22050
     segment_seconds: float = field(default=187 * 256 / 16000, repr=False)
     hop_seconds: float = field(default=61 * 256 / 16000, repr=False)

@@ -87,6 +87,76 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     return rows
 
 
+#: The file a shared ``real-songs`` folder lists its songs in, in a fixed order (new songs are
+#: appended): ``scripts/train_real_head.py`` fits the default head on its rows.
+REAL_SONGS_LIST = "labels.csv"
+
+
+def _sha256(path: str | os.PathLike[str]) -> str | None:
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _real_songs_rows(folder: Path, n: int) -> set[str]:
+    """The first ``n`` file paths (relative) listed in ``folder/labels.csv``; empty if unreadable."""
+    try:
+        with open(folder / REAL_SONGS_LIST, newline="", encoding="utf-8") as f:
+            import itertools
+
+            return {r["file"] for r in itertools.islice(csv.DictReader(f), n) if r.get("file")}
+    except (OSError, KeyError, ValueError, csv.Error):
+        return set()
+
+
+def in_fit(training: dict[str, Any] | None, inputs: list[str]) -> dict[str, str]:
+    """``{input: why}`` for the manifest inputs that the model was fitted on (so scoring them is
+    in-sample and flatters it), from the model's own ``training`` record.
+
+    A model file that lists its fit (``training.fit_files``: ``{"path", "sha256"}`` per song, as
+    ``scripts/train_real_head.py`` stores it) is matched by content hash, whatever the file is
+    called now. Older heads of that script record only how many real songs they were fitted on
+    (``training.data.real_songs_in_ten`` + ``real_songs_outside``): the script fits the rows of
+    ``real-songs/labels.csv`` in order, and that list only grows at its end, so an input inside
+    a ``real-songs`` folder among its first that many rows was in the fit."""
+    if not training:
+        return {}
+    out: dict[str, str] = {}
+    files = training.get("fit_files")
+    if isinstance(files, list) and files:
+        hashes = {str(f.get("sha256")): str(f.get("path")) for f in files if isinstance(f, dict)}
+        for src in inputs:
+            digest = _sha256(src) if src and Path(src).is_file() else None
+            if digest in hashes:
+                out[src] = f"the same audio as {hashes[digest]} of the model's fit"
+        return out
+    data = training.get("data") or {}
+    if "script" not in training or "real_songs_in_ten" not in data:
+        return {}
+    n = int(data.get("real_songs_in_ten") or 0) + int(data.get("real_songs_outside") or 0)
+    lists: dict[Path, set[str]] = {}
+    for src in inputs:
+        p = Path(src).resolve() if src else None
+        if p is None:
+            continue
+        root = next((a for a in p.parents if a.name == "real-songs"), None)
+        if root is None:
+            continue
+        if root not in lists:
+            lists[root] = _real_songs_rows(root, n)
+        rel = p.relative_to(root).as_posix()
+        if rel in lists[root]:
+            out[src] = f"one of the {n} real songs ({root.name}/{REAL_SONGS_LIST}) the model was fitted on"
+    return out
+
+
 def _metrics(y_true: list[int], y_pred: list[int], labels: list[str]) -> dict[str, Any]:
     try:
         from genrekit.evaluation import classification_metrics
@@ -113,7 +183,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
 
     Returns the metrics dict that is also written to ``out_dir/metrics.json``.
     """
-    from genrekit.audio import quiet_native_stderr
+    from genrekit.audio import NativeNoise, quiet_native_stderr
     from genrekit.models.base import GenreModel
     from genrekit.prediction import OTHER, Classifier
 
@@ -145,6 +215,12 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             f"{'s' if len(unknown) > 1 else ''} {_counts(unknown)}; those rows are {fate} "
             f"(the model's labels: {', '.join(clf.labels)})")
 
+    seen = in_fit(getattr(clf.model, "info", {}).get("training"), [r.input for r in rows])
+    if seen:
+        say(f"genrekit: warning: {manifest_csv}: {len(seen)} of {len(rows)} songs are in the model's own fit, "
+            f"so their scores are in-sample and flatter the model (e.g. {next(iter(seen))}: "
+            f"{next(iter(seen.values()))}); its held-out figures are in `genrekit info`")
+
     per_song: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     used: set[str] = set()
@@ -158,12 +234,13 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             failed.append({"input": src, "genre": genre, "error": problem})
             say(f"[{i}/{len(rows)}] genrekit: error: {problem}")
             continue
+        noise = NativeNoise()
         try:
-            with quiet_native_stderr():  # libmpg123 & co. print to fd 2; our own line follows
+            with quiet_native_stderr() as noise:  # libmpg123 & co. print to fd 2: into the error, not the terminal
                 pred = clf.predict(src)
         except GenrekitError as exc:
-            failed.append({"input": src, "genre": genre, "error": str(exc)})
-            say(f"[{i}/{len(rows)}] genrekit: error: {exc}")
+            failed.append({"input": src, "genre": genre, "error": f"{exc}{noise.note()}"})
+            say(f"[{i}/{len(rows)}] genrekit: error: {exc}")  # the decoder's words: in metrics.json only
             continue
         given = genre
         if genre not in known and clf.answers_other:  # music outside the model's genres: "other" is right
@@ -177,6 +254,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             "in_set": pred.in_set,
             "confidence": pred.confidence,
             "correct": pred.genre == genre,
+            "in_fit": src in seen,
             "segment_accuracy": seg_acc,
             "n_segments": len(pred.segments),
             "duration_s": pred.duration_s,
@@ -200,8 +278,10 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             except Exception as exc:  # the song is scored; only its picture is missing
                 say(f"genrekit: warning: {src}: cannot write timeline ({one_line(exc, 120)})")
         per_song.append(entry)
-        say(f"[{i}/{len(rows)}] {src}: {genre} -> {pred.genre} ({pred.confidence:.2f}), "
-            f"segments right {seg_acc:.0%}")
+        # for "other" the number is how sure the model is that the song is outside its genres
+        sure = (f"{pred.confidence:.2f}; nearest {pred.nearest} {pred.nearest_probability:.2f}"
+                if pred.is_other else f"{pred.confidence:.2f}")
+        say(f"[{i}/{len(rows)}] {src}: {genre} -> {pred.genre} ({sure}), segments right {seg_acc:.0%}")
 
     labels = list(clf.labels)
     for e in per_song:  # true genres the model does not know still count (as errors); so does "other"
@@ -235,6 +315,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
             "n": n_seg,
         },
         "unknown_genres": dict(sorted(unknown.items())),
+        "n_in_fit": len(seen),
         "per_song": per_song,
         "failed": failed,
     }
@@ -278,11 +359,14 @@ def _report(m: dict[str, Any], out: Path) -> str:
     if m.get("unknown_genres"):
         lines += [f"Genres the model does not know (always scored as wrong): {_counts(Counter(m['unknown_genres']))}.",
                   ""]
+    if m.get("n_in_fit"):
+        lines += [f"**In-sample:** {m['n_in_fit']} of these songs were in the model's own fit (marked *fit* "
+                  "below), so these scores flatter it; `genrekit info` shows its held-out figures.", ""]
     if (out / "confusion.png").exists():
         lines += ["![confusion matrix](confusion.png)", ""]
     lines += ["## Songs", "", "| input | true | predicted | conf. | segments right | timeline |", "|---|---|---|---|---|---|"]
     for e in m["per_song"]:
-        mark = "" if e["correct"] else " ✗"
+        mark = ("" if e["correct"] else " ✗") + (" *fit*" if e.get("in_fit") else "")
         tl = f"[png]({e['timeline']})" if e.get("timeline") else ""
         lines.append(f"| {e['input']} | {e['genre']} | {e['predicted']}{mark} | {e['confidence']:.2f} | "
                      f"{e['segment_accuracy']:.0%} | {tl} |")

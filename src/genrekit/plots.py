@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.palette import INK
+from genrekit.palette import INK, palette_for
 
 
 def _plt():
@@ -160,16 +160,23 @@ def _save(fig, path: Path) -> Path:
 
 def plot_genre_counts(counts: Sequence[tuple[str, int]], path: Path, title: str = "") -> Path:
     """Horizontal bars of how many tracks got each genre (``genrekit batch --report``), most first."""
+    return _save(genre_counts_figure(counts, title), path)
+
+
+def genre_counts_figure(counts: Sequence[tuple[str, int]], title: str = ""):
+    """The figure :func:`plot_genre_counts` writes (the caller closes it); each bar in its genre's
+    palette colour, as on the page and in the timelines."""
     plt = _plt()
     counts = list(counts)
     fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * max(1, len(counts))))
     names = [g for g, _ in counts][::-1]
     values = [n for _, n in counts][::-1]
-    ax.barh(names, values, color="#4c72b0")
+    colours = palette_for(names)  # the genre's colour, as on the page and in the timeline PNGs
+    ax.barh(names, values, color=[colours[g] for g in names])
     for y, v in enumerate(values):
         ax.text(v, y, f" {v}", va="center", fontsize=8)
     ax.set_xlabel("tracks")
     ax.margins(x=0.12)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return fig

@@ -84,8 +84,11 @@ class Prediction:
     #: the open set: ``genre`` is "other" when the music is not one of the model's genres; then
     #: ``nearest`` names the closest of them (always the forced choice), ``in_set`` is how likely the
     #: track is one of them (0..1; None for models without an open set), ``style`` describes it in
-    #: the backbone's own tag words (e.g. "electronic, dance"). ``confidence`` is ``nearest``'s
-    #: probability among the model's genres.
+    #: the backbone's own tag words (e.g. "electronic, dance"). ``confidence`` is how sure the model
+    #: is of ``genre``: the genre's probability among the model's genres, or, for an "other"
+    #: answer, the certainty of "other" itself, ``1 - in_set`` (the nearest genre's probability is
+    #: ``probabilities[nearest]``, :attr:`nearest_probability`; showing it beside "other" read as
+    #: "88% sure it is other" when the model was 88% sure of a genre it had just ruled out).
     nearest: str | None = None
     in_set: float | None = None
     style: str | None = None
@@ -94,6 +97,11 @@ class Prediction:
     def is_other(self) -> bool:
         """The open-set answer (a model's own label that happens to be "other" is not it)."""
         return self.genre == OTHER and self.in_set is not None
+
+    @property
+    def nearest_probability(self) -> float:
+        """The probability of the nearest genre among the model's genres (the forced choice)."""
+        return float(self.probabilities.get(self.nearest or self.genre, self.confidence))
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable genres, best first."""
@@ -141,10 +149,24 @@ def closed_set_record(record: dict[str, Any]) -> dict[str, Any]:
     out = dict(record)
     if out.get("genre") == OTHER and out.get("nearest"):
         out["genre"] = out["nearest"]
+        out["confidence"] = out.get("probabilities", {}).get(out["nearest"], out.get("confidence"))
     if out.get("segments"):
-        out["segments"] = [dict(s, genre=max(s["probabilities"], key=s["probabilities"].get))
-                           if s.get("genre") == OTHER else s for s in out["segments"]]
+        out["segments"] = [_closed_segment(s) if s.get("genre") == OTHER else s for s in out["segments"]]
     return out
+
+
+def _closed_segment(seg: dict[str, Any]) -> dict[str, Any]:
+    """A segment record's forced choice: its best genre, with that genre's probability."""
+    best = max(seg["probabilities"], key=seg["probabilities"].get)
+    return dict(seg, genre=best, confidence=seg["probabilities"][best])
+
+
+def answer_confidence(genre: str, probability: float, in_set: float | None) -> float:
+    """How sure the model is of an answer: ``1 - in_set`` for "other" (the certainty that the music
+    is outside the model's genres), else the genre's own ``probability``."""
+    if genre == OTHER and in_set is not None:
+        return round(1.0 - float(in_set), _DIGITS)
+    return round(float(probability), _DIGITS)
 
 
 def _add_tags(acc: dict[str, float] | None, n: int, tags: dict[str, float] | None,
@@ -549,20 +571,21 @@ class Classifier:
         def answer(label: str, score: float | None) -> str:
             return OTHER if self.open_set and score is not None and score < threshold else label
 
-        segments = [
-            Segment(round(float(s), 3), round(float(e), 3), answer(labels[int(b)], q), round(float(p[int(b)]), _DIGITS),
-                    _probs_dict(labels, p), q)
-            for s, e, b, p, q in zip(starts, ends, seg_best, probs, seg_scores, strict=True)
-        ]
+        segments = []
+        for s, e, b, p, q in zip(starts, ends, seg_best, probs, seg_scores, strict=True):
+            g = answer(labels[int(b)], q)
+            segments.append(Segment(round(float(s), 3), round(float(e), 3), g, answer_confidence(g, p[int(b)], q),
+                                    _probs_dict(labels, p), q))
         in_set = None if in_set is None else round(float(in_set), _DIGITS)
+        genre = answer(labels[best], in_set)
         tag_list = None
         if tags is not None and self.top_tags > 0:
             top = sorted(tags.items(), key=lambda kv: -kv[1])[: self.top_tags]
             tag_list = [{"tag": k, "probability": round(float(v), _DIGITS)} for k, v in top]
         return Prediction(
             input=name,
-            genre=answer(labels[best], in_set),
-            confidence=round(float(track[best]), _DIGITS),
+            genre=genre,
+            confidence=answer_confidence(genre, track[best], in_set),
             probabilities=_probs_dict(labels, track),
             duration_s=round(float(duration), 3),
             segments=segments,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genrekit.fonts import drawable
 from genrekit.palette import INK, palette_for, text_colour_on
 from genrekit.prediction import OTHER, Prediction, printable
 
@@ -154,10 +155,18 @@ def _draw_open_set(ax, segs, colour: str) -> list:
 
 def timeline_figure(prediction: Prediction):
     """The timeline as a matplotlib Figure (the caller closes it): what :func:`plot_timeline`
-    writes, open for inspection (the tests read its axes)."""
+    writes, open for inspection (the tests read its axes). Its text is set in DejaVu Sans with the
+    fallback fonts of :mod:`genrekit.fonts`, so a file name in any script draws."""
     import matplotlib
 
+    from genrekit.fonts import families
+
     matplotlib.use("Agg")
+    with matplotlib.rc_context({"font.family": families()}):  # text objects keep the fonts they were made with
+        return _timeline_figure(prediction)
+
+
+def _timeline_figure(prediction: Prediction):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
@@ -207,12 +216,15 @@ def timeline_figure(prediction: Prediction):
         ax1.set_title(f"per segment: {what}, its colours stack to 100%"
                       + (" (the model's segment head)" if two_heads else ""), fontsize=9, loc="left", color=INK)
         # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
-        name = printable(prediction.input).replace("$", r"\$")
+        name = printable(prediction.input)
         name = name if len(name) <= 90 else "..." + name[-87:]
-        answer = (f"other: not one of the model's genres (nearest {prediction.nearest} {prediction.confidence:.0%}"
+        answer = (f"other ({prediction.confidence:.0%} sure): not one of the model's genres (nearest "
+                  f"{prediction.nearest} {prediction.nearest_probability:.0%}"
                   + (f", sounds like {prediction.style}" if prediction.style else "") + ")"
                   if prediction.is_other else f"{prediction.genre} ({prediction.confidence:.0%})")
-        fig.suptitle(f"{name}\n{answer} - model {prediction.model}", fontsize=10, color=INK)
+        # a character no font here has becomes <U+XXXX>, never a box; '$' is not math markup here
+        title = drawable(f"{name}\n{answer} - model {prediction.model}").replace("$", r"\$")
+        fig.suptitle(title, fontsize=10, color=INK)
 
         bars = ax2.bar(range(len(labels)), track, color=[colours[g] for g in labels])
         for b, p, g in zip(bars, track, labels, strict=True):

@@ -3,9 +3,10 @@
 One place for these so every command says the same thing the same way: a track's length is
 ``m:ss`` (``h:mm:ss`` from an hour) in ``predict``, ``demo`` and the training ETA; a segment
 boundary adds tenths; a probability shown to a person is a whole percent (``80%``), while machine
-formats (JSON, CSV) keep the 0..1 float. Options that take a duration (``--max-duration`` of
-``predict`` and ``serve``) read seconds, with ``s`` / ``m`` / ``h`` suffixes (``90s``, ``20m``,
-``1h30m``).
+formats (JSON, CSV) keep the 0..1 float. Every option of every command that takes a duration or
+a timeout (``--max-duration``, ``--timeout``, ``--part-seconds``, ...) reads it with
+:func:`parse_duration` through ``cli.argtypes.duration``: a bare number is seconds, and ``s`` /
+``m`` / ``h`` suffixes are read as written (``90s``, ``20m``, ``1h30m``).
 """
 
 from __future__ import annotations

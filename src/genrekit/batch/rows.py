@@ -189,15 +189,21 @@ class Worker:
         spec = self.spec
         if task.error:
             return error_row(task, spec.model_name, spec.model_hash, task.error)
+        from genrekit.audio import NativeNoise, quiet_native_stderr
+
         t0 = time.perf_counter()
+        noise = NativeNoise()
         try:
-            rec = self.clf.predict(task.input).to_dict()
+            # what libmpg123 & co. print on fd 2 goes into this row's error, not the user's terminal
+            with quiet_native_stderr() as noise:
+                rec = self.clf.predict(task.input).to_dict()
         except GenrekitError as exc:
-            return error_row(task, spec.model_name, spec.model_hash, _reason(exc, task.input),
+            return error_row(task, spec.model_name, spec.model_hash, _reason(exc, task.input) + noise.note(),
                              time.perf_counter() - t0)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # MemoryError included: one input must never stop the run
-            return error_row(task, spec.model_name, spec.model_hash, one_line(exc), time.perf_counter() - t0)
+            return error_row(task, spec.model_name, spec.model_hash, one_line(exc) + noise.note(),
+                             time.perf_counter() - t0)
         return row_from_record(rec, task, spec.model_name, spec.model_hash, time.perf_counter() - t0,
                                spec.segments)

@@ -68,6 +68,18 @@ def duration(allow_zero: bool = False):
     return parse
 
 
+def duration_in(lo: float, hi: float):
+    """argparse type: a :func:`duration` between ``lo`` and ``hi`` seconds (inclusive)."""
+    base = duration()
+
+    def parse(text: str) -> float:
+        v = base(text)
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{text} must be between {lo:g} and {hi:g} seconds")
+        return v
+    return parse
+
+
 def hidden_sizes(text: str) -> list[int]:
     """argparse type for --hidden: comma-separated layer widths, each >= 1."""
     try:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from genrekit.cli.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from genrekit.cli.argtypes import duration, non_negative_float, non_negative_int, positive_float, positive_int
 from genrekit.errors import GenrekitError, printable
 
 
@@ -67,15 +67,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--tags", choices=("msd", "audioset"), default="msd",
                    help="tag vocabulary: msd (musicnn's 50 Million Song Dataset tags, the default) or audioset "
                    "(mn04's music classes: instruments, genres such as salsa or afrobeat, moods)")
-    p.add_argument("--max-duration", type=non_negative_float, default=180.0, metavar="MIN",
-                   help="refuse URLs whose audio is longer than MIN minutes (default 180; 0: no limit)")
+    p.add_argument("--max-duration", type=duration(allow_zero=True), default="3h", metavar="DURATION",
+                   help="refuse URLs whose audio is longer than this: seconds, or with a unit (90s, 20m, 3h) "
+                   "(default 3h; 0: no limit). Changed: a bare number used to mean minutes")
     p.add_argument("--max-size", type=non_negative_float, default=200.0, metavar="MB",
                    help="refuse URL downloads larger than MB megabytes (default 200; 0: no limit)")
-    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="network timeout for URLs (s)")
+    p.add_argument("--timeout", type=duration(), default="30s", metavar="DURATION",
+                   help="network timeout for URLs: each connect and read (default 30s)")
     p.add_argument("--part-rows", type=positive_int, default=256, metavar="N",
                    help="commit a Parquet part every N rows (default 256) ...")
-    p.add_argument("--part-seconds", type=positive_float, default=10.0, metavar="S",
-                   help="... or every S seconds, whichever comes first (default 10): what a SIGKILL can lose")
+    p.add_argument("--part-seconds", type=duration(), default="10s", metavar="DURATION",
+                   help="... or this often, whichever comes first (default 10s): what a SIGKILL can lose")
     p.add_argument("--quiet", action="store_true", help="no progress line and no summary")
     p.add_argument("--block-seconds", type=positive_float, default=300.0, metavar="S", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         model=model_ref, model_name=model_ref or "default", model_hash=model_hash(model_ref),
         top_tags=args.top_tags, tags=args.tags, block_seconds=args.block_seconds,
         max_bytes=int(args.max_size * 1e6) if args.max_size else None,
-        max_duration_s=args.max_duration * 60 if args.max_duration else None,
+        max_duration_s=args.max_duration or None,
         timeout_s=args.timeout, segments=args.segments, threads=threads, device=args.device,
     )
     tasks = expand_sources(args.sources)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.cli.argtypes import float_in
+from genrekit.cli.argtypes import duration_in
 from genrekit.models.modelfile import write_text_atomic
 from genrekit.units import format_duration, format_percent
 
@@ -31,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where to write demo.wav, demo.json and demo.png (default: a new temp folder)")
-    p.add_argument("--seconds", type=float_in(1.0, 600.0, hi_open=False), default=12.0,
-                   help="length of the synthesised song, 1 to 600 (default 12)")
+    p.add_argument("--seconds", type=duration_in(1.0, 600.0), default=12.0, metavar="DURATION",
+                   help="length of the synthesised song: seconds, or with a unit (90s, 2m), 1 s to 10m (default 12)")
     p.add_argument("--model", default=None, metavar="PATH|default", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
     return p

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrekit.cli.argtypes import non_negative_int
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="score a model on a labelled dataset",
@@ -31,15 +33,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", default="default", help="model file / training folder, or 'default'")
     p.add_argument("--data", help="audio folder, features .csv, notebook arrays folder or taggram .npz")
     p.add_argument("--splits", help="folder with {train,valid,test}_filtered.txt split lists")
-    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test")
-    p.add_argument("--manifest", help="CSV of (input, genre) rows to evaluate instead of --data")
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test",
+                   help="which part to score when the data has splits (--splits, or pre-split data); default test")
+    p.add_argument("--manifest", help="CSV of (input, genre) rows to evaluate instead of --data; warns when "
+                   "songs in it are in the model's own fit (in-sample)")
     p.add_argument("--mfcc-table", help="features_30_sec.csv-style table of whole-clip MFCC statistics, for "
                    "models whose head reads them (the default) when --data holds stored taggrams; default: "
                    "../gtzan-features/features_30_sec.csv beside the taggram file's folder")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--out", required=True)
+    p.add_argument("--workers", type=non_negative_int, default=0, metavar="N",
+                   help="processes extracting features from an audio folder (0: one per CPU, at most 8; 1: this process)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the on-disk feature cache (~/.cache/genrekit or GENREKIT_CACHE_DIR)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar while features are extracted (--data)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for metrics.json, confusion matrices (JSON and PNG) and, with --manifest, "
+                   "report.md and timelines")
     p.set_defaults(func=run)
 
 

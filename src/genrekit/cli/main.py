@@ -62,9 +62,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> None:
+    """Unknown arguments, answered by the command's own parser (its usage line, not the top
+    level's) with the closest option it has: ``predict --fromat json`` -> "did you mean --format?"."""
+    import difflib
+
+    command = getattr(args, "command", None)
+    sub = None
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            sub = action.choices[command]
+    target = sub or parser
+    options = [o for a in target._actions for o in a.option_strings if o.startswith("--")]
+    hints = []
+    for word in extras:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"did you mean {close[0]} (not {word.split('=', 1)[0]})?")
+    target.error(f"unrecognized arguments: {' '.join(extras)}" + ("; " + " ".join(hints) if hints else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _refuse_unknown(parser, args, extras)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

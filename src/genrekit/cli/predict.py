@@ -31,6 +31,20 @@ from genrekit.units import format_clock, format_duration, format_percent
 
 FORMATS = ("table", "json", "jsonl", "csv")
 STDIN = "-"
+#: The widest input name the table shows whole; longer ones are shortened in the middle.
+NAME_WIDTH = 60
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters by replacing its middle with ``...``: a path's start
+    (which folder) and end (which file, its extension) say more than either alone."""
+    if len(text) <= width:
+        return text
+    if width <= 3:
+        return text[:width]
+    keep = width - 3
+    head = keep // 2
+    return text[:head] + "..." + text[len(text) - (keep - head):]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -128,9 +142,11 @@ def _top3(pred: Any) -> str:
 class _Writer:
     """Writes one prediction (or one failed input's record) at a time in the chosen format.
 
-    The table gives the whole input name, however long: a shortened path cannot be copied back
-    into a shell, and a user's paths are longer than any test's. Names up to 60 characters line
-    the columns up; a longer one pushes the rest of its own row to the right.
+    The table lines its columns up for names up to :data:`NAME_WIDTH` characters; a longer name
+    is shortened in the middle (``/home/me/Mu...ong title.mp3``), where the folder and the file
+    name's end stay readable. The table is for people: the machine formats (json, jsonl, csv)
+    keep every name whole. The table's header is written with its first row, so a run where
+    every input fails leaves stdout empty (the failures are on stderr).
     """
 
     def __init__(self, fmt: str, out: TextIO, labels: list[str], segments: bool, emit: Callable[[str], None],
@@ -140,11 +156,12 @@ class _Writer:
         self.n_records = 0
         self.input_width = 40
         self.n_csv_cols = 0  # columns before "error", set by header() for csv
+        self._table_header: str | None = None  # written with the table's first row
 
     def header(self, inputs: list[str]) -> None:
         if self.fmt == "table":
-            self.input_width = max(5, min(60, max((len(printable(i)) for i in inputs), default=5)))
-            self.emit(f"{'input':<{self.input_width}}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3")
+            self.input_width = max(5, min(NAME_WIDTH, max((len(printable(i)) for i in inputs), default=5)))
+            self._table_header = f"{'input':<{self.input_width}}  {'genre':<12} {'conf':>5}  {'duration':>8}  top-3"
         elif self.fmt == "json":
             self.emit("[")
         elif self.fmt == "csv":
@@ -189,7 +206,12 @@ class _Writer:
                                     + [f"{pred.probabilities[lab]:.4f}" for lab in self.labels]
                                     + [tags, pred.model] + tl + [""]))
         else:
-            name = printable(pred.input)  # a newline or an escape sequence in a file name stays on its row
+            if self._table_header is not None:
+                self.emit(self._table_header)
+                self._table_header = None
+            # a newline or an escape sequence in a file name stays on its row; a long name is
+            # shortened in the middle so the columns stay in line
+            name = middle_ellipsis(printable(pred.input), self.input_width)
             line = (f"{name:<{self.input_width}}  {pred.genre:<12} {format_percent(pred.confidence):>5}  "
                     f"{format_duration(pred.duration_s):>8}  {_top3(pred)}")
             if pred.tags:
@@ -198,8 +220,9 @@ class _Writer:
             if pred.is_other:  # say plainly what "other" means, and what is known about the music
                 self.emit(f"    not one of the {len(self.labels)} genres this model knows"
                           + (f"; sounds like {pred.style}" if pred.style else "")
-                          + f"; nearest: {pred.nearest} ({format_percent(pred.confidence)}), "
-                          f"in-set score {format_percent(pred.in_set)}")
+                          + f"; {format_percent(pred.confidence)} sure of that (in-set score "
+                          f"{format_percent(pred.in_set)}); nearest: {pred.nearest} "
+                          f"({format_percent(pred.nearest_probability)} among the {len(self.labels)})")
             if self.segments:
                 for s in pred.segments:
                     self.emit(f"    {format_clock(s.start_s):>9} - {format_clock(s.end_s):>9}  {s.genre:<12} "
@@ -275,7 +298,7 @@ def _write_timeline(pred: Any, src: str, directory: Path, used: set[str]) -> Pat
 
 def _terminal_stream() -> TextIO:
     """A second handle on stderr for the progress bars. Decoding runs inside
-    ``audio.quiet_native_stderr``, which points file descriptor 2 at /dev/null to silence C
+    ``audio.quiet_native_stderr``, which points file descriptor 2 at a temporary file to silence C
     decoders; the bar inside a long input is drawn meanwhile, so it writes to a copy of the
     descriptor made before that. (Captured stderr without a descriptor: sys.stderr itself.)"""
     try:
@@ -287,7 +310,7 @@ def _terminal_stream() -> TextIO:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genrekit.audio import quiet_native_stderr
+    from genrekit.audio import NativeNoise, quiet_native_stderr
     from genrekit.prediction import Classifier
 
     classifier = Classifier.load(
@@ -351,10 +374,12 @@ def run(args: argparse.Namespace) -> int:
         for src, problem in items:
             if bar is not None:
                 bar.set_postfix_str(printable(os.path.basename(src.rstrip("/")))[:30], refresh=False)
+            noise = NativeNoise()
             try:
                 if problem is not None:
                     raise GenrekitError(f"{src}: {problem}")
-                with quiet_native_stderr():
+                # what C decoders print on fd 2 goes into this input's error, not the terminal
+                with quiet_native_stderr() as noise:
                     pred = classifier.predict(src, progress=within if bar is not None else None)
                 close_inner()
                 # the PNG is written before the record, so an input whose timeline fails is reported
@@ -363,8 +388,8 @@ def run(args: argparse.Namespace) -> int:
             except GenrekitError as exc:
                 close_inner()
                 failed += 1
-                error(f"genrekit: error: {exc}")
-                writer.write_error(src, _reason(exc, src))
+                error(f"genrekit: error: {exc}")  # one line of ours; the decoder's words go into the record
+                writer.write_error(src, _reason(exc, src) + noise.note())
             except (KeyboardInterrupt, MemoryError):
                 raise
             except Exception as exc:  # a bug should not kill a long batch, nor print a traceback
@@ -374,7 +399,7 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 reason = f"unexpected {one_line(exc)}"
                 error(f"genrekit: error: {src}: {reason}")
-                writer.write_error(src, reason)
+                writer.write_error(src, reason + noise.note())
             else:
                 writer.write(pred, png)
             if bar is not None:

@@ -1,6 +1,9 @@
 """``genrekit serve``: the web page and HTTP API (FastAPI + uvicorn).
 
 FastAPI, uvicorn and the model are imported in :func:`run` only, so ``genrekit --help`` stays fast.
+The listening socket is bound before the model loads: a busy port is one line at once, not a
+traceback after seconds of loading; uvicorn then serves on that very socket (no second bind, so
+nothing can take the port in between).
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="host name clients use to reach this server (repeatable); IP addresses, names "
                    "without a dot (localhost, this machine's name), this machine's name and --host always "
                    "work, other Host headers get 400 (DNS rebinding)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level: info logs each request, warning only problems")
     p.set_defaults(func=run)
     return p
 
@@ -89,8 +93,47 @@ def limits_from_args(args: argparse.Namespace):  # -> ServeLimits (import kept l
         raise GenrekitError(f"serve: {exc}") from None
 
 
+def bind_socket(host: str, port: int):  # -> socket.socket
+    """A TCP socket bound to ``host:port`` (not yet listening; uvicorn does that), or one
+    :class:`GenrekitError` line saying why not (port in use, address not on this machine)."""
+    import socket
+
+    from genrekit.errors import GenrekitError
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise GenrekitError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart past TIME_WAIT
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        import errno
+
+        why = ("the port is in use (another server? pick one with --port N, or --port 0 for any free port)"
+               if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc)))
+        raise GenrekitError(f"cannot listen on {host}:{port}: {why}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
     limits = limits_from_args(args)
+    sock = bind_socket(args.host, args.port)  # before the model: a busy port is known in milliseconds
+    try:
+        return _serve(args, limits, sock)
+    finally:
+        sock.close()
+
+
+def _serve(args: argparse.Namespace, limits, sock) -> int:
+    if not os.environ.get("GENREKIT_DEBUG"):
+        from genrekit.audio import filter_native_stderr
+
+        filter_native_stderr()  # libmpg123's complaints about damaged MP3 uploads stay out of the log
     import torch
     import uvicorn
 
@@ -101,13 +144,11 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     classifier = Classifier.load(args.model)
     app = create_app(classifier, limits)
-    if not os.environ.get("GENREKIT_DEBUG"):
-        from genrekit.audio import filter_native_stderr
-
-        filter_native_stderr()  # libmpg123's complaints about damaged MP3 uploads stay out of the log
     if args.allow_host and not args.allow_urls:
         print("genrekit serve: --allow-host has no effect without --allow-urls")
-    print(f"genrekit serve: model {classifier.name!r}, http://{args.host}:{args.port}/ "
+    port = sock.getsockname()[1]  # --port 0: the port the system picked
+    print(f"genrekit serve: model {classifier.name!r}, http://{args.host}:{port}/ "
           f"(API docs at /docs; {limits.max_in_flight} in flight, {threads} torch threads each)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=args.host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 from genrekit.audio import quiet_native_stderr
 from genrekit.errors import GenrekitError
 from genrekit.library.results import read_results, row_is_fresh
-from genrekit.prediction import OTHER
+from genrekit.prediction import OTHER, answer_confidence
 
 
 @dataclass
@@ -42,8 +42,13 @@ class Answer:
 
     @classmethod
     def from_row(cls, name: str, row: dict[str, Any]) -> Answer:
-        return cls(name, str(row["genre"]), float(row["confidence"]), str(row.get("model") or ""),
-                   row.get("nearest"), row.get("in_set"), row.get("style"), None, "results")
+        """A batch row's answer. For "other" the confidence is the certainty of "other",
+        ``1 - in_set``, as a fresh prediction gives it (results written before that rule stored
+        the nearest genre's probability there)."""
+        genre, in_set = str(row["genre"]), row.get("in_set")
+        conf = answer_confidence(genre, float(row["confidence"]), in_set)
+        return cls(name, genre, conf, str(row.get("model") or ""), row.get("nearest"), in_set,
+                   row.get("style"), None, "results")
 
     def tag_names(self, k: int = 3) -> list[str]:
         return [str(t.get("tag")) for t in (self.tags or [])[:k]]
@@ -71,9 +76,16 @@ def iter_answers(paths: Iterable[str], load_classifier: Callable[[], Any],
     paths = list(paths)
     rows = read_results(results_dir) if results_dir is not None else {}
     plan: list[tuple[str, dict[str, Any] | None]] = []
+    matched = 0
     for p in paths:
         row = rows.get(os.path.abspath(p)) or rows.get(os.path.realpath(p))
+        matched += row is not None
         plan.append((p, row if row is not None and row_is_fresh(row, p) else None))
+    if results_dir is not None and paths and not matched:
+        # a result made for other paths (another machine, a moved library): analysing everything
+        # again in silence would cost hours and hide the mistake
+        raise GenrekitError(f"{results_dir}: none of the {len(paths)} file(s) is in this batch result "
+                            f"(it holds {len(rows)} other path(s)); run without --from to analyse them")
     stale = [p for p, row in plan if row is None]
     predicted: Iterator[tuple[str, Any]] = iter(())
     if stale:
@@ -82,7 +94,7 @@ def iter_answers(paths: Iterable[str], load_classifier: Callable[[], Any],
         if row is not None:
             yield p, Answer.from_row(p, row)
             continue
-        with quiet_native_stderr():  # decoders' own warnings; our one line per bad file comes after
+        with quiet_native_stderr():  # decoders' own warnings stay off the terminal; our one line per bad file follows
             _src, result = next(predicted)
         yield p, result if isinstance(result, GenrekitError) else Answer.from_prediction(result)
 

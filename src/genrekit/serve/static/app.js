@@ -186,13 +186,15 @@
     if (res.genre !== "other") { box.hidden = true; box.textContent = ""; return; }
     const known = labels.filter((g) => g !== "other").length;
     let text = "Not one of the " + (known || "") + (known ? " " : "") + "genres this model knows";
-    if (nearest) text += "; closest is " + nearest;
+    if (nearest) text += "; closest is " + nearest +
+      (res.probabilities && typeof res.probabilities[nearest] === "number" ? " (" + pct(res.probabilities[nearest]) + ")" : "");
     if (style) text += "; sounds like " + style;
     text += ".";
     if (inSet !== null) text += " Chance it is one of them: " + pct(inSet) + ".";
     box.textContent = text;
     box.hidden = false;
-    if (nearest) $("confidence-label").textContent = "for " + nearest;
+    // for "other" the big number is the certainty of "other" itself (1 - in_set), not the nearest genre's
+    $("confidence-label").textContent = "sure it is none of them";
   }
 
   // The track's genre and the timeline can come from two different heads (the default model has a
