@@ -27,7 +27,7 @@ from train_default_head import load_tracks  # noqa: E402
 
 from genrekit.heads import logistic as LR  # noqa: E402
 from genrekit.heads.openset import pick_threshold  # noqa: E402
-from genrekit.heads.validation import auroc, bootstrap_interval, leave_one_group_out, scores  # noqa: E402
+from genrekit.heads.validation import auroc, bootstrap_interval, grouped_k_folds, leave_one_group_out, scores  # noqa: E402
 from genrekit.models import audioset as AS  # noqa: E402
 from genrekit.models.default import GENRES, N_TAGS, long_input_windows, window_features  # noqa: E402
 
@@ -163,7 +163,9 @@ def evaluate(name, D, P, real, y, group):
     return res
 
 
-def cross_validate(D, variants):
+def cross_validate(D, variants, k_folds: int = 0):
+    """Out-of-fold probabilities of every variant: leave one source out (``k_folds`` 0), or whole
+    sources dealt into ``k_folds`` folds (cheaper, to compare many candidates)."""
     y = np.array(D["y"])
     group = np.array(D["group"])
     kind = np.array(D["kind"])
@@ -171,12 +173,15 @@ def cross_validate(D, variants):
     fixed = ~real
     results = {}
     oof = {v: np.full((len(y), OTHER + 1), np.nan) for v in variants}
-    for _, fit_idx, held in leave_one_group_out(group, fixed):
+    folds = list(grouped_k_folds(group, k_folds, fixed) if k_folds else leave_one_group_out(group, fixed))
+    t0 = time.time()
+    for n, (_, fit_idx, held) in enumerate(folds):
         fit_idx = [i for i in fit_idx if kind[i] != "gtzan-test"]
         cache = {}
         for v, spec in variants.items():
             P = spec(D, fit_idx, held, cache)
             oof[v][held] = P
+        print(f"  fold {n + 1}/{len(folds)} ({time.time() - t0:.0f} s)", file=sys.stderr)
     for v in variants:
         results[v] = evaluate(v, D, oof[v], real, y, group)
     return results, oof
@@ -233,6 +238,28 @@ def v_mtt_inset(C=0.03):
     return run
 
 
+def zero_shot_logp(mean_row: np.ndarray) -> np.ndarray:
+    """[10] log-softmax of mn04's logits for the classes named like the ten genres (zero-shot)."""
+    z = np.asarray(mean_row, np.float64)[[AS.ZERO_SHOT_TEN[g] for g in GENRES]]
+    return z - np.log(np.exp(z - z.max()).sum()) - z.max()
+
+
+def v_late_zs(alpha=0.5, gamma=1.0, audio_only=False, C_mn=0.03):
+    """The late mix, with mn04's zero-shot genre log-probabilities added (weight ``gamma``) to the
+    ten genres' log-probabilities: the nearest genre moves, p(other) and so the in-set score stay."""
+    base = v_late(alpha, C_mn=C_mn, audio_only=audio_only)
+
+    def run(D, fit_idx, held, cache):
+        P = base(D, fit_idx, held, cache)
+        zs = np.stack([zero_shot_logp(D["mn"][i]) for i in held])
+        z = np.log(np.clip(P[:, :OTHER], 1e-12, 1)) + gamma * zs
+        closed = LR.softmax(z)
+        out = P.copy()
+        out[:, :OTHER] = closed * (1 - P[:, OTHER:])
+        return out
+    return run
+
+
 def zero_shot(D):
     y = np.array(D["y"])
     real = np.array([k == "real-in" for k in D["kind"]])
@@ -248,7 +275,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=AF.DEFAULT_DATA)
     ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and stop")
     ap.add_argument("--out", type=Path, default=None, help="head file to write (default: the committed one)")
-    ap.add_argument("--explore", action="store_true", help="print every candidate, not only the chosen ones")
+    ap.add_argument("--explore", nargs="?", const="all", default=None,
+                    help="compare every candidate (with --k-folds grouped folds: cheaper than one per source)")
+    ap.add_argument("--k-folds", type=int, default=8, help="folds of whole sources for --explore (0: one per source)")
     a = ap.parse_args(argv)
     import torch
 
@@ -258,20 +287,25 @@ def main(argv=None) -> int:
     print(f"data: {kinds}; real-song sources: {len({g for g, k in zip(D['group'], D['kind'], strict=True) if k.startswith('real')})}")
     zero_shot(D)
     variants = {"musicnn (MSD ms_lm)": v_msd(), "musicnn + MTT in-set (previous)": v_mtt_inset()}
-    if a.explore:
-        for kind in ("all", "logits", "emb", "genres", "music", "music_emb"):
-            for C in (0.01, 0.03, 0.1):
-                variants[f"mn04 {kind} C={C}"] = v_mn(C, kind)
+    if a.explore == "zs":
+        for g in (0.5, 1.0, 2.0):
+            variants[f"late a=0.5 audio only + zs g={g}"] = v_late_zs(0.5, g, True)
+            variants[f"late a=0.3 audio only + zs g={g}"] = v_late_zs(0.3, g, True)
+        variants["late a=0.3 audio only"] = v_late(0.3, audio_only=True)
+    elif a.explore:
+        for kind in ("all", "logits", "emb", "genres", "music_emb"):
+            variants[f"mn04 {kind} C=0.03"] = v_mn(0.03, kind)
+        for C in (0.01, 0.1):
+            variants[f"mn04 all C={C}"] = v_mn(C, "all")
         for alpha in (0.3, 0.5, 0.7):
             variants[f"late a={alpha}"] = v_late(alpha)
         variants["late a=0.5 audio only"] = v_late(0.5, audio_only=True)
         variants["musicnn audio only"] = v_msd(audio_only=True)
         variants["early (msd+mn04 all) C=0.03"] = v_mn(0.03, "all", True)
-        variants["early (msd+mn04 all) C=0.01"] = v_mn(0.01, "all", True)
     else:
         variants["mn04 (all)"] = v_mn()
         variants["late a=0.5"] = v_late(0.5)
-    results, oof = cross_validate(D, variants)
+    results, oof = cross_validate(D, variants, a.k_folds if a.explore else 0)
     if a.cv_only:
         return 0
     return write_head(a, D, results, oof)
