@@ -1,0 +1,229 @@
+"""Backbone networks as ONNX models run by ONNX Runtime: prediction without torch.
+
+Why this shape: the weights of every backbone come from their publisher (musicnn's wheel, the
+EfficientAT release), never from this repository, and a light install has no torch to rebuild a
+network from them. So the repository carries only each network's *graph structure*: an ONNX
+model whose initializers keep their names, shapes and types but no data
+(``graphs/<name>.onnx``, a few kilobytes, written by ``scripts/export_onnx_graphs.py``). On first
+use the weights are read from their source with numpy (``tf_checkpoint``, ``torch_zip``), poured
+into that structure (:func:`fill_graph`), and the filled model is written atomically to the
+user cache with its SHA-256 beside it (:func:`converted_model`); later runs check the checksum
+and load it.
+
+Adding a backbone is one :func:`register` call: an :class:`OnnxBackbone` naming its structure
+file, a version string and a function that returns the initializer arrays by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrekit.errors import GenrekitError
+
+#: Committed weight-free graph structures.
+GRAPHS_DIR = Path(__file__).parent / "graphs"
+#: The opset the structures are written for (ONNX Runtime >= 1.14 runs it).
+OPSET = 17
+ENV_THREADS = "GENREKIT_THREADS"
+
+
+class OnnxGraphError(GenrekitError):
+    """A graph structure and its weights do not fit, or a converted model is unusable."""
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise GenrekitError("converting the backbone weights needs the 'onnx' package: pip install onnx") from None
+    return onnx
+
+
+def strip_initializers(model: Any) -> Any:
+    """A copy of ``model`` (an ``onnx.ModelProto``) whose initializers keep name, type and
+    dims but hold no data: the weight-free structure this repository commits."""
+    onnx = _onnx()
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for init in out.graph.initializer:
+        kept = onnx.TensorProto(name=init.name, data_type=init.data_type, dims=list(init.dims))
+        init.CopyFrom(kept)
+    return out
+
+
+def structure_initializers(structure: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """{initializer name: (shape, numpy dtype)} of a structure (``ModelProto``)."""
+    from onnx import helper
+
+    return {i.name: (tuple(int(d) for d in i.dims), np.dtype(helper.tensor_dtype_to_np_dtype(i.data_type)))
+            for i in structure.graph.initializer}
+
+
+def fill_graph(structure_path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Any:
+    """The structure at ``structure_path`` with every initializer filled from ``arrays``.
+
+    Strict both ways, because a silently missing or extra tensor is a wrong network: every
+    initializer must have an array of exactly its shape, and every array must be used."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+
+    structure = onnx.load(str(structure_path))
+    wanted = structure_initializers(structure)
+    missing = sorted(set(wanted) - set(arrays))
+    extra = sorted(set(arrays) - set(wanted))
+    if missing or extra:
+        raise OnnxGraphError(f"{structure_path}: the weights do not fit the graph (missing {missing[:3]}, "
+                             f"unused {extra[:3]})")
+    for init in structure.graph.initializer:
+        shape, dtype = wanted[init.name]
+        a = np.asarray(arrays[init.name])
+        if tuple(a.shape) != shape:
+            raise OnnxGraphError(f"{structure_path}: {init.name} has shape {tuple(a.shape)}, the graph wants {shape}")
+        init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(a, dtype=dtype), init.name))
+    onnx.checker.check_model(structure)
+    return structure
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def save_model(model: Any, path: Path, meta: dict[str, str]) -> str:
+    """Write ``model`` to ``path`` and its SHA-256 (+ ``meta``) to ``path.json``, each
+    atomically (the model first, so a checksum never describes a file not yet written)."""
+    from genrekit.models.modelfile import atomic_path, write_text_atomic
+
+    blob = model.SerializeToString()
+    digest = hashlib.sha256(blob).hexdigest()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
+    write_text_atomic(_sidecar(path), json.dumps({"sha256": digest, **meta}, indent=1) + "\n")
+    return digest
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The bytes of a converted model whose checksum matches its sidecar, else None (missing,
+    damaged or half-written: the caller converts it again)."""
+    try:
+        blob = path.read_bytes()
+        digest = json.loads(_sidecar(path).read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return blob if hashlib.sha256(blob).hexdigest() == digest else None
+
+
+@dataclass(frozen=True)
+class OnnxBackbone:
+    """One network runnable through ONNX Runtime.
+
+    ``arrays(weights)`` returns the initializers by name, read from the network's published
+    weights (``weights``: an explicit path or None for the usual search); ``version`` names the
+    weights and the structure, so a new structure or source converts again."""
+
+    name: str
+    structure: Path
+    version: str
+    arrays: Callable[[str | os.PathLike[str] | None], dict[str, np.ndarray]]
+    info: dict[str, str] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, OnnxBackbone] = {}
+
+
+def register(backbone: OnnxBackbone) -> None:
+    """Make ``backbone`` available to :func:`converted_model` / :func:`backbone_session`."""
+    _REGISTRY[backbone.name] = backbone
+
+
+def registered() -> dict[str, OnnxBackbone]:
+    _load_builtin()
+    return dict(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    """Built-in backbones register themselves when their module is imported."""
+    if "MSD_musicnn" not in _REGISTRY:
+        import genrekit.backbones.musicnn_onnx  # noqa: F401
+
+
+def get(name: str) -> OnnxBackbone:
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise GenrekitError(f"{name}: no ONNX graph for this backbone (have {', '.join(sorted(_REGISTRY))})") from None
+
+
+def converted_path(name: str) -> Path:
+    from genrekit.cache import cache_dir
+
+    b = get(name)
+    return cache_dir() / "onnx" / f"{b.name}-{b.version}.onnx"
+
+
+def converted_model(name: str, weights: str | os.PathLike[str] | None = None) -> bytes:
+    """The filled ONNX model of backbone ``name`` (bytes): from the user cache when its checksum
+    holds, else converted from the published weights now and cached (a read-only cache is not
+    fatal: the model is converted again next time). An explicit ``weights`` path always
+    converts from that path and leaves the cache alone."""
+    b = get(name)
+    target = converted_path(name)
+    if weights is None:
+        blob = read_checked(target)
+        if blob is not None:
+            return blob
+    model = fill_graph(b.structure, b.arrays(weights))
+    blob = model.SerializeToString()
+    if weights is None:
+        try:
+            save_model(model, target, {"backbone": b.name, "version": b.version, **b.info})
+        except OSError:
+            pass
+    return blob
+
+
+def default_threads() -> int:
+    """Intra-op threads: ``GENREKIT_THREADS``, else every core (2 on this project's machines)."""
+    env = os.environ.get(ENV_THREADS, "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, os.cpu_count() or 1)
+
+
+def session(model: bytes | str | os.PathLike[str], threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with every graph optimisation, ``threads`` intra-op threads
+    and one inter-op thread (the graphs are one chain of big ops: parallelism lives inside them)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise GenrekitError("prediction needs onnxruntime (pip install onnxruntime) or torch "
+                            "(pip install 'genrekit[train]')") from None
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads or default_threads()
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    src = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(src, sess_options=so, providers=["CPUExecutionProvider"])
+
+
+_SESSIONS: dict[tuple[str, str, int], Any] = {}
+
+
+def backbone_session(name: str, weights: str | os.PathLike[str] | None = None, threads: int | None = None) -> Any:
+    """A session of backbone ``name`` (memoised per weights and thread count)."""
+    threads = threads or default_threads()
+    key = (name, str(weights), threads)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = session(converted_model(name, weights), threads)
+    return _SESSIONS[key]
