@@ -6,7 +6,7 @@ network from them. So the repository carries only each network's *graph structur
 model whose initializers keep their names, shapes and types but no data
 (``graphs/<name>.onnx``, a few kilobytes, written by ``scripts/export_onnx_graphs.py``). On first
 use the weights are read from their source with numpy (``tf_checkpoint``, ``torch_zip``), poured
-into that structure (:func:`fill_graph`), and the filled model is written atomically to the
+into that structure (:func:`fill_graph`, on the protobuf bytes: no ``onnx`` package needed), and the filled model is written atomically to the
 user cache with its SHA-256 beside it (:func:`converted_model`); later runs check the checksum
 and load it.
 
@@ -43,13 +43,14 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise GenrekitError("converting the backbone weights needs the 'onnx' package: pip install onnx") from None
+        raise GenrekitError("exporting a graph structure needs the 'onnx' package: pip install onnx") from None
     return onnx
 
 
 def strip_initializers(model: Any) -> Any:
-    """A copy of ``model`` (an ``onnx.ModelProto``) whose initializers keep name, type and
-    dims but hold no data: the weight-free structure this repository commits."""
+    """A copy of ``model`` (an ``onnx.ModelProto``, e.g. from ``torch.onnx.export``) whose
+    initializers keep name, type and dims but hold no data: the weight-free structure this
+    repository commits (export time only: needs the ``onnx`` package)."""
     onnx = _onnx()
     out = onnx.ModelProto()
     out.CopyFrom(model)
@@ -59,49 +60,151 @@ def strip_initializers(model: Any) -> Any:
     return out
 
 
-def structure_initializers(structure: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """{initializer name: (shape, numpy dtype)} of a structure (``ModelProto``)."""
-    from onnx import helper
+# --- the few protobuf bits needed to fill a structure (no onnx package at run time) -------------
+# ModelProto.graph = 7; GraphProto.initializer = 5; TensorProto: dims = 1, data_type = 2,
+# name = 8, raw_data = 9 (onnx/onnx.proto). Every other field is copied through byte for byte.
+_MODEL_GRAPH, _GRAPH_INITIALIZER = 7, 5
+_T_DIMS, _T_DTYPE, _T_NAME, _T_RAW = 1, 2, 8, 9
+#: ONNX TensorProto.DataType -> numpy dtype (the ones backbone weights use).
+ONNX_DTYPES = {1: np.dtype("<f4"), 2: np.dtype("u1"), 3: np.dtype("i1"), 5: np.dtype("<i2"), 6: np.dtype("<i4"),
+               7: np.dtype("<i8"), 9: np.dtype("?"), 10: np.dtype("<f2"), 11: np.dtype("<f8")}
 
-    return {i.name: (tuple(int(d) for d in i.dims), np.dtype(helper.tensor_dtype_to_np_dtype(i.data_type)))
-            for i in structure.graph.initializer}
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise OnnxGraphError("damaged graph structure (truncated varint)")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
 
 
-def fill_graph(structure_path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Any:
-    """The structure at ``structure_path`` with every initializer filled from ``arrays``.
+def _enc_varint(v: int) -> bytes:
+    v &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
 
-    Strict both ways, because a silently missing or extra tensor is a wrong network: every
-    initializer must have an array of exactly its shape, and every array must be used."""
-    onnx = _onnx()
-    from onnx import numpy_helper
 
-    structure = onnx.load(str(structure_path))
+def _fields(buf: bytes):
+    """Yield (field, wire type, value, the field's raw bytes) of a protobuf message."""
+    pos = 0
+    while pos < len(buf):
+        start = pos
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            val, pos = _varint(buf, pos)
+        elif wire == 1:
+            val, pos = buf[pos : pos + 8], pos + 8
+        elif wire == 2:
+            n, pos = _varint(buf, pos)
+            val, pos = buf[pos : pos + n], pos + n
+        elif wire == 5:
+            val, pos = buf[pos : pos + 4], pos + 4
+        else:
+            raise OnnxGraphError(f"damaged graph structure (protobuf wire type {wire})")
+        if pos > len(buf):
+            raise OnnxGraphError("damaged graph structure (truncated field)")
+        yield field, wire, val, buf[start:pos]
+
+
+def _len_field(field: int, payload: bytes) -> bytes:
+    return _enc_varint(field << 3 | 2) + _enc_varint(len(payload)) + payload
+
+
+def _tensor_header(buf: bytes) -> tuple[str, tuple[int, ...], int]:
+    """(name, dims, data type) of a serialized TensorProto."""
+    name, dims, dtype = "", [], 0
+    for field, wire, val, _ in _fields(buf):
+        if field == _T_NAME:
+            name = bytes(val).decode("utf-8")
+        elif field == _T_DTYPE:
+            dtype = val
+        elif field == _T_DIMS and wire == 0:
+            dims.append(val)
+        elif field == _T_DIMS and wire == 2:  # packed
+            p = 0
+            while p < len(val):
+                d, p = _varint(val, p)
+                dims.append(d)
+    return name, tuple(dims), dtype
+
+
+def _encode_tensor(name: str, a: np.ndarray, dtype: int) -> bytes:
+    dims = b"".join(_enc_varint(_T_DIMS << 3) + _enc_varint(d) for d in a.shape)
+    return (dims + _enc_varint(_T_DTYPE << 3) + _enc_varint(dtype)
+            + _len_field(_T_NAME, name.encode("utf-8")) + _len_field(_T_RAW, a.tobytes()))
+
+
+def _graph(model: bytes) -> bytes:
+    graphs = [val for field, wire, val, _ in _fields(model) if field == _MODEL_GRAPH and wire == 2]
+    if len(graphs) != 1:
+        raise OnnxGraphError("not an ONNX model (no graph)")
+    return graphs[0]
+
+
+def structure_initializers(structure: bytes) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """{initializer name: (shape, numpy dtype)} of a serialized structure."""
+    out = {}
+    for field, _, val, _ in _fields(_graph(structure)):
+        if field == _GRAPH_INITIALIZER:
+            name, dims, dtype = _tensor_header(val)
+            if dtype not in ONNX_DTYPES:
+                raise OnnxGraphError(f"{name}: unsupported ONNX data type {dtype}")
+            out[name] = (dims, ONNX_DTYPES[dtype])
+    return out
+
+
+def fill_graph(structure_path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> bytes:
+    """The structure at ``structure_path`` with every initializer filled from ``arrays``: a
+    serialized ``ModelProto`` (load it with ``onnx.load_from_string`` or give it to ONNX Runtime).
+
+    Done on the protobuf bytes (each initializer rewritten with ``raw_data``, every other field
+    copied as is), so a light install needs no ``onnx`` package. Strict both ways, because a
+    silently missing or extra tensor is a wrong network: every initializer must get an array of
+    exactly its shape, and every array must be used."""
+    structure = Path(structure_path).read_bytes()
     wanted = structure_initializers(structure)
     missing = sorted(set(wanted) - set(arrays))
     extra = sorted(set(arrays) - set(wanted))
     if missing or extra:
         raise OnnxGraphError(f"{structure_path}: the weights do not fit the graph (missing {missing[:3]}, "
                              f"unused {extra[:3]})")
-    for init in structure.graph.initializer:
-        shape, dtype = wanted[init.name]
-        a = np.asarray(arrays[init.name])
-        if tuple(a.shape) != shape:
-            raise OnnxGraphError(f"{structure_path}: {init.name} has shape {tuple(a.shape)}, the graph wants {shape}")
-        init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(a, dtype=dtype), init.name))
-    onnx.checker.check_model(structure)
-    return structure
+    graph = bytearray()
+    for field, _, val, raw in _fields(_graph(structure)):
+        if field != _GRAPH_INITIALIZER:
+            graph += raw
+            continue
+        name, dims, dtype = _tensor_header(val)
+        a = np.asarray(arrays[name])
+        if tuple(a.shape) != dims:
+            raise OnnxGraphError(f"{structure_path}: {name} has shape {tuple(a.shape)}, the graph wants {dims}")
+        graph += _len_field(_GRAPH_INITIALIZER, _encode_tensor(name, np.ascontiguousarray(a, ONNX_DTYPES[dtype]), dtype))
+    model = bytearray()
+    for field, _, _, raw in _fields(structure):
+        model += _len_field(_MODEL_GRAPH, bytes(graph)) if field == _MODEL_GRAPH else raw
+    return bytes(model)
 
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def save_model(model: Any, path: Path, meta: dict[str, str]) -> str:
-    """Write ``model`` to ``path`` and its SHA-256 (+ ``meta``) to ``path.json``, each
-    atomically (the model first, so a checksum never describes a file not yet written)."""
+def save_model(blob: bytes, path: Path, meta: dict[str, str]) -> str:
+    """Write the serialized model ``blob`` to ``path`` and its SHA-256 (+ ``meta``) to
+    ``path.json``, each atomically (the model first, so a checksum never describes a file not
+    yet written)."""
     from genrekit.models.modelfile import atomic_path, write_text_atomic
 
-    blob = model.SerializeToString()
     digest = hashlib.sha256(blob).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -181,11 +284,10 @@ def converted_model(name: str, weights: str | os.PathLike[str] | None = None) ->
         blob = read_checked(target)
         if blob is not None:
             return blob
-    model = fill_graph(b.structure, b.arrays(weights))
-    blob = model.SerializeToString()
+    blob = fill_graph(b.structure, b.arrays(weights))
     if weights is None:
         try:
-            save_model(model, target, {"backbone": b.name, "version": b.version, **b.info})
+            save_model(blob, target, {"backbone": b.name, "version": b.version, **b.info})
         except OSError:
             pass
     return blob

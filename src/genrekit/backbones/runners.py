@@ -1,0 +1,105 @@
+"""Which engine runs a backbone network: ONNX Runtime (light install, the default) or torch.
+
+A model asks ``backbone_runner(name, weights).run(patches, hop=...)`` and gets numpy outputs;
+it never imports an engine itself. ONNX Runtime is chosen whenever it is installed and the
+backbone has a registered graph (:mod:`genrekit.backbones.onnx_graphs`), so prediction never
+imports torch; torch (``genrekit[train]``) runs it otherwise, or when ``GENREKIT_ENGINE=torch``
+asks for it (parity checks, benchmarks).
+
+``set_threads(n)`` is the one place that sets how many threads inference uses, whatever the
+engine: ``serve``, ``batch`` workers and benchmarks call it instead of ``torch.set_num_threads``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any, Protocol
+
+import numpy as np
+
+from genrekit.errors import GenrekitError
+
+ENV_ENGINE = "GENREKIT_ENGINE"
+ENGINES = ("auto", "onnx", "torch")
+_THREADS: int | None = None
+_RUNNERS: dict[tuple[str, str, str, int | None], Any] = {}
+
+
+class BackboneRunner(Protocol):
+    """What a model needs of a backbone: numpy in, numpy out."""
+
+    name: str
+    engine: str
+
+    def run(self, patches: np.ndarray, hop: int | None = None) -> dict[str, np.ndarray]: ...
+
+
+def set_threads(n: int | None) -> None:
+    """Inference threads for every engine (None: the engine's default, every core). Runners made
+    afterwards use it; torch, when already imported, is set now too."""
+    global _THREADS
+    _THREADS = max(1, int(n)) if n else None
+    import sys
+
+    if _THREADS and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_THREADS)
+
+
+def threads() -> int | None:
+    return _THREADS
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def resolve_engine(name: str, engine: str | None = None) -> str:
+    """"onnx" or "torch" for backbone ``name`` (``engine``, else ``GENREKIT_ENGINE``, else auto)."""
+    engine = engine or os.environ.get(ENV_ENGINE, "") or "auto"
+    if engine not in ENGINES:
+        raise GenrekitError(f"{ENV_ENGINE}={engine}: choose from {', '.join(ENGINES)}")
+    if engine == "auto":
+        from genrekit.backbones import onnx_graphs
+
+        if has_module("onnxruntime") and name in onnx_graphs.registered():
+            return "onnx"
+        if has_module("torch"):
+            return "torch"
+        raise GenrekitError(f"{name}: neither onnxruntime nor torch is installed (pip install onnxruntime)")
+    if engine == "torch" and not has_module("torch"):
+        raise GenrekitError(f"{ENV_ENGINE}=torch: torch is not installed (pip install 'genrekit[train]')")
+    return engine
+
+
+class TorchMusicnnRunner:
+    """musicnn through torch (``musicnn.load_backbone`` + ``run_patches``): the training path and
+    the reference the ONNX path is checked against."""
+
+    engine = "torch"
+
+    def __init__(self, name: str, weights: str | os.PathLike[str] | None = None, precision: str = "auto") -> None:
+        from genrekit.backbones.musicnn import load_backbone
+
+        self.name = name
+        self.net = load_backbone(name, weights, precision=precision)
+
+    def run(self, patches: np.ndarray, hop: int | None = None) -> dict[str, np.ndarray]:
+        from genrekit.backbones.musicnn import run_patches
+
+        return run_patches(self.net, patches, hop=hop)
+
+
+def backbone_runner(name: str, weights: str | os.PathLike[str] | None = None, engine: str | None = None) -> Any:
+    """The runner of backbone ``name`` (memoised per weights, engine and thread count)."""
+    engine = resolve_engine(name, engine)
+    key = (name, str(weights), engine, _THREADS)
+    if key not in _RUNNERS:
+        if engine == "onnx":
+            from genrekit.backbones.musicnn_onnx import OrtMusicnnRunner
+
+            _RUNNERS[key] = OrtMusicnnRunner(name, weights, threads=_THREADS)
+        else:
+            set_threads(_THREADS)
+            _RUNNERS[key] = TorchMusicnnRunner(name, weights)
+    return _RUNNERS[key]
