@@ -73,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     except GenrekitError as exc:
         print(printable(f"genrekit: error: {exc}"), file=sys.stderr)  # names in it may hold control characters
         return 1
+    except ModuleNotFoundError as exc:  # an optional package (torch for training, ...): one line, the extra
+        from genrekit.errors import missing_extra
+
+        err = missing_extra(exc, f"genrekit {args.command}")
+        if err is None:
+            raise
+        print(f"genrekit: error: {err}", file=sys.stderr)
+        return 1
     except Terminated:
         print("genrekit: terminated", file=sys.stderr)
         return 143
