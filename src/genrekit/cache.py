@@ -6,7 +6,8 @@ a hash of the absolute path, size, mtime, ctime and the spec's dict, so editing 
 feature setting misses the cache instead of returning stale features. Writes are atomic.
 
 ``cache_usage`` / ``clear_cache`` (``genrekit cache info|clear``) list and delete what genrekit
-keeps there: this feature cache and the converted musicnn weights (``musicnn.converted_path``).
+keeps there: this feature cache, the converted musicnn weights (``musicnn.converted_path``) and the
+backbone networks converted to ONNX models (``onnx_graphs.converted_path``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ CACHE_PARTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
      (r"(MSD|MTT)_(musicnn|vgg)-[0-9.]+\.safetensors", r"\.?(MSD|MTT)_(musicnn|vgg)-[0-9.]+\.safetensors.*\.tmp",
       r"musicnn-[0-9.]+-py3-none-any\.whl"),
      "musicnn weights converted to safetensors, and the downloaded wheel (converted again when needed)"),
+    ("networks", "onnx",
+     (r"[A-Za-z0-9_]+-[0-9A-Za-z.\-]+\.onnx(\.json)?", r"\.[A-Za-z0-9_]+-[0-9A-Za-z.\-]+\.onnx(\.json)?.*\.tmp"),
+     "backbone networks filled with their published weights for ONNX Runtime (converted again when needed)"),
 )
 
 

@@ -17,7 +17,7 @@ class GenrekitError(Exception):
 #: install (no extras) predicts, batches, serves, tags and sorts; each of these serves only some
 #: commands (training, plots, Ray, beets).
 EXTRAS = {"torch": "train", "sklearn": "train", "matplotlib": "plots", "scipy": "train", "ray": "ray",
-          "beets": "beets", "pyarrow": "batch", "librosa": "dev"}
+          "beets": "beets", "pyarrow": "batch", "librosa": "dev", "yt_dlp": "urls"}
 
 
 def missing_extra(exc: ModuleNotFoundError, what: str) -> GenrekitError | None:
