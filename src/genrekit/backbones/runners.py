@@ -23,7 +23,7 @@ from genrekit.errors import GenrekitError
 ENV_ENGINE = "GENREKIT_ENGINE"
 ENGINES = ("auto", "onnx", "torch")
 _THREADS: int | None = None
-_RUNNERS: dict[tuple[str, str, str, int | None], Any] = {}
+_RUNNERS: dict[tuple[str, str, str, int | None], Any] = {}  # (name, weights, engine:precision, threads)
 
 
 class BackboneRunner(Protocol):
@@ -42,8 +42,9 @@ def set_threads(n: int | None) -> None:
     _THREADS = max(1, int(n)) if n else None
     import sys
 
-    if _THREADS and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(_THREADS)
+    torch = sys.modules.get("torch")
+    if _THREADS and torch is not None:
+        torch.set_num_threads(_THREADS)
 
 
 def threads() -> int | None:
@@ -93,7 +94,8 @@ class TorchMusicnnRunner:
 def backbone_runner(name: str, weights: str | os.PathLike[str] | None = None, engine: str | None = None) -> Any:
     """The runner of backbone ``name`` (memoised per weights, engine and thread count)."""
     engine = resolve_engine(name, engine)
-    key = (name, str(weights), engine, _THREADS)
+    precision = os.environ.get("GENREKIT_MUSICNN_PRECISION", "auto") if engine == "torch" else "fp32"
+    key = (name, str(weights), f"{engine}:{precision}", _THREADS)
     if key not in _RUNNERS:
         if engine == "onnx":
             from genrekit.backbones.musicnn_onnx import OrtMusicnnRunner

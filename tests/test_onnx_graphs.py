@@ -1,0 +1,178 @@
+"""onnx_graphs and musicnn_onnx: weight-free structures filled on the protobuf bytes, the cache
+with its checksum, and parity of the ONNX Runtime path with the torch path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrekit.backbones import musicnn_onnx, onnx_graphs
+from genrekit.backbones.onnx_graphs import OnnxGraphError, fill_graph, structure_initializers
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def musicnn_source():
+    from genrekit.backbones import musicnn as M
+
+    try:
+        return M.find_weights("MSD_musicnn")
+    except M.WeightsNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def _tiny_structure(path: Path) -> Path:
+    """y = relu(x @ w + b), built with onnx.helper and stripped like an exported graph."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
+         helper.make_node("Relu", ["z"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])],
+        initializer=[numpy_helper.from_array(rng.standard_normal((3, 2)).astype(np.float32), "w"),
+                     numpy_helper.from_array(rng.standard_normal(2).astype(np.float32), "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", onnx_graphs.OPSET)])
+    model.ir_version = 8
+    path.write_bytes(onnx_graphs.strip_initializers(model).SerializeToString())
+    return path
+
+
+def test_fill_graph_runs_and_equals_numpy(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    structure = _tiny_structure(tmp_path / "tiny.onnx")
+    assert structure_initializers(structure.read_bytes()) == {"w": ((3, 2), np.dtype("<f4")), "b": ((2,), np.dtype("<f4"))}
+    w = np.arange(6, dtype=np.float32).reshape(3, 2) - 2.5
+    b = np.array([0.5, -1.0], np.float32)
+    blob = fill_graph(structure, {"w": w, "b": b})
+    onnx.checker.check_model(onnx.load_from_string(blob))
+    x = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    (y,) = onnx_graphs.session(blob, threads=1).run(None, {"x": x})
+    np.testing.assert_allclose(y, np.maximum(x @ w + b, 0), rtol=1e-6, atol=1e-6)
+
+
+def test_fill_graph_is_strict(tmp_path):
+    structure = _tiny_structure(tmp_path / "tiny.onnx")
+    w, b = np.zeros((3, 2), np.float32), np.zeros(2, np.float32)
+    with pytest.raises(OnnxGraphError, match=r"missing \['b'\]"):
+        fill_graph(structure, {"w": w})
+    with pytest.raises(OnnxGraphError, match=r"unused \['extra'\]"):
+        fill_graph(structure, {"w": w, "b": b, "extra": b})
+    with pytest.raises(OnnxGraphError, match=r"w has shape \(2, 3\), the graph wants \(3, 2\)"):
+        fill_graph(structure, {"w": w.T, "b": b})
+
+
+def test_committed_structure_is_weight_free_and_current():
+    """The committed musicnn graph holds names and shapes only, and is what the code builds now."""
+    blob = musicnn_onnx.STRUCTURE.read_bytes()
+    assert len(blob) < 64_000
+    inits = structure_initializers(blob)
+    assert {k: v[0] for k, v in inits.items()} == musicnn_onnx.initializer_shapes()
+    onnx = pytest.importorskip("onnx")
+    m = onnx.load_from_string(blob)
+    assert all(not (i.raw_data or i.float_data) for i in m.graph.initializer)
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "export_onnx_graphs.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_converted_model_cached_with_checksum(musicnn_source, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
+    blob = onnx_graphs.converted_model("MSD_musicnn")
+    path = onnx_graphs.converted_path("MSD_musicnn")
+    assert path.read_bytes() == blob and path.parent == tmp_path / "cache" / "onnx"
+    meta = json.loads(path.with_name(path.name + ".json").read_text())
+    import hashlib
+
+    assert meta["sha256"] == hashlib.sha256(blob).hexdigest() and "ISC" in meta["weights"]
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp file left
+    assert onnx_graphs.read_checked(path) == blob
+    path.write_bytes(blob[:-10] + b"x" * 10)  # damaged on disk: the checksum catches it
+    assert onnx_graphs.read_checked(path) is None
+    assert onnx_graphs.converted_model("MSD_musicnn") == blob  # converted again
+    assert onnx_graphs.read_checked(path) == blob
+
+
+def test_unknown_engine_and_backbone_are_one_line(monkeypatch):
+    from genrekit.backbones.runners import resolve_engine
+    from genrekit.errors import GenrekitError
+
+    monkeypatch.setenv("GENREKIT_ENGINE", "tpu")
+    with pytest.raises(GenrekitError, match="GENREKIT_ENGINE=tpu: choose from auto, onnx, torch"):
+        resolve_engine("MSD_musicnn")
+    with pytest.raises(GenrekitError, match="no ONNX graph for this backbone"):
+        onnx_graphs.get("MSD_vgg")
+
+
+# -- parity with the torch path (the full 147 clips: benchmarks/onnx_parity.py) ---------------------------
+
+
+def _clip_values(model, gtzan_clips, genres=("classical", "hiphop", "metal")):
+    from genrekit.audio import load_audio
+    from genrekit.datasets import clips_in
+
+    for g in genres:
+        clip = clips_in(gtzan_clips, g)[0]
+        yield clip, model.features(load_audio(clip, model.spec.sample_rate)).values
+
+
+def test_parity_with_torch_fp32(musicnn_source, gtzan_clips, monkeypatch):
+    """Per-tag outputs of both networks within 1e-4 of torch in float32, and the same track genre."""
+    pytest.importorskip("torch")
+    from genrekit.backbones.runners import backbone_runner
+    from genrekit.models.base import load_model
+
+    monkeypatch.setenv("GENREKIT_MUSICNN_PRECISION", "fp32")
+    model = load_model(None)
+    for clip, values in _clip_values(model, gtzan_clips):
+        patches = model.split_values(values)[0]
+        for name in ("MSD_musicnn", "MTT_musicnn"):
+            ort = backbone_runner(name, engine="onnx").run(patches, hop=61)
+            ref = backbone_runner(name, engine="torch").run(patches, hop=61)
+            for k in ("tags", "penultimate"):
+                diff = float(np.abs(ort[k] - ref[k]).max())
+                assert diff <= 1e-4, f"{clip.name} {name} {k}: {diff}"
+        probs = {}
+        for engine in ("onnx", "torch"):
+            monkeypatch.setenv("GENREKIT_ENGINE", engine)
+            model._last = None
+            probs[engine] = model.track_probs(values)
+        assert np.argmax(probs["onnx"]) == np.argmax(probs["torch"]), clip.name
+        np.testing.assert_allclose(probs["onnx"], probs["torch"], atol=1e-4)
+
+
+NO_TORCH = r"""
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises: the test fails loudly, not only at the end
+from genrekit.cli.main import main
+rc = main(["predict", sys.argv[1], "--format", "jsonl"])
+from genrekit.batch.rows import limit_threads
+limit_threads(1)
+from genrekit.serve.app import create_app
+del sys.modules["torch"]
+assert "torch" not in sys.modules and "onnxruntime" in sys.modules, sorted(m for m in sys.modules if "torch" in m)
+print("rc", rc)
+"""
+
+
+def test_prediction_never_imports_torch(musicnn_source, gtzan_clips, tmp_path):
+    from genrekit.datasets import clips_in
+
+    clip = clips_in(gtzan_clips, "jazz")[0]
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, str(clip)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**__import__("os").environ, "GENREKIT_ENGINE": "auto",
+                                             "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("rc 0")
+    record = json.loads(proc.stdout.strip().splitlines()[0])
+    from genrekit.models.default import GENRES
+
+    assert record["genre"] in [*GENRES, "other"]
