@@ -2,7 +2,7 @@
 
     python scripts/export_onnx_graphs.py [--check]
 
-musicnn's graph is built with ``onnx.helper`` (``genrekit.backbones.musicnn_onnx.build_structure``).
+musicnn's graphs are built with ``onnx.helper`` (``genrekit.backbones.musicnn_onnx.build_structures``).
 A network ported to torch can be added the same way: ``torch.onnx.export`` its eval module, then
 ``onnx_graphs.strip_initializers`` so that only names, shapes and types stay; its weights are
 poured in on the user's machine from the published file. ``--check`` exits non-zero when a
@@ -22,7 +22,8 @@ def structures() -> dict[Path, bytes]:
     """{committed path: serialized structure} of every graph built here."""
     from genrekit.backbones import musicnn_onnx
 
-    return {musicnn_onnx.STRUCTURE: musicnn_onnx.build_structure().SerializeToString()}
+    built = musicnn_onnx.build_structures()
+    return {path: built[part].SerializeToString() for part, path in musicnn_onnx.STRUCTURES.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ def musicnn_source():
 
 def _tiny_structure(path: Path) -> Path:
     """y = relu(x @ w + b), built with onnx.helper and stripped like an exported graph."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -70,35 +70,64 @@ def test_fill_graph_is_strict(tmp_path):
         fill_graph(structure, {"w": w.T, "b": b})
 
 
-def test_committed_structure_is_weight_free_and_current():
-    """The committed musicnn graph holds names and shapes only, and is what the code builds now."""
-    blob = musicnn_onnx.STRUCTURE.read_bytes()
-    assert len(blob) < 64_000
-    inits = structure_initializers(blob)
+def test_committed_structures_are_weight_free_and_current():
+    """The committed musicnn graphs hold names and shapes only, split the state dict between
+    them, and are what the code builds now."""
+    inits = {}
+    for path in musicnn_onnx.STRUCTURES.values():
+        blob = path.read_bytes()
+        assert len(blob) < 64_000
+        part = structure_initializers(blob)
+        assert not set(part) & set(inits)
+        inits |= part
     assert {k: v[0] for k, v in inits.items()} == musicnn_onnx.initializer_shapes()
     onnx = pytest.importorskip("onnx")
-    m = onnx.load_from_string(blob)
-    assert all(not (i.raw_data or i.float_data) for i in m.graph.initializer)
+    for path in musicnn_onnx.STRUCTURES.values():
+        m = onnx.load(str(path))
+        assert all(not (i.raw_data or i.float_data) for i in m.graph.initializer)
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "export_onnx_graphs.py"), "--check"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_converted_model_cached_with_checksum(musicnn_source, tmp_path, monkeypatch):
-    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
-    blob = onnx_graphs.converted_model("MSD_musicnn")
-    path = onnx_graphs.converted_path("MSD_musicnn")
-    assert path.read_bytes() == blob and path.parent == tmp_path / "cache" / "onnx"
-    meta = json.loads(path.with_name(path.name + ".json").read_text())
+def test_converted_models_cached_with_checksum(musicnn_source, tmp_path, monkeypatch):
     import hashlib
 
-    assert meta["sha256"] == hashlib.sha256(blob).hexdigest() and "ISC" in meta["weights"]
-    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp file left
-    assert onnx_graphs.read_checked(path) == blob
-    path.write_bytes(blob[:-10] + b"x" * 10)  # damaged on disk: the checksum catches it
+    onnx = pytest.importorskip("onnx")
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
+    blobs = onnx_graphs.converted_models("MSD_musicnn")
+    assert set(blobs) == {"frontend", "backend"}
+    for part, blob in blobs.items():
+        onnx.checker.check_model(onnx.load_from_string(blob))
+        path = onnx_graphs.converted_path("MSD_musicnn", part)
+        assert path.read_bytes() == blob and path.parent == tmp_path / "cache" / "onnx"
+        meta = json.loads(path.with_name(path.name + ".json").read_text())
+        assert meta["sha256"] == hashlib.sha256(blob).hexdigest() and "ISC" in meta["weights"]
+        assert onnx_graphs.read_checked(path) == blob
+    assert not [p for p in (tmp_path / "cache" / "onnx").iterdir() if p.name.startswith(".")]  # no temp file left
+    path = onnx_graphs.converted_path("MSD_musicnn", "frontend")
+    good = path.read_bytes()
+    path.write_bytes(good[:-10] + b"x" * 10)  # damaged on disk: the checksum catches it
     assert onnx_graphs.read_checked(path) is None
-    assert onnx_graphs.converted_model("MSD_musicnn") == blob  # converted again
-    assert onnx_graphs.read_checked(path) == blob
+    assert onnx_graphs.converted_models("MSD_musicnn") == blobs  # converted again
+    assert onnx_graphs.read_checked(path) == good
+
+
+def test_ort_runner_equals_itself_shared_and_per_patch(musicnn_source):
+    """Overlapping patches through the shared front end equal the same patches one by one, and
+    patches that are not such cuts run one by one (checked, not trusted)."""
+    from genrekit.backbones.musicnn_onnx import OrtMusicnnRunner
+
+    rng = np.random.default_rng(0)
+    seq = rng.standard_normal((187 + 5 * 61, 96)).astype(np.float32)
+    patches = np.stack([seq[i * 61 : i * 61 + 187] for i in range(6)])
+    r = OrtMusicnnRunner("MSD_musicnn", threads=1, chunk=4)
+    shared, alone = r.run(patches, hop=61), r.run(patches)
+    for k in ("tags", "penultimate"):
+        np.testing.assert_allclose(shared[k], alone[k], atol=2e-5)
+    shuffled = patches[[1, 0, 2, 3, 5, 4]]
+    np.testing.assert_allclose(r.run(shuffled, hop=61)["tags"], alone["tags"][[1, 0, 2, 3, 5, 4]], atol=2e-5)
+    assert r.run(patches[:0])["tags"].shape == (0, 50)
 
 
 def test_unknown_engine_and_backbone_are_one_line(monkeypatch):

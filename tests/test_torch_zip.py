@@ -13,6 +13,7 @@ import pytest
 
 from genrekit.backbones.torch_zip import TorchZipError, load, load_state_dict
 
+
 def test_mn04_checkpoint_equals_torch_load(shared_data):
     """The EfficientAT release file (../shared/weights/efficientat) read both ways: same names,
     dtypes, shapes and bytes (a missing file fails: shared/ is there)."""

@@ -20,7 +20,8 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,14 @@ def _len_field(field: int, payload: bytes) -> bytes:
 def _tensor_header(buf: bytes) -> tuple[str, tuple[int, ...], int]:
     """(name, dims, data type) of a serialized TensorProto."""
     name, dims, dtype = "", [], 0
-    for field, wire, val, _ in _fields(buf):
-        if field == _T_NAME:
+    for num, wire, val, _ in _fields(buf):
+        if num == _T_NAME:
             name = bytes(val).decode("utf-8")
-        elif field == _T_DTYPE:
+        elif num == _T_DTYPE:
             dtype = val
-        elif field == _T_DIMS and wire == 0:
+        elif num == _T_DIMS and wire == 0:
             dims.append(val)
-        elif field == _T_DIMS and wire == 2:  # packed
+        elif num == _T_DIMS and wire == 2:  # packed
             p = 0
             while p < len(val):
                 d, p = _varint(val, p)
@@ -146,7 +147,7 @@ def _encode_tensor(name: str, a: np.ndarray, dtype: int) -> bytes:
 
 
 def _graph(model: bytes) -> bytes:
-    graphs = [val for field, wire, val, _ in _fields(model) if field == _MODEL_GRAPH and wire == 2]
+    graphs = [val for num, wire, val, _ in _fields(model) if num == _MODEL_GRAPH and wire == 2]
     if len(graphs) != 1:
         raise OnnxGraphError("not an ONNX model (no graph)")
     return graphs[0]
@@ -155,8 +156,8 @@ def _graph(model: bytes) -> bytes:
 def structure_initializers(structure: bytes) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """{initializer name: (shape, numpy dtype)} of a serialized structure."""
     out = {}
-    for field, _, val, _ in _fields(_graph(structure)):
-        if field == _GRAPH_INITIALIZER:
+    for num, _, val, _ in _fields(_graph(structure)):
+        if num == _GRAPH_INITIALIZER:
             name, dims, dtype = _tensor_header(val)
             if dtype not in ONNX_DTYPES:
                 raise OnnxGraphError(f"{name}: unsupported ONNX data type {dtype}")
@@ -164,24 +165,26 @@ def structure_initializers(structure: bytes) -> dict[str, tuple[tuple[int, ...],
     return out
 
 
-def fill_graph(structure_path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> bytes:
+def fill_graph(structure_path: str | os.PathLike[str], arrays: dict[str, np.ndarray], subset: bool = False) -> bytes:
     """The structure at ``structure_path`` with every initializer filled from ``arrays``: a
     serialized ``ModelProto`` (load it with ``onnx.load_from_string`` or give it to ONNX Runtime).
 
     Done on the protobuf bytes (each initializer rewritten with ``raw_data``, every other field
     copied as is), so a light install needs no ``onnx`` package. Strict both ways, because a
     silently missing or extra tensor is a wrong network: every initializer must get an array of
-    exactly its shape, and every array must be used."""
+    exactly its shape, and every array must be used (``subset``: a network split into several
+    graphs fills each from the same arrays; :func:`converted_models` checks that every array
+    is used by one of them)."""
     structure = Path(structure_path).read_bytes()
     wanted = structure_initializers(structure)
     missing = sorted(set(wanted) - set(arrays))
-    extra = sorted(set(arrays) - set(wanted))
+    extra = [] if subset else sorted(set(arrays) - set(wanted))
     if missing or extra:
         raise OnnxGraphError(f"{structure_path}: the weights do not fit the graph (missing {missing[:3]}, "
                              f"unused {extra[:3]})")
     graph = bytearray()
-    for field, _, val, raw in _fields(_graph(structure)):
-        if field != _GRAPH_INITIALIZER:
+    for num, _, val, raw in _fields(_graph(structure)):
+        if num != _GRAPH_INITIALIZER:
             graph += raw
             continue
         name, dims, dtype = _tensor_header(val)
@@ -190,8 +193,8 @@ def fill_graph(structure_path: str | os.PathLike[str], arrays: dict[str, np.ndar
             raise OnnxGraphError(f"{structure_path}: {name} has shape {tuple(a.shape)}, the graph wants {dims}")
         graph += _len_field(_GRAPH_INITIALIZER, _encode_tensor(name, np.ascontiguousarray(a, ONNX_DTYPES[dtype]), dtype))
     model = bytearray()
-    for field, _, _, raw in _fields(structure):
-        model += _len_field(_MODEL_GRAPH, bytes(graph)) if field == _MODEL_GRAPH else raw
+    for num, _, _, raw in _fields(structure):
+        model += _len_field(_MODEL_GRAPH, bytes(graph)) if num == _MODEL_GRAPH else raw
     return bytes(model)
 
 
@@ -226,17 +229,19 @@ def read_checked(path: Path) -> bytes | None:
 
 @dataclass(frozen=True)
 class OnnxBackbone:
-    """One network runnable through ONNX Runtime.
+    """One network runnable through ONNX Runtime, as one or more graphs (``structures``: part
+    name -> committed weight-free structure; musicnn has a front end and a back end so that
+    overlapping patches share the front end's work).
 
     ``arrays(weights)`` returns the initializers by name, read from the network's published
     weights (``weights``: an explicit path or None for the usual search); ``version`` names the
-    weights and the structure, so a new structure or source converts again."""
+    weights and the structures, so a new structure or source converts again."""
 
     name: str
-    structure: Path
+    structures: dict[str, Path]
     version: str
     arrays: Callable[[str | os.PathLike[str] | None], dict[str, np.ndarray]]
-    info: dict[str, str] = field(default_factory=dict)
+    info: dict[str, str] = dc_field(default_factory=dict)
 
 
 _REGISTRY: dict[str, OnnxBackbone] = {}
@@ -266,31 +271,43 @@ def get(name: str) -> OnnxBackbone:
         raise GenrekitError(f"{name}: no ONNX graph for this backbone (have {', '.join(sorted(_REGISTRY))})") from None
 
 
-def converted_path(name: str) -> Path:
+def converted_path(name: str, part: str) -> Path:
     from genrekit.cache import cache_dir
 
     b = get(name)
-    return cache_dir() / "onnx" / f"{b.name}-{b.version}.onnx"
+    return cache_dir() / "onnx" / f"{b.name}-{part}-{b.version}.onnx"
 
 
-def converted_model(name: str, weights: str | os.PathLike[str] | None = None) -> bytes:
-    """The filled ONNX model of backbone ``name`` (bytes): from the user cache when its checksum
-    holds, else converted from the published weights now and cached (a read-only cache is not
-    fatal: the model is converted again next time). An explicit ``weights`` path always
-    converts from that path and leaves the cache alone."""
+def converted_models(name: str, weights: str | os.PathLike[str] | None = None) -> dict[str, bytes]:
+    """{part: filled ONNX model bytes} of backbone ``name``: from the user cache when every
+    part's checksum holds, else converted from the published weights now (read once for all
+    parts) and cached (a read-only cache is not fatal: it converts again next time). An
+    explicit ``weights`` path always converts from that path and leaves the cache alone."""
     b = get(name)
-    target = converted_path(name)
+    out: dict[str, bytes] = {}
     if weights is None:
-        blob = read_checked(target)
-        if blob is not None:
-            return blob
-    blob = fill_graph(b.structure, b.arrays(weights))
+        for part in b.structures:
+            blob = read_checked(converted_path(name, part))
+            if blob is None:
+                break
+            out[part] = blob
+        else:
+            return out
+    arrays = b.arrays(weights)
+    used: set[str] = set()
+    for part, structure in b.structures.items():
+        used |= set(structure_initializers(Path(structure).read_bytes()))
+        out[part] = fill_graph(structure, arrays, subset=True)
+    if set(arrays) - used:
+        raise OnnxGraphError(f"{name}: weights no graph uses: {sorted(set(arrays) - used)[:3]}")
     if weights is None:
-        try:
-            save_model(blob, target, {"backbone": b.name, "version": b.version, **b.info})
-        except OSError:
-            pass
-    return blob
+        for part, blob in out.items():
+            try:
+                save_model(blob, converted_path(name, part), {"backbone": b.name, "part": part, "version": b.version,
+                                                              **b.info})
+            except OSError:
+                pass
+    return out
 
 
 def default_threads() -> int:
@@ -319,13 +336,14 @@ def session(model: bytes | str | os.PathLike[str], threads: int | None = None) -
     return ort.InferenceSession(src, sess_options=so, providers=["CPUExecutionProvider"])
 
 
-_SESSIONS: dict[tuple[str, str, int], Any] = {}
+_SESSIONS: dict[tuple[str, str, int], dict[str, Any]] = {}
 
 
-def backbone_session(name: str, weights: str | os.PathLike[str] | None = None, threads: int | None = None) -> Any:
-    """A session of backbone ``name`` (memoised per weights and thread count)."""
+def backbone_sessions(name: str, weights: str | os.PathLike[str] | None = None,
+                      threads: int | None = None) -> dict[str, Any]:
+    """{part: session} of backbone ``name`` (memoised per weights and thread count)."""
     threads = threads or default_threads()
     key = (name, str(weights), threads)
     if key not in _SESSIONS:
-        _SESSIONS[key] = session(converted_model(name, weights), threads)
+        _SESSIONS[key] = {part: session(blob, threads) for part, blob in converted_models(name, weights).items()}
     return _SESSIONS[key]
