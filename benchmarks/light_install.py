@@ -9,7 +9,8 @@ constraints.txt where they apply); ``du`` of the venv; ``VENV/bin/pip show torch
 installs them; never imported) and the size again; then ``genrekit predict CLIP`` with
 ``GENREKIT_NO_DOWNLOAD=1`` and an empty cache (weights converted from the installed wheel,
 nothing fetched), twice: the first converts the networks into the cache, the second is a cold
-start with a warm cache. Exits 1 when torch got installed or predict fails.
+start with a warm cache; then the full install (this interpreter, ``GENREKIT_ENGINE=torch``) on the
+same clip. Exits 1 when torch got installed, predict fails or the genres differ.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def du_mb(path: Path) -> float:
             if not p.is_symlink():
                 total += p.stat().st_size
     return total / 1e6
+
+
+def _answer(proc: subprocess.CompletedProcess) -> tuple[str, float] | None:
+    """(genre, confidence) of a ``predict --format jsonl`` run, None when it failed."""
+    import json
+
+    if proc.returncode != 0:
+        print("  " + proc.stderr.strip()[-300:])
+        return None
+    rec = json.loads(proc.stdout.strip().splitlines()[-1])
+    return rec["genre"], round(float(rec["confidence"]), 3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,15 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GENREKIT_ENGINE")}
     env |= {"GENREKIT_CACHE_DIR": str(cache), "GENREKIT_NO_DOWNLOAD": "1"}
     ok = torch.returncode != 0
+    light = None
     for label in ("first run (converts the networks)", "second run (cold start, cached networks)"):
         t0 = time.perf_counter()
-        proc = subprocess.run([str(bin_ / "genrekit"), "predict", clip], capture_output=True, text=True, env=env,
-                              cwd=tempfile.gettempdir())
+        proc = subprocess.run([str(bin_ / "genrekit"), "predict", clip, "--format", "jsonl"], capture_output=True,
+                              text=True, env=env, cwd=tempfile.gettempdir())
         dt = time.perf_counter() - t0
-        line = (proc.stdout.strip().splitlines() or [""])[-1] if proc.returncode == 0 else proc.stderr.strip()[-300:]
-        print(f"genrekit predict, {label}: {dt:.2f} s, rc {proc.returncode}: {' '.join(line.split())[:150]}")
+        light = _answer(proc)
+        print(f"genrekit predict, {label}: {dt:.2f} s, rc {proc.returncode}: {light}")
         ok = ok and proc.returncode == 0
     shutil.rmtree(cache, ignore_errors=True)
+    # the full install (this interpreter, the torch path) on the same clip
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GENREKIT_ENGINE": "torch"}
+    proc = subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", clip, "--format", "jsonl"],
+                          capture_output=True, text=True, env=full_env, cwd=tempfile.gettempdir())
+    full = _answer(proc)
+    same = light is not None and full is not None and light[0] == full[0]
+    print(f"full install (torch path): {full}; same genre: {'yes' if same else 'NO'}")
+    ok = ok and same
     if not args.keep:
         shutil.rmtree(args.venv, ignore_errors=True)
     return 0 if ok else 1

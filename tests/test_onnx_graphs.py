@@ -205,3 +205,33 @@ def test_prediction_never_imports_torch(musicnn_source, gtzan_clips, tmp_path):
     from genrekit.models.default import GENRES
 
     assert record["genre"] in [*GENRES, "other"]
+
+
+NO_TORCH_TRAIN = r"""
+import sys
+sys.modules["torch"] = None  # as in the light install: `import torch` raises ModuleNotFoundError
+from genrekit.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("argv", [["train", "--data", "nowhere", "--model", "fnn", "--out", "o"],
+                                  ["compare", "--data", "nowhere", "--out", "o"],
+                                  ["sweep", "--data", "nowhere", "--out", "o"]])
+def test_training_commands_without_torch_say_so_in_one_line(argv, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH_TRAIN, *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"genrekit: error: genrekit {argv[0]} needs torch, which is not installed: "
+                                   "pip install 'genrekit[train]'")
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_optional_package_is_one_line():
+    from genrekit.errors import GenrekitError, missing_extra, require
+
+    err = missing_extra(ModuleNotFoundError(name="matplotlib.pyplot"), "--timeline")
+    assert str(err) == "--timeline needs matplotlib, which is not installed: pip install 'genrekit[plots]'"
+    assert missing_extra(ModuleNotFoundError(name="numpy"), "x") is None  # a core package: a real bug, not a hint
+    with pytest.raises(GenrekitError, match=r"needs yt_dlp_nope"):
+        require("yt_dlp_nope", "urls")

@@ -24,6 +24,8 @@ from genrekit.errors import GenrekitError, printable
 COMMANDS = ["predict", "batch", "demo", "train", "evaluate", "compare", "sweep", "serve", "info", "cache", "tag", "sort"]
 WEIGHTS_COMMANDS = ["predict", "batch", "demo", "evaluate", "serve", "tag", "sort"]
 WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
+#: Commands that train (torch: ``pip install 'genrekit[train]'``); every other runs without torch.
+TORCH_COMMANDS = ("train", "compare", "sweep")
 
 
 class Terminated(KeyboardInterrupt):
@@ -69,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)  # `genrekit serve`: uvicorn installs its own
     try:
+        if args.command in TORCH_COMMANDS:  # before any data is read: the light install has no torch
+            from genrekit.errors import require
+
+            require("torch", f"genrekit {args.command}")
         return int(args.func(args) or 0)
     except GenrekitError as exc:
         print(printable(f"genrekit: error: {exc}"), file=sys.stderr)  # names in it may hold control characters
