@@ -28,13 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def du_mb(path: Path) -> float:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            p = Path(dirpath) / f
-            if not p.is_symlink():
-                total += p.stat().st_size
-    return total / 1e6
+    """Disk use as ``du -sh`` reports it (MiB, blocks used)."""
+    out = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0]) / 1024
 
 
 def _answer(proc: subprocess.CompletedProcess) -> tuple[str, float] | None:
@@ -69,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([str(bin_ / "pip"), "install", "-q", "--disable-pip-version-check", "-c",
                     str(ROOT / "constraints.txt"), str(build)], check=True)
     shutil.rmtree(build.parent, ignore_errors=True)
-    print(f"pip install . (no extras): {time.perf_counter() - t0:.0f} s, venv {du_mb(args.venv):.0f} MB")
+    print(f"pip install . (no extras): {time.perf_counter() - t0:.0f} s, venv {du_mb(args.venv):.0f} MiB (du)")
     torch = subprocess.run([str(bin_ / "pip"), "show", "torch"], capture_output=True, text=True)
     print("pip show torch: " + ("fails (not installed)" if torch.returncode else "INSTALLED"))
     subprocess.run([str(bin_ / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps", "musicnn==0.1.0"],
                    check=True)
-    print(f"with the musicnn 0.1.0 wheel (weights, --no-deps): venv {du_mb(args.venv):.0f} MB")
+    print(f"with the musicnn 0.1.0 wheel (weights, --no-deps): venv {du_mb(args.venv):.0f} MiB (du)")
     cache = Path(tempfile.mkdtemp())
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GENREKIT_ENGINE")}
     env |= {"GENREKIT_CACHE_DIR": str(cache), "GENREKIT_NO_DOWNLOAD": "1"}
