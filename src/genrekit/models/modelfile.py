@@ -152,7 +152,8 @@ def tensors_digest(tensors: dict[str, Any], blob: str = "") -> str:
         else:  # a numpy array (prediction reads model files without torch): the same digest
             import numpy as np
 
-            a = np.ascontiguousarray(t)
+            a = np.asarray(t)
+            a = a if a.flags.c_contiguous else a.copy(order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
             h.update(json.dumps([name, f"torch.{a.dtype.name}", list(a.shape)]).encode("utf-8"))
             h.update(a.reshape(-1).view(np.uint8))
     return h.hexdigest()
