@@ -319,17 +319,23 @@ def default_threads() -> int:
 
 
 def session(model: bytes | str | os.PathLike[str], threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session with every graph optimisation, ``threads`` intra-op threads
-    and one inter-op thread (the graphs are one chain of big ops: parallelism lives inside them)."""
+    """An ONNX Runtime CPU session: ``threads`` intra-op threads, one inter-op thread (the graphs
+    are one chain of big ops: parallelism lives inside them), no thread spinning, and the basic
+    graph optimisations (constant folding: the fused front end's sign-flipped filters are
+    computed once here). ``benchmarks/onnx_session_options.py`` measured these fastest for
+    musicnn on 2 threads: the extended and "all" levels add NCHWc conv layouts whose reorder
+    before the max over frequency costs more than it saves, and spinning threads take cores from
+    the other workers of ``batch`` / requests of ``serve`` (and the neighbours of a shared box)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise GenrekitError("prediction needs onnxruntime (pip install onnxruntime) or torch "
                             "(pip install 'genrekit[train]')") from None
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     so.intra_op_num_threads = threads or default_threads()
     so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
     src = model if isinstance(model, bytes) else str(model)
