@@ -6,7 +6,8 @@ One 30 s clip's MSD pass (28 overlapping patches, shared front end) plus the MTT
 patch), per option set: graph optimisation level all (NCHWc layouts) / extended / basic, with and
 without intra-op thread spinning. The sets run in turn, ``--repeats`` rounds, so a neighbour's
 load on a shared machine hits them alike; medians are printed. The session genrekit uses
-(``onnx_graphs.session``) is what this measured fastest.
+(``onnx_graphs.session``) is what this measured fastest. ``--int8`` adds ONNX Runtime's dynamic
+int8 quantisation of the front-end convolutions and prints how far it moves the tags.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clip", default="rock/rock.00000")
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--int8", action="store_true", help="also int8 dynamic quantisation of the front-end convolutions "
+                    "(needs the onnx package), with its effect on the tags")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     import onnxruntime as ort
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 for n, parts in blobs.items()}
 
     configs = {f"{lvl}, spinning {'on' if spin else 'off'}": sessions(lvl, spin) for lvl in levels for spin in (True, False)}
+    if args.int8:
+        configs["int8 front end, basic, off"] = int8_sessions(blobs, args.threads)
     times: dict[str, list[float]] = {k: [] for k in configs}
     for _ in range(args.repeats + 1):  # the first round warms up and is dropped
         for k, sess in configs.items():
@@ -66,8 +71,42 @@ def main(argv: list[str] | None = None) -> int:
             runners["MTT_musicnn"].run(patches[::4])
             times[k].append(time.perf_counter() - t0)
     for k, v in sorted(times.items(), key=lambda kv: np.median(kv[1][1:])):
-        print(f"{k:>24}: median {np.median(v[1:]) * 1000:.0f} ms over {args.repeats} rounds ({args.threads} threads)")
+        print(f"{k:>26}: median {np.median(v[1:]) * 1000:.0f} ms over {args.repeats} rounds ({args.threads} threads)")
+    if args.int8:
+        out = {}
+        for k in ("basic, spinning off", "int8 front end, basic, off"):
+            for name, r in runners.items():
+                r.front, r.back = configs[k][name]["frontend"], configs[k][name]["backend"]
+            out[k] = runners["MSD_musicnn"].run(patches, hop=61)["tags"]
+        a, b = out.values()
+        print(f"int8 front end vs float32, MSD tags of this clip: max |diff| per patch {np.abs(a - b).max():.4f}, "
+              f"of the track mean {np.abs(a.mean(0) - b.mean(0)).max():.4f}")
     return 0
+
+
+def int8_sessions(blobs: dict, threads: int) -> dict:
+    """Sessions whose front-end convolutions are dynamically quantised to int8 (ONNX Runtime's
+    ``quantize_dynamic``: ConvInteger with uint8 weights and per-run activation scales), on the
+    constant-folded graph (the quantiser needs the filters as initializers)."""
+    import tempfile
+
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from genrekit.backbones import onnx_graphs
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, parts in blobs.items():
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            so.optimized_model_filepath = f"{tmp}/{name}-folded.onnx"
+            ort.InferenceSession(parts["frontend"], so, providers=["CPUExecutionProvider"])
+            quantize_dynamic(f"{tmp}/{name}-folded.onnx", f"{tmp}/{name}-int8.onnx", op_types_to_quantize=["Conv"],
+                             weight_type=QuantType.QUInt8)
+            out[name] = {"frontend": onnx_graphs.session(Path(f"{tmp}/{name}-int8.onnx").read_bytes(), threads),
+                         "backend": onnx_graphs.session(parts["backend"], threads)}
+    return out
 
 
 if __name__ == "__main__":
