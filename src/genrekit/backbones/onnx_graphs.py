@@ -348,8 +348,10 @@ _SESSIONS: dict[tuple[str, str, int], dict[str, Any]] = {}
 def backbone_sessions(name: str, weights: str | os.PathLike[str] | None = None,
                       threads: int | None = None) -> dict[str, Any]:
     """{part: session} of backbone ``name`` (memoised per weights and thread count)."""
+    from genrekit.cache import cache_dir
+
     threads = threads or default_threads()
-    key = (name, str(weights), threads)
+    key = (name, f"{weights}|{cache_dir()}", threads)  # another cache folder converts (or finds) anew
     if key not in _SESSIONS:
         _SESSIONS[key] = {part: session(blob, threads) for part, blob in converted_models(name, weights).items()}
     return _SESSIONS[key]

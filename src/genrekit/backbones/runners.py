@@ -21,6 +21,8 @@ import numpy as np
 from genrekit.errors import GenrekitError
 
 ENV_ENGINE = "GENREKIT_ENGINE"
+#: Environment variables that steer a weights lookup (``musicnn.find_weights``).
+LOOKUP_ENV = ("GENREKIT_MUSICNN_WHEEL", "GENREKIT_MUSICNN_DIR", "GENREKIT_NO_DOWNLOAD")
 ENGINES = ("auto", "onnx", "torch")
 _THREADS: int | None = None
 _RUNNERS: dict[tuple[str, str, str, int | None], Any] = {}  # (name, weights, engine:precision, threads)
@@ -95,7 +97,12 @@ def backbone_runner(name: str, weights: str | os.PathLike[str] | None = None, en
     """The runner of backbone ``name`` (memoised per weights, engine and thread count)."""
     engine = resolve_engine(name, engine)
     precision = os.environ.get("GENREKIT_MUSICNN_PRECISION", "auto") if engine == "torch" else "fp32"
-    key = (name, str(weights), f"{engine}:{precision}", _THREADS)
+    # where the weights would be looked up is part of the key: a changed --musicnn-weights /
+    # GENREKIT_MUSICNN_WHEEL or cache folder must look again, never reuse another copy
+    from genrekit.cache import cache_dir
+
+    lookup = "|".join([str(cache_dir())] + [os.environ.get(v, "") for v in LOOKUP_ENV])
+    key = (name, f"{weights}|{lookup}", f"{engine}:{precision}", _THREADS)
     if key not in _RUNNERS:
         if engine == "onnx":
             from genrekit.backbones.musicnn_onnx import OrtMusicnnRunner
