@@ -235,3 +235,40 @@ def test_missing_optional_package_is_one_line():
     assert missing_extra(ModuleNotFoundError(name="numpy"), "x") is None  # a core package: a real bug, not a hint
     with pytest.raises(GenrekitError, match=r"needs yt_dlp_nope"):
         require("yt_dlp_nope", "urls")
+
+
+def test_a_new_backbone_is_one_registration_per_engine(tmp_path, monkeypatch):
+    """A network registered with onnx_graphs.register + runners.register_runner runs through
+    backbone_runner with its weights converted into the cache, as EfficientAT mn04 will."""
+    from genrekit.backbones import runners
+
+    structure = _tiny_structure(tmp_path / "tiny.onnx")
+    w, b = np.eye(3, 2, dtype=np.float32), np.array([0.0, -1.0], np.float32)
+    onnx_graphs.register(onnx_graphs.OnnxBackbone("tiny_test", {"net": structure}, "1",
+                                                  arrays=lambda weights: {"w": w, "b": b}))
+
+    class OrtTiny:
+        engine = "onnx"
+
+        def __init__(self, name, weights, threads):
+            self.session = onnx_graphs.backbone_sessions(name, weights, threads)["net"]
+
+        def run(self, x, hop=None):
+            return {"y": self.session.run(None, {"x": x})[0]}
+
+    runners.register_runner("tiny_test", runners.RunnerFactories(onnx=OrtTiny, torch=None))
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GENREKIT_ENGINE", raising=False)
+    try:
+        x = np.array([[1.0, 2.0, 3.0]], np.float32)
+        np.testing.assert_allclose(runners.backbone_runner("tiny_test").run(x)["y"], np.maximum(x @ w + b, 0))
+        assert onnx_graphs.read_checked(onnx_graphs.converted_path("tiny_test", "net")) is not None
+        from genrekit.errors import GenrekitError
+
+        with pytest.raises(GenrekitError, match="tiny_test: no torch runner"):
+            runners.backbone_runner("tiny_test", engine="torch")
+        with pytest.raises(GenrekitError, match="nope: unknown backbone"):
+            runners.backbone_runner("nope")
+    finally:
+        onnx_graphs._REGISTRY.pop("tiny_test", None)
+        runners._FACTORIES.pop("tiny_test", None)

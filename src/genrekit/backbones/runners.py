@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -93,22 +95,64 @@ class TorchMusicnnRunner:
         return run_patches(self.net, patches, hop=hop)
 
 
+@dataclass(frozen=True)
+class RunnerFactories:
+    """How to build backbone ``name``'s runner on each engine: ``onnx(name, weights, threads)``
+    and ``torch(name, weights)``, each returning an object with the backbone's ``run`` method;
+    ``lookup_env`` names the environment variables its weights lookup reads (part of the memo
+    key). A backbone without an ``onnx`` factory runs on torch only."""
+
+    onnx: Callable[..., Any] | None
+    torch: Callable[..., Any] | None
+    lookup_env: tuple[str, ...] = ()
+
+
+def _ort_musicnn(name: str, weights: Any, threads: int | None) -> Any:
+    from genrekit.backbones.musicnn_onnx import OrtMusicnnRunner
+
+    return OrtMusicnnRunner(name, weights, threads=threads)
+
+
+def _torch_musicnn(name: str, weights: Any) -> Any:
+    return TorchMusicnnRunner(name, weights)
+
+
+_FACTORIES: dict[str, RunnerFactories] = {}
+
+
+def register_runner(name: str, factories: RunnerFactories) -> None:
+    """Make ``backbone_runner(name)`` build ``factories``' runners (the one step a new backbone
+    takes besides registering its ONNX graph with ``onnx_graphs.register``)."""
+    _FACTORIES[name] = factories
+
+
+for _name in ("MSD_musicnn", "MTT_musicnn"):
+    register_runner(_name, RunnerFactories(_ort_musicnn, _torch_musicnn, LOOKUP_ENV))
+for _name in ("MSD_vgg", "MTT_vgg"):  # musicnn's VGG baselines: no ONNX graph, torch only
+    register_runner(_name, RunnerFactories(None, _torch_musicnn, LOOKUP_ENV))
+
+
 def backbone_runner(name: str, weights: str | os.PathLike[str] | None = None, engine: str | None = None) -> Any:
     """The runner of backbone ``name`` (memoised per weights, engine and thread count)."""
+    try:
+        factories = _FACTORIES[name]
+    except KeyError:
+        raise GenrekitError(f"{name}: unknown backbone (have {', '.join(sorted(_FACTORIES))})") from None
     engine = resolve_engine(name, engine)
     precision = os.environ.get("GENREKIT_MUSICNN_PRECISION", "auto") if engine == "torch" else "fp32"
     # where the weights would be looked up is part of the key: a changed --musicnn-weights /
     # GENREKIT_MUSICNN_WHEEL or cache folder must look again, never reuse another copy
     from genrekit.cache import cache_dir
 
-    lookup = "|".join([str(cache_dir())] + [os.environ.get(v, "") for v in LOOKUP_ENV])
+    lookup = "|".join([str(cache_dir())] + [os.environ.get(v, "") for v in factories.lookup_env])
     key = (name, f"{weights}|{lookup}", f"{engine}:{precision}", _THREADS)
     if key not in _RUNNERS:
+        factory = factories.onnx if engine == "onnx" else factories.torch
+        if factory is None:
+            raise GenrekitError(f"{name}: no {engine} runner (GENREKIT_ENGINE chooses the engine)")
         if engine == "onnx":
-            from genrekit.backbones.musicnn_onnx import OrtMusicnnRunner
-
-            _RUNNERS[key] = OrtMusicnnRunner(name, weights, threads=_THREADS)
+            _RUNNERS[key] = factory(name, weights, _THREADS)
         else:
             set_threads(_THREADS)
-            _RUNNERS[key] = TorchMusicnnRunner(name, weights)
+            _RUNNERS[key] = factory(name, weights)
     return _RUNNERS[key]
