@@ -11,7 +11,7 @@ $(BIN)/genrekit: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(PIP) -q torch==2.13.0
-	$(PIP) -q -e '.[dev,batch,beets,ray]'
+	$(PIP) -q -e '.[dev,train,urls,batch,beets,ray]'
 	# musicnn's wheel carries the pretrained weights; --no-deps: its code needs TensorFlow, never imported.
 	$(BIN)/pip install -q --no-deps musicnn==0.1.0
 	touch $@

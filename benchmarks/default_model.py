@@ -1,14 +1,20 @@
-"""Speed of the default model: warm real-time factor and cold `genrekit predict`, in one run.
+"""Speed of the default model: warm real-time factor and cold `genrekit predict`, ONNX Runtime and torch.
 
-    python benchmarks/default_model.py [--clip ../shared/data/gtzan-clips/rock/rock.00000.wav] [--repeats 5]
+    python benchmarks/default_model.py [--clip rock/rock.00000] [--repeats 5] [--threads 2] [--engines onnx,torch]
+
+Each engine (``GENREKIT_ENGINE``: onnx, the light install's path; torch, the training extra's)
+is measured in the same run, on the same clip and thread count, with the time of each stage
+(decode, features = resample + log-mel + MFCC statistics, the MSD network, the MTT network on
+every 4th patch, the heads).
 
 * warm: the default model already loaded in this process (backbone converted and cached); one
   prediction = decode at 22.05 kHz + MFCC statistics + resample to 16 kHz + log-mel + musicnn
   on the 3 s patches + heads; the
   real-time factor is the clip's duration over the median wall time;
 * cold: ``python -m genrekit.cli.main predict CLIP`` in a fresh process, wall time from process
-  start to exit (the converted backbone must already be cached; the warm step ensures that).
-Both are printed and written as JSON with ``--json``.
+  start to exit (the converted networks must already be cached; the warm step ensures that).
+Both are printed and written as JSON with ``--json``. Timings on a shared machine are noisy:
+compare engines within one run, never across runs.
 """
 
 from __future__ import annotations
@@ -21,75 +27,118 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
+    """One prediction, timed stage by stage: (duration s, {stage: seconds}, track probs)."""
+    from genrekit.audio import load_audio
+    from genrekit.backbones.runners import backbone_runner
+
+    t = {}
+    t0 = time.perf_counter()
+    y = load_audio(clip, model.spec.sample_rate)
+    t["decode"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    values = model.features(y).values  # resample to 16 kHz + log-mel patches + MFCC statistics
+    t["features"] = time.perf_counter() - t0
+    patches = model.split_values(values)[0]
+    t0 = time.perf_counter()
+    out = backbone_runner(model.backbone_name, model.weights).run(patches, hop=getattr(model.spec, "patch_hop_frames", None))
+    t["network_msd"] = time.perf_counter() - t0
+    model._last = (values, out)  # the heads below reuse it, as prediction does
+    t0 = time.perf_counter()
+    inset = model.inset_tags(values) if model.inset_backbone else None
+    t["network_mtt"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # the rows prediction builds once (``patch_rows``), then every head on them
+    stats = model.split_values(values)[1]
+    rows = out["tags"] if stats is None else np.concatenate([out["tags"], stats.astype(np.float32)], axis=1)
+    rows = rows if inset is None else np.concatenate([rows, inset], axis=1)
+    probs = model.track_probs_from_taggram(rows)
+    model.segment_probs_from_taggram(rows)
+    model.in_set_from_taggram(rows)
+    model.segment_in_set_from_taggram(rows)
+    model.tag_probs(values, top_k=5)
+    t["heads"] = time.perf_counter() - t0
+    return len(y) / model.spec.sample_rate, t, probs
+
+
+def warm(model, clip: str, repeats: int, engine: str) -> dict:
+    """Warm real-time factor of one engine (model loaded, networks converted and cached)."""
+    os.environ["GENREKIT_ENGINE"] = engine
+    model._last = None
+    duration, _, probs = _stages(model, clip)  # warm-up: sessions / modules built, allocators warm
+    runs = []
+    for _ in range(repeats):
+        model._last = None
+        runs.append(_stages(model, clip)[1])
+    totals = [sum(r.values()) for r in runs]
+    med = float(np.median(totals))
+    stages = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+    return {"engine": engine, "duration_s": duration, "warm_seconds_median": med, "warm_seconds_all": totals,
+            "warm_realtime_factor": duration / med, "stages_median_s": stages,
+            "prediction": model.labels[int(np.argmax(probs))]}
+
+
+def cold(clip: str, runs: int, engine: str) -> dict:
+    """``genrekit predict CLIP`` in a fresh process, wall time from process start to exit."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["GENREKIT_ENGINE"] = engine
+    times, first = [], ""
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", clip],
+                              capture_output=True, text=True, env=env)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            return {"cold_error": proc.stderr[-500:], "cold_predict_seconds": times}
+        first = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    return {"cold_predict_seconds": times, "cold_predict_seconds_min": min(times), "cold_answer": first}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clip", default=str(ROOT.parent / "shared/data/gtzan-clips/rock/rock.00000"),
+    ap.add_argument("--clip", default="rock/rock.00000",
                     help="a clip path, or a GTZAN stem under ../shared/data/gtzan-clips (any extension)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cold-runs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="inference threads of both engines")
+    ap.add_argument("--engines", default="onnx,torch", help="comma-separated: onnx, torch")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
-    import numpy as np
 
-    from genrekit.audio import load_audio
+    from genrekit.backbones.runners import has_module, set_threads
     from genrekit.datasets import clip_by_stem
     from genrekit.models.base import load_model
 
     if not Path(args.clip).is_file():
-        args.clip = str(clip_by_stem(Path(args.clip).parent.parent, args.clip))
+        shared = Path(os.environ.get("GENREKIT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "gtzan-clips"
+        args.clip = str(clip_by_stem(shared, args.clip + ".wav" if "." in Path(args.clip).name else args.clip))
+    set_threads(args.threads)
+    os.environ["GENREKIT_THREADS"] = str(args.threads)  # the cold processes too
     model = load_model(None)
-
-    def once():
-        y = load_audio(args.clip, model.spec.sample_rate)
-        values = model.features(y).values
-        probs = model.track_probs(values)
-        model.segment_probs(values)
-        model.tag_probs(values, top_k=5)
-        return len(y) / model.spec.sample_rate, probs
-
-    duration, probs = once()  # warm-up: converts/caches the backbone, JIT-free but allocator warm
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
-    warm = float(np.median(times))
-    import torch
-
-    report = {
-        "clip": args.clip,
-        "duration_s": duration,
-        "warm_seconds_median": warm,
-        "warm_seconds_all": times,
-        "warm_realtime_factor": duration / warm,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "prediction": model.labels[int(np.argmax(probs))],
-    }
-    print(f"warm: {duration:.1f} s clip in {warm * 1000:.0f} ms (median of {args.repeats}) = "
-          f"{duration / warm:.0f}x real time [{torch.get_num_threads()} threads]", flush=True)
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    cold = []
-    for _ in range(args.cold_runs):
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", args.clip],
-                              capture_output=True, text=True, env=env)
-        cold.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            print(proc.stderr[-2000:], file=sys.stderr)
-            report["cold_error"] = proc.stderr[-500:]
-            break
-    report["cold_predict_seconds"] = cold
-    report["cold_predict_seconds_min"] = min(cold)
-    print(f"cold: genrekit predict answered in {', '.join(f'{c:.2f}' for c in cold)} s from process start")
-    if proc.returncode == 0:
-        print("  " + proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else "")
+    report = {"clip": args.clip, "threads": args.threads, "cpu_count": os.cpu_count(), "engines": {}}
+    for engine in args.engines.split(","):
+        if engine == "torch" and not has_module("torch"):
+            print("torch: not installed, skipped")
+            continue
+        r = warm(model, args.clip, args.repeats, engine)
+        stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in r["stages_median_s"].items())
+        print(f"{engine:>5} warm: {r['duration_s']:.1f} s clip in {r['warm_seconds_median'] * 1000:.0f} ms (median of "
+              f"{args.repeats}) = {r['warm_realtime_factor']:.0f}x real time [{args.threads} threads]; ms: {stages}; "
+              f"{r['prediction']}", flush=True)
+        r.update(cold(args.clip, args.cold_runs, engine))
+        if "cold_error" in r:
+            print(f"{engine:>5} cold: failed: {r['cold_error'].strip().splitlines()[-1:]}", file=sys.stderr)
+        else:
+            print(f"{engine:>5} cold: genrekit predict answered in {', '.join(f'{c:.2f}' for c in r['cold_predict_seconds'])}"
+                  f" s from process start: {r['cold_answer'][:110]}", flush=True)
+        report["engines"][engine] = r
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

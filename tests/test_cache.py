@@ -100,6 +100,10 @@ def _filled_cache(root: Path, tmp_path: Path) -> dict[str, Path]:
     weights.mkdir(parents=True)
     (weights / "MSD_musicnn-0.1.0.safetensors").write_bytes(b"w" * 3000)
     (weights / "musicnn-0.1.0-py3-none-any.whl").write_bytes(b"z" * 1000)
+    networks = root / "onnx"
+    networks.mkdir()
+    (networks / "MSD_musicnn-0.1.0-g1.onnx").write_bytes(b"o" * 200)
+    (networks / "MSD_musicnn-0.1.0-g1.onnx.json").write_bytes(b"{}")
     (weights / "notes.txt").write_text("mine")  # not a name genrekit writes
     (root / "features" / "README").write_text("mine too")
     (root / "efficientat").mkdir()
@@ -121,8 +125,9 @@ def test_cache_usage_lists_parts_and_sizes(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     _filled_cache(root, tmp_path)
     parts = {p.name: p for p in cache_usage(root)}
-    assert list(parts) == ["features", "weights", "efficientat", "other"]
+    assert list(parts) == ["features", "weights", "efficientat", "networks", "other"]
     assert len(parts["efficientat"].files) == 1 and parts["efficientat"].bytes == 2000
+    assert len(parts["networks"].files) == 2 and parts["networks"].other_files == 0
     assert len(parts["features"].files) == 2 and parts["features"].other_files == 1
     assert parts["features"].bytes == sum(p.stat().st_size for p in parts["features"].files) > 0
     assert len(parts["weights"].files) == 2 and parts["weights"].bytes == 4000 and parts["weights"].other_files == 1

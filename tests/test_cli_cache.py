@@ -20,9 +20,10 @@ def test_cache_command(tmp_path: Path, monkeypatch, capsys) -> None:
     assert out[2].split()[:4] == ["weights", "4.0", "kB", "2"]
     assert main(["cache", "info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["root"] == str(root) and [p["name"] for p in info["parts"]] == ["features", "weights", "efficientat", "other"]
+    assert info["root"] == str(root) and [p["name"] for p in info["parts"]] == [
+        "features", "weights", "efficientat", "networks", "other"]
     assert main(["cache", "clear", "all", "--dry-run"]) == 0
-    assert capsys.readouterr().out.startswith("would delete 5 files")
+    assert capsys.readouterr().out.startswith("would delete 7 files")
     assert main(["cache", "clear"]) == 0
     assert capsys.readouterr().out.startswith("deleted 2 files")
     assert (root / "musicnn" / "MSD_musicnn-0.1.0.safetensors").is_file()

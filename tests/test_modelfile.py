@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -97,3 +98,19 @@ def test_atomic_write_syncs_before_the_rename(tmp_path: Path, monkeypatch) -> No
     write_text_atomic(tmp_path / "a.txt", "data")
     assert events[:2] == ["fsync", "replace"] and (tmp_path / "a.txt").read_text() == "data"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_numpy_read_gives_the_same_tensors_and_checksum(tmp_path: Path) -> None:
+    """Prediction reads model files as numpy (no torch): same values, same checksum check, for
+    every dtype and shape a model holds (0-d counters of BatchNorm included)."""
+    from genrekit.models.modelfile import tensors_digest
+
+    path = tmp_path / "m.safetensors"
+    t = {"w": torch.randn(3, 4), "n": torch.tensor(7, dtype=torch.int64), "b": torch.tensor([True, False]),
+         "h": torch.ones(2, dtype=torch.float16), "t": torch.arange(6.0).reshape(2, 3).t().contiguous()}
+    save_model_file(path, t, {"format": "x"})
+    arrays, meta = read_model_file(path, numpy=True)
+    assert meta == {"format": "x"} and all(isinstance(v, np.ndarray) for v in arrays.values())
+    for k, v in t.items():
+        assert arrays[k].shape == tuple(v.shape) and np.array_equal(arrays[k], v.numpy())
+    assert tensors_digest(arrays, "m") == tensors_digest(t, "m")

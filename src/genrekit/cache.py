@@ -7,7 +7,8 @@ feature setting misses the cache instead of returning stale features. Writes are
 
 ``cache_usage`` / ``clear_cache`` (``genrekit cache info|clear``) list and delete what genrekit
 keeps there: this feature cache, the converted musicnn weights (``musicnn.converted_path``) and the
-downloaded EfficientAT weights (``efficientat.cached_path``).
+downloaded EfficientAT weights (``efficientat.cached_path``) and backbone networks converted to ONNX
+models (``onnx_graphs.converted_path``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ CACHE_PARTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("efficientat", "efficientat",
      (r"mn04_as_mAP_432\.pt", r"\.mn04_as_mAP_432\.pt\..*\.tmp"),  # the release file, and a download a crash left
      "EfficientAT mn04 weights downloaded from their release (downloaded again when needed)"),
+    ("networks", "onnx",
+     (r"[A-Za-z0-9_]+-[0-9A-Za-z.\-]+\.onnx(\.json)?", r"\.[A-Za-z0-9_]+-[0-9A-Za-z.\-]+\.onnx(\.json)?.*\.tmp"),
+     "backbone networks filled with their published weights for ONNX Runtime (converted again when needed)"),
 )
 
 

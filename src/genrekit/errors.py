@@ -13,6 +13,32 @@ class GenrekitError(Exception):
     """Base class of errors meant for users (bad input, missing weights, bad options)."""
 
 
+#: Optional packages -> the extra of ``pip install 'genrekit[EXTRA]'`` that brings them: the light
+#: install (no extras) predicts, batches, serves, tags and sorts; each of these serves only some
+#: commands (training, plots, Ray, beets).
+EXTRAS = {"torch": "train", "sklearn": "train", "matplotlib": "plots", "scipy": "train", "ray": "ray",
+          "beets": "beets", "pyarrow": "batch", "librosa": "dev", "yt_dlp": "urls"}
+
+
+def missing_extra(exc: ModuleNotFoundError, what: str) -> GenrekitError | None:
+    """The one-line error for ``what`` (a command, an option) failing because an optional
+    package is not installed, or None when ``exc`` is about some other module."""
+    top = (exc.name or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    return GenrekitError(f"{what} needs {top}, which is not installed: pip install 'genrekit[{EXTRAS[top]}]'")
+
+
+def require(module: str, what: str) -> None:
+    """Raise the one-line :func:`missing_extra` error now when ``module`` is not installed (before
+    work starts, rather than as a per-input failure later)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        err = missing_extra(ModuleNotFoundError(name=module), what)
+        raise err or GenrekitError(f"{what} needs {module}, which is not installed")
+
+
 class AudioError(GenrekitError):
     """An input that cannot be decoded or is unusable as music (empty, silent, too short)."""
 

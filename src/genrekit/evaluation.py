@@ -6,7 +6,9 @@ formulas, so they live here rather than pulling sklearn into every install.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -99,6 +101,10 @@ def write_metrics(metrics: dict, out_dir: Path, prefix: str, plot: bool = True) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / f"{prefix}.json", json.dumps(metrics, indent=2))
+    if plot and importlib.util.find_spec("matplotlib") is None:  # the light install: the JSON is the result
+        print(f"genrekit: note: no {prefix}_confusion.png (matplotlib is not installed: "
+              "pip install 'genrekit[plots]')", file=sys.stderr)
+        plot = False
     if plot:
         from genrekit.plots import metrics_title, plot_confusion
 

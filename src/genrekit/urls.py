@@ -151,8 +151,8 @@ def download_audio(
     try:
         import yt_dlp  # noqa: F401 - the one place that says it is missing
         from yt_dlp.utils import DownloadError, YoutubeDLError
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise UrlError(url, "yt-dlp is not installed (pip install yt-dlp)") from None
+    except ImportError:  # the light install: URLs are the `urls` extra
+        raise UrlError(url, "yt-dlp is not installed (pip install 'genrekit[urls]')") from None
 
     fetch = Fetch(allowed=allowed_networks, read_timeout_s=timeout_s, total_timeout_s=total_timeout_s or None,
                   cancel=cancel)

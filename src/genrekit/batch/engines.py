@@ -72,13 +72,15 @@ def _worker_main(conn: Any, spec: WorkerSpec) -> None:
 
 
 def _context() -> Any:
-    """Workers fork from a forkserver that has imported torch and genrekit once: a fresh, clean
-    process (never the driver's state), and a worker replacing a dead one starts in milliseconds
-    instead of re-importing torch. Plain spawn where there is no forkserver (Windows)."""
+    """Workers fork from a forkserver that has imported the inference engine (ONNX Runtime, or
+    torch when ``GENREKIT_ENGINE=torch``) and genrekit once: a fresh, clean process (never the
+    driver's state), and a worker replacing a dead one starts in milliseconds instead of
+    re-importing them. Plain spawn where there is no forkserver (Windows)."""
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "genrekit.prediction", "genrekit.batch.rows"])
+    engine = "torch" if os.environ.get("GENREKIT_ENGINE") == "torch" else "onnxruntime"
+    ctx.set_forkserver_preload([engine, "genrekit.prediction", "genrekit.batch.rows"])
     return ctx
 
 

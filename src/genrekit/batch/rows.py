@@ -146,9 +146,9 @@ def limit_threads(n: int) -> None:
     thread instead of N*cores threads fighting for the same cores."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
-    import torch
+    from genrekit.backbones.runners import set_threads
 
-    torch.set_num_threads(max(1, n))
+    set_threads(max(1, n))  # ONNX Runtime sessions (or torch, when it runs the backbone)
 
 
 class Worker:
@@ -160,6 +160,10 @@ class Worker:
     def __init__(self, spec: WorkerSpec) -> None:
         limit_threads(spec.threads)
         if spec.device.startswith("cuda"):
+            from genrekit.backbones.runners import has_module
+
+            if not has_module("torch"):
+                raise GenrekitError(f"--device {spec.device} needs torch with CUDA: pip install 'genrekit[train]'")
             import torch
 
             if not torch.cuda.is_available():

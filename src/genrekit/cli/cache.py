@@ -2,7 +2,7 @@
 
     genrekit cache info              # each part's folder, size and file count
     genrekit cache clear             # the feature cache (what grows with every new data set)
-    genrekit cache clear weights     # also: features, weights, efficientat, or all
+    genrekit cache clear weights     # also: features, weights, efficientat, networks, or all
     genrekit cache clear all --dry-run
 
 Only files genrekit itself writes are deleted (see :func:`genrekit.cache.clear_cache`); other files
@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 
-PARTS = ("features", "weights", "efficientat")
+PARTS = ("features", "weights", "efficientat", "networks")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="list or clear genrekit's cache (features, converted weights)",
         description="List (info) or delete (clear) what genrekit keeps in its cache folder "
         "(GENREKIT_CACHE_DIR, else $XDG_CACHE_HOME/genrekit or ~/.cache/genrekit): the feature cache of "
-        "train/evaluate/compare, the converted musicnn weights and the downloaded EfficientAT weights. Only files genrekit writes are deleted.",
+        "train/evaluate/compare, the converted musicnn weights, the downloaded EfficientAT weights and the backbone "
+        "networks converted to ONNX. Only files genrekit writes are deleted.",
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     info = sub.add_parser("info", help="each part's folder, size and number of files")
@@ -33,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     clear.add_argument("what", nargs="?", choices=(*PARTS, "all"), default="features",
                        help="features (default: rebuilt on the next train/evaluate), weights (converted again "
                        "from the musicnn wheel on the next prediction; may download it), efficientat (the "
-                       "downloaded EfficientAT mn04 weights; downloaded again when needed) or all")
+                       "downloaded EfficientAT mn04 weights; downloaded again when needed), networks (the ONNX models "
+                       "filled from those weights, converted again on the next prediction) or all")
     clear.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     p.set_defaults(func=run)
     return p

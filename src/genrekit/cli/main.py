@@ -27,6 +27,8 @@ WEIGHTS_ENV = "GENREKIT_MUSICNN_WHEEL"
 EFFICIENTAT_ENV = "GENREKIT_EFFICIENTAT_WEIGHTS"  # = genrekit.backbones.efficientat.ENV_WEIGHTS (not imported: cold start)
 #: (argparse dest, environment variable the weights lookup reads): each flag is passed on that way
 WEIGHT_FLAGS = (("musicnn_weights", WEIGHTS_ENV), ("efficientat_weights", EFFICIENTAT_ENV))
+#: Commands that train (torch: ``pip install 'genrekit[train]'``); every other runs without torch.
+TORCH_COMMANDS = ("train", "compare", "sweep")
 
 
 class Terminated(KeyboardInterrupt):
@@ -101,9 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)  # `genrekit serve`: uvicorn installs its own
     try:
+        if args.command in TORCH_COMMANDS:  # before any data is read: the light install has no torch
+            from genrekit.errors import require
+
+            require("torch", f"genrekit {args.command}")
         return int(args.func(args) or 0)
     except GenrekitError as exc:
         print(printable(f"genrekit: error: {exc}"), file=sys.stderr)  # names in it may hold control characters
+        return 1
+    except ModuleNotFoundError as exc:  # an optional package (torch for training, ...): one line, the extra
+        from genrekit.errors import missing_extra
+
+        err = missing_extra(exc, f"genrekit {args.command}")
+        if err is None:
+            raise
+        print(f"genrekit: error: {err}", file=sys.stderr)
         return 1
     except Terminated:
         print("genrekit: terminated", file=sys.stderr)

@@ -272,6 +272,9 @@ def _reason(exc: GenrekitError, src: str) -> str:
 def _prepare_timeline_dir(directory: Path) -> None:
     """Make the ``--timeline`` folder before any input is read: a folder that cannot hold the PNGs
     is one error for the whole command, not one per input after minutes of work."""
+    from genrekit.errors import require
+
+    require("matplotlib", "--timeline")  # the light install draws no PNG: one line, before any input
     if directory.exists() and not directory.is_dir():
         raise GenrekitError(f"{directory}: cannot write timelines here: it is a file, not a folder")
     try:

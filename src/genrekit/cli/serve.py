@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--upload-timeout", type=duration(), default="1m", metavar="DURATION",
                    help="longest a client may take to send its request body, read before a slot is taken (408)")
     g.add_argument("--threads", type=non_negative_int, default=0,
-                   help="torch threads per process (0: cores / max-in-flight, at least 1)")
+                   help="inference threads per request (0: cores / max-in-flight, at least 1)")
     u = p.add_argument_group("URLs")
     u.add_argument("--allow-urls", action="store_true",
                    help='accept {"url": ...} requests (off by default: the server would fetch for anyone)')
@@ -134,21 +134,22 @@ def _serve(args: argparse.Namespace, limits, sock) -> int:
         from genrekit.audio import filter_native_stderr
 
         filter_native_stderr()  # libmpg123's complaints about damaged MP3 uploads stay out of the log
-    import torch
     import uvicorn
 
     from genrekit.prediction import Classifier
     from genrekit.serve.app import create_app
 
     threads = args.threads or max(1, (os.cpu_count() or 1) // limits.max_in_flight)
-    torch.set_num_threads(threads)
+    from genrekit.backbones.runners import set_threads
+
+    set_threads(threads)  # inference threads per request, whichever engine runs the backbone
     classifier = Classifier.load(args.model)
     app = create_app(classifier, limits)
     if args.allow_host and not args.allow_urls:
         print("genrekit serve: --allow-host has no effect without --allow-urls")
     port = sock.getsockname()[1]  # --port 0: the port the system picked
     print(f"genrekit serve: model {classifier.name!r}, http://{args.host}:{port}/ "
-          f"(API docs at /docs; {limits.max_in_flight} in flight, {threads} torch threads each)", flush=True)
+          f"(API docs at /docs; {limits.max_in_flight} in flight, {threads} inference threads each)", flush=True)
     config = uvicorn.Config(app, host=args.host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5)
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -94,7 +94,7 @@ def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
     from genrekit.models.modelfile import read_model_file
 
     path = model_path(ref)
-    tensors, meta = read_model_file(path)
+    tensors, meta = read_model_file(path, numpy=True)  # torch only for a model that needs it
     return model_from_data(tensors, meta, path)
 
 

@@ -14,8 +14,8 @@ per-patch MLPs on tag window statistics (mean, std, mean logit), trained on rand
 windows. Inputs longer than the longest training track (29 patches) get the
 track head's mean probability over 29-patch windows.
 
-* backbone: :func:`genrekit.backbones.musicnn.load_backbone` (weights converted from the musicnn wheel at
-  first use and cached; never committed);
+* backbone: :func:`genrekit.backbones.runners.backbone_runner` (ONNX Runtime, or torch when asked;
+  weights converted from the musicnn wheel at first use and cached; never committed);
 * head: ``assets/default_head.safetensors`` (a genrekit model file of format
   ``genrekit-musicnn-head``: tensors + JSON metadata with spec, labels, metrics);
 * ``segment_probs`` / ``track_probs`` take the spec's values (patches [n, 187, 96], or [n, 188, 96]
@@ -369,10 +369,10 @@ class MusicnnGenreModel(GenreModel):
         memo holds the array itself and compares identity, so a freed array's id cannot alias)."""
         if self._last is not None and self._last[0] is values:
             return self._last[1]
-        from genrekit.backbones.musicnn import load_backbone, run_patches
+        from genrekit.backbones.runners import backbone_runner
 
         hop = getattr(self.spec, "patch_hop_frames", None)  # overlapping patches share the front end
-        out = run_patches(load_backbone(self.backbone_name, self.weights), self.split_values(values)[0], hop=hop)
+        out = backbone_runner(self.backbone_name, self.weights).run(self.split_values(values)[0], hop=hop)
         self._last = (values, out)
         return out
 
@@ -449,13 +449,13 @@ class MusicnnGenreModel(GenreModel):
         """[n, 50] tags of the in-set backbone on every ``inset_stride``-th patch (NaN rows
         between): a few patches spread over the input describe it well enough for the in-set
         score, at a fraction of a second backbone's cost."""
-        from genrekit.backbones.musicnn import load_backbone, run_patches
+        from genrekit.backbones.runners import backbone_runner
 
         patches = self.split_values(values)[0]
         out = np.full((len(patches), N_TAGS), np.nan, np.float32)
         picked = patches[:: self.inset_stride]
         if len(picked):
-            out[:: self.inset_stride] = run_patches(load_backbone(self.inset_backbone, self.weights), picked)["tags"]
+            out[:: self.inset_stride] = backbone_runner(self.inset_backbone, self.weights).run(picked)["tags"]
         return out
 
     @property
@@ -624,6 +624,6 @@ def load_default_model() -> MusicnnGenreModel:
         from genrekit.models.base import model_from_data
         from genrekit.models.modelfile import read_model_file
 
-        tensors, meta = read_model_file(HEAD_PATH)
+        tensors, meta = read_model_file(HEAD_PATH, numpy=True)
         _DEFAULT = model_from_data(tensors, meta, HEAD_PATH)  # same checks as any model file
     return _DEFAULT

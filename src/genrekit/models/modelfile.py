@@ -140,13 +140,22 @@ def tensors_digest(tensors: dict[str, Any], blob: str = "") -> str:
 
     Computed on the tensors, not the file's bytes, so it is independent of how safetensors lays
     them out; shared by model files and training checkpoints."""
-    import torch
-
     h = hashlib.sha256(blob.encode("utf-8"))
     for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode("utf-8"))
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
+        t = tensors[name]
+        if hasattr(t, "detach"):  # a torch tensor (training, tests): torch is imported already
+            import torch
+
+            t = t.detach().cpu().contiguous()
+            h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode("utf-8"))
+            h.update(t.reshape(-1).view(torch.uint8).numpy())
+        else:  # a numpy array (prediction reads model files without torch): the same digest
+            import numpy as np
+
+            a = np.asarray(t)
+            a = a if a.flags.c_contiguous else a.copy(order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
+            h.update(json.dumps([name, f"torch.{a.dtype.name}", list(a.shape)]).encode("utf-8"))
+            h.update(a.reshape(-1).view(np.uint8))
     return h.hexdigest()
 
 
@@ -166,7 +175,7 @@ def _read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str, str
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file")
     try:
-        with safe_open(str(p), framework="pt") as f:
+        with safe_open(str(p), framework="numpy") as f:
             header = f.metadata() or {}
     except Exception:
         raise ModelFileError(f"{p}: not a safetensors model file") from None
@@ -188,13 +197,26 @@ def read_model_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _read_header(path)[0]
 
 
-def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tensors, meta) of a model file written by :func:`save_model_file`, its checksum checked."""
-    from safetensors.torch import load_file
+def read_model_file(path: str | os.PathLike[str], numpy: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tensors, meta) of a model file written by :func:`save_model_file`, its checksum checked.
 
+    ``numpy``: the tensors as numpy arrays, read without importing torch (prediction: a light
+    install has none); a file holding a dtype numpy lacks (bfloat16) is read through torch."""
     meta, raw, digest = _read_header(path)
     try:
-        tensors = load_file(str(path))
+        if numpy:
+            from safetensors.numpy import load_file as load_np
+
+            try:
+                tensors = load_np(str(path))
+            except (TypeError, ValueError):  # bfloat16 and other dtypes numpy cannot hold
+                from safetensors.torch import load_file as load_pt
+
+                tensors = load_pt(str(path))
+        else:
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(path))
     except Exception as exc:
         raise ModelFileError(f"{path}: {with_detail('cannot read tensors', exc)}") from None
     check_digest(path, tensors, raw, digest)
@@ -206,5 +228,5 @@ def tensor_shapes(path: str | os.PathLike[str]) -> dict[str, list[int]]:
     from safetensors import safe_open
 
     read_model_meta(path)  # the same clear errors for a missing or foreign file
-    with safe_open(str(path), framework="pt") as f:
+    with safe_open(str(path), framework="numpy") as f:
         return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)

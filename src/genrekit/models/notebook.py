@@ -216,7 +216,8 @@ class TorchGenreModel(GenreModel):
     @classmethod
     def from_file_data(cls, tensors: dict, meta: dict) -> TorchGenreModel:
         net = build_model(meta["config"])
-        state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+        # read_model_file(numpy=True) (load_model) gives numpy arrays; the module wants tensors
+        state = {k[4:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("net.")}
         net.load_state_dict(state)
         return cls(net, meta["config"], meta["labels"], meta.get("spec"),
                    _np(tensors["norm.mean"]), _np(tensors["norm.std"]), meta.get("metrics"), meta.get("info"))
