@@ -128,10 +128,12 @@ def prob_msd(m, tags):
     return LR.probs(m, np.array(msd_rows(tags))).mean(0)
 
 
-def fit_mn(D, idx, C, kind, with_msd=False):
+def fit_mn(D, idx, C, kind, with_msd=False, balanced=False, real_weight=1.0):
     idx = [i for i in idx if D["mn"][i] is not None]
     X = np.array([feat(D, i, kind, with_msd) for i in idx])
-    return LR.fit_logistic(X, np.array([D["y"][i] for i in idx]), C=C, n_classes=OTHER + 1)
+    w = np.array([real_weight if D["kind"][i].startswith("real") else 1.0 for i in idx])
+    return LR.fit_logistic(X, np.array([D["y"][i] for i in idx]), C=C, n_classes=OTHER + 1, sample_weight=w,
+                           balanced=balanced)
 
 
 def feat(D, i, kind, with_msd):
@@ -154,7 +156,7 @@ def evaluate(name, D, P, real, y, group):
     s = scores(y[rin], closed[rin], OTHER)
     right = (closed[rin] == y[rin]).astype(float)
     lo, hi = bootstrap_interval(right, group[rin])
-    res = {"name": name, "closed_acc": s["accuracy"], "closed_f1": s["macro_f1"], "ci": (lo, hi),
+    res = {"name": name, "folds": int(len(set(group[real].tolist()))), "closed_acc": s["accuracy"], "closed_f1": s["macro_f1"], "ci": (lo, hi),
            "open_acc": float((answer[rin] == y[rin]).mean()), "caught": float((answer[rout] == OTHER).mean()),
            "false_other": float((answer[rin] == OTHER).mean()), "auroc": auroc(-in_set[rout], -in_set[rin]),
            "confusion": s["confusion"], "answer": answer}
@@ -199,17 +201,17 @@ def v_msd(C=0.03, audio_only=False):
     return run
 
 
-def v_mn(C=0.03, kind="all", with_msd=False):
+def v_mn(C=0.03, kind="all", with_msd=False, balanced=False, real_weight=1.0):
     def run(D, fit_idx, held, cache):
-        key = ("mn", C, kind, with_msd)
+        key = ("mn", C, kind, with_msd, balanced, real_weight)
         if key not in cache:
-            cache[key] = fit_mn(D, fit_idx, C, kind, with_msd)
+            cache[key] = fit_mn(D, fit_idx, C, kind, with_msd, balanced, real_weight)
         return np.stack([LR.probs(cache[key], feat(D, i, kind, with_msd)) for i in held])
     return run
 
 
-def v_late(alpha=0.5, C_msd=0.03, C_mn=0.03, kind="all", audio_only=False):
-    a, b = v_msd(C_msd, audio_only), v_mn(C_mn, kind)
+def v_late(alpha=0.5, C_msd=0.03, C_mn=0.03, kind="all", audio_only=False, **mn_options):
+    a, b = v_msd(C_msd, audio_only), v_mn(C_mn, kind, **mn_options)
 
     def run(D, fit_idx, held, cache):
         pa, pb = a(D, fit_idx, held, cache), b(D, fit_idx, held, cache)
@@ -240,14 +242,13 @@ def v_mtt_inset(C=0.03):
 
 def zero_shot_logp(mean_row: np.ndarray) -> np.ndarray:
     """[10] log-softmax of mn04's logits for the classes named like the ten genres (zero-shot)."""
-    z = np.asarray(mean_row, np.float64)[[AS.ZERO_SHOT_TEN[g] for g in GENRES]]
-    return z - np.log(np.exp(z - z.max()).sum()) - z.max()
+    return AS.zero_shot_logp(mean_row, GENRES)
 
 
-def v_late_zs(alpha=0.5, gamma=1.0, audio_only=False, C_mn=0.03):
+def v_late_zs(alpha=0.5, gamma=1.0, audio_only=False, C_mn=0.03, **mn_options):
     """The late mix, with mn04's zero-shot genre log-probabilities added (weight ``gamma``) to the
     ten genres' log-probabilities: the nearest genre moves, p(other) and so the in-set score stay."""
-    base = v_late(alpha, C_mn=C_mn, audio_only=audio_only)
+    base = v_late(alpha, C_mn=C_mn, audio_only=audio_only, **mn_options)
 
     def run(D, fit_idx, held, cache):
         P = base(D, fit_idx, held, cache)
@@ -286,8 +287,17 @@ def main(argv=None) -> int:
     kinds = {k: D["kind"].count(k) for k in dict.fromkeys(D["kind"])}
     print(f"data: {kinds}; real-song sources: {len({g for g, k in zip(D['group'], D['kind'], strict=True) if k.startswith('real')})}")
     zero_shot(D)
-    variants = {"musicnn (MSD ms_lm)": v_msd(), "musicnn + MTT in-set (previous)": v_mtt_inset()}
-    if a.explore == "zs":
+    variants = {} if not a.explore else {"musicnn (MSD ms_lm)": v_msd(), "musicnn + MTT in-set (previous)": v_mtt_inset()}
+    if a.explore == "gamma":  # the zero-shot weight (run it with --k-folds 0: one fold per source)
+        for g in (0.5, 1.0, 2.0, 4.0):
+            variants[f"musicnn + mn04 + zero-shot g={g}"] = v_late_zs(SHIP["alpha"], g, SHIP["audio_only"])
+    elif a.explore == "weights":
+        variants["zs0.5"] = v_late_zs(0.5, 0.5, True)
+        variants["zs0.5 balanced"] = v_late_zs(0.5, 0.5, True, balanced=True)
+        variants["zs0.5 real x2"] = v_late_zs(0.5, 0.5, True, real_weight=2.0)
+        variants["zs0.5 real x3 balanced"] = v_late_zs(0.5, 0.5, True, real_weight=3.0, balanced=True)
+        variants["zs0.5 C_mn 0.01"] = v_late_zs(0.5, 0.5, True, C_mn=0.01)
+    elif a.explore == "zs":
         for g in (0.5, 1.0, 2.0):
             variants[f"late a=0.5 audio only + zs g={g}"] = v_late_zs(0.5, g, True)
             variants[f"late a=0.3 audio only + zs g={g}"] = v_late_zs(0.3, g, True)
@@ -303,17 +313,37 @@ def main(argv=None) -> int:
         variants["musicnn audio only"] = v_msd(audio_only=True)
         variants["early (msd+mn04 all) C=0.03"] = v_mn(0.03, "all", True)
     else:
-        variants["mn04 (all)"] = v_mn()
-        variants["late a=0.5"] = v_late(0.5)
+        variants.update(final_variants())
     results, oof = cross_validate(D, variants, a.k_folds if a.explore else 0)
     if a.cv_only:
         return 0
     return write_head(a, D, results, oof)
 
 
-#: The shipped recipe (chosen by the grouped CV above; docs/model_card.md has the table).
-SHIP = {"C_msd": 0.03, "C_mn": 0.03, "feature": "all", "alpha": 0.5}
-SHIP_NAME = "late a=0.5"
+#: The shipped recipe, chosen by grouped CV among the candidates of ``--explore`` (their tables are in
+#: docs/model_card.md): musicnn head on the tracks with audio, AudioSet head on mn04's logits +
+#: embedding, mixed half and half on the log scale, mn04's zero-shot genre classes adding their vote
+#: (weight 0.5) to the nearest genre.
+SHIP = {"C_msd": 0.03, "C_mn": 0.03, "feature": "all", "alpha": 0.5, "gamma": 0.5, "audio_only": True,
+        "balanced": False, "real_weight": 1.0}
+SHIP_NAME = "shipped: musicnn + mn04 + zero-shot"
+
+
+def shipped_variant():
+    return v_late_zs(SHIP["alpha"], SHIP["gamma"], SHIP["audio_only"], C_mn=SHIP["C_mn"],
+                     balanced=SHIP["balanced"], real_weight=SHIP["real_weight"])
+
+
+def final_variants() -> dict:
+    """What the model card's table compares by leave-one-source-out CV: each backbone alone, the
+    previous default's in-set score, and the shipped mix."""
+    return {"musicnn alone (all GTZAN)": v_msd(), "musicnn alone (tracks with audio)": v_msd(audio_only=True),
+            "musicnn + MTT in-set (previous default)": v_mtt_inset(),
+            "mn04 alone (AudioSet head)": v_mn(SHIP["C_mn"], SHIP["feature"], balanced=SHIP["balanced"],
+                                               real_weight=SHIP["real_weight"]),
+            "musicnn + mn04 (no zero-shot)": v_late(SHIP["alpha"], audio_only=SHIP["audio_only"], C_mn=SHIP["C_mn"],
+                                                    balanced=SHIP["balanced"], real_weight=SHIP["real_weight"]),
+            SHIP_NAME: shipped_variant()}
 
 
 def write_head(a, D, results, oof) -> int:
@@ -330,28 +360,30 @@ def write_head(a, D, results, oof) -> int:
     real = np.array([k.startswith("real") for k in kind])
     rin, rout = real & (y < OTHER), real & (y == OTHER)
     fit_idx = [i for i in range(len(y)) if kind[i] != "gtzan-test"]
-    track = fit_msd(D, fit_idx, SHIP["C_msd"])
-    aset = fit_mn(D, fit_idx, SHIP["C_mn"], SHIP["feature"])
-    # thresholds by the same rule on all out-of-fold scores of the real songs
+    audio_idx = [i for i in fit_idx if D["mn"][i] is not None]
+    # the same fits as the CV's, on every song
+    held = np.flatnonzero(kind == "gtzan-test")
+    cache: dict = {}
+    P_test = shipped_variant()(D, fit_idx, held, cache)
+    track = cache[("msd", SHIP["C_msd"], SHIP["audio_only"])]
+    aset = cache[("mn", SHIP["C_mn"], SHIP["feature"], False, SHIP["balanced"], SHIP["real_weight"])]
     P = oof[SHIP_NAME]
     fused_t = pick_threshold(1 - P[rin, OTHER], 1 - P[rout, OTHER], MAX_FALSE_OTHER)
-    Pm = oof["musicnn (MSD ms_lm)"]
+    Pm = oof["musicnn alone (tracks with audio)" if SHIP["audio_only"] else "musicnn alone (all GTZAN)"]
     msd_t = pick_threshold(1 - Pm[rin, OTHER], 1 - Pm[rout, OTHER], MAX_FALSE_OTHER)
-    Xs, Ys = segment_design([D["msd"][i] for i in fit_idx], y[fit_idx], np.random.default_rng(0))
+    seg_idx = audio_idx if SHIP["audio_only"] else fit_idx
+    Xs, Ys = segment_design([D["msd"][i] for i in seg_idx], y[seg_idx], np.random.default_rng(0))
     seg_open = LR.fit_logistic(Xs, Ys, C=SHIP["C_msd"], n_classes=OTHER + 1)
 
-    # GTZAN test: the stored taggrams (290, musicnn only) and the shared test clips from audio (fused)
+    # GTZAN test: the stored taggrams (290; the musicnn head alone) and the shared test clips from audio (all of it)
     test_tracks, y_test, _ = load_tracks(a.data / "gtzan-musicnn" / "msd_taggram_test.npz")
     Pt = np.stack([prob_msd(track, t[:, :N_TAGS]) for t in test_tracks])
     s_stored = scores(y_test, Pt[:, :OTHER].argmax(1), OTHER)
-    te = np.flatnonzero(kind == "gtzan-test")
-    pa = np.stack([prob_msd(track, D["msd"][i]) for i in te])
-    pb = np.stack([LR.probs(aset, feat(D, i, SHIP["feature"], False)) for i in te])
-    pf = LR.softmax(SHIP["alpha"] * np.log(np.clip(pa, 1e-9, 1)) + (1 - SHIP["alpha"]) * np.log(np.clip(pb, 1e-9, 1)))
-    s_audio = scores(y[te], pf[:, :OTHER].argmax(1), OTHER)
-    print(f"GTZAN test, stored taggrams (musicnn head alone, n={s_stored['n']}): accuracy {s_stored['accuracy']:.3f}, "
-          f"macro-F1 {s_stored['macro_f1']:.3f}")
-    print(f"GTZAN test, shared clips from audio (fused, n={s_audio['n']}): accuracy {s_audio['accuracy']:.3f}")
+    s_audio = scores(y[held], P_test[:, :OTHER].argmax(1), OTHER)
+    print(f"GTZAN test, stored taggrams (the musicnn head alone, n={s_stored['n']}): accuracy "
+          f"{s_stored['accuracy']:.3f}, macro-F1 {s_stored['macro_f1']:.3f}")
+    print(f"GTZAN test, the shared test clips from audio (the whole model, n={s_audio['n']}): accuracy "
+          f"{s_audio['accuracy']:.3f}")
 
     old_t, old_meta = read_model_file(HEAD_PATH)
     tensors = {k: v.numpy() for k, v in old_t.items() if k.startswith("segment.")}
@@ -363,32 +395,36 @@ def write_head(a, D, results, oof) -> int:
     meta["description"] = (
         "Two pretrained backbones: musicnn MSD_musicnn (Pons & Serra 2019; weights from the musicnn 0.1.0 wheel, ISC) "
         "per 3 s patch, and EfficientAT mn04_as (Schmid, Koutini & Widmer 2023; AudioSet; MIT) per 10 s window. "
-        "Two logistic-regression heads over the ten GTZAN genres + 'other', mixed on the log scale; trained on GTZAN "
-        "and real songs. Segment head (timelines): musicnn only.")
-    meta["backbones"] = {"musicnn": "MSD_musicnn (ISC licence, musicnn 0.1.0 wheel)",
-                         "audioset": "efficientat_mn04 (MIT licence, Copyright (c) 2022 Florian Schmid)"}
+        "Two logistic-regression heads over the ten GTZAN genres + 'other', mixed on the log scale, with mn04's "
+        "zero-shot genre classes voting on the nearest genre; trained on GTZAN and real songs. Timeline segments: "
+        "musicnn only.")
+    meta["backbones"] = {"musicnn": "MSD_musicnn: ISC licence (musicnn 0.1.0 wheel, Pons & Serra)",
+                         "audioset": "efficientat_mn04: MIT licence, Copyright (c) 2022 Florian Schmid"}
     meta["audioset"] = {"backbone": "efficientat_mn04", "window_seconds": 10.0, "patch_stride": 10,
-                        "feature": SHIP["feature"], "alpha": SHIP["alpha"]}
+                        "feature": SHIP["feature"], "alpha": SHIP["alpha"], "zero_shot_weight": SHIP["gamma"]}
     meta["open_set"] = {
         "other_label": "other", "segment_feature_kind": "ms_lm",
         "fused_threshold": fused_t, "track_threshold": msd_t, "segment_threshold": msd_t,
-        "score": "in_set = 1 - p(other) of the mixed heads (musicnn alone for stored taggrams and segments), "
-                 "recalibrated so that 0.5 is the threshold chosen by the grouped CV"}
+        "score": "in_set = 1 - p(other) of the mixed heads (of the musicnn head alone for stored taggrams and "
+                 "timeline segments), recalibrated so that 0.5 is the threshold chosen by the grouped CV"}
     res = results[SHIP_NAME]
-    kinds = {k: int((kind == k).sum()) for k in dict.fromkeys(kind)}
-    fit_files = [D["name"][i] for i in np.flatnonzero(real)]
+    counts = {k: int((kind[seg_idx] == k).sum()) for k in dict.fromkeys(kind[seg_idx])}
     meta["training"] = {
-        "data": {"gtzan_train_taggrams": kinds.get("gtzan", 0), "gtzan_audio_not_in_train_or_test": kinds.get("gtzan-audio", 0),
+        "data": {"gtzan_clips_with_audio": counts.get("gtzan", 0) + counts.get("gtzan-audio", 0),
+                 "gtzan_train_taggrams_without_audio": 0 if SHIP["audio_only"] else counts.get("gtzan", 0),
                  "real_songs_in_ten": int(rin.sum()), "real_songs_outside": int(rout.sum()),
                  "real_song_sources": len(set(group[real].tolist()))},
-        "real_song_files": fit_files,
-        "config": {"model": "StandardScaler + multinomial logistic regression (lbfgs), two heads mixed on the log scale",
+        "fit_files": [{"path": D["name"][i], "sha256": _sha256(a.data / "real-songs" / D["name"][i])}
+                      for i in np.flatnonzero(real)],
+        "config": {"model": "two StandardScaler + multinomial logistic regressions (lbfgs) mixed on the log scale",
                    "musicnn_features": "ms_lm of 29-patch windows", "audioset_features": SHIP["feature"],
-                   "C": [SHIP["C_msd"], SHIP["C_mn"]], "alpha": SHIP["alpha"]},
-        "cv_protocol": "leave one real-song source_repo out; GTZAN always in the fit; thresholds nested",
+                   "C": [SHIP["C_msd"], SHIP["C_mn"]], "alpha": SHIP["alpha"], "zero_shot_weight": SHIP["gamma"]},
+        "cv_protocol": f"leave one real-song source_repo out ({res['folds']} folds); GTZAN always in the fit; "
+                       "'other' thresholds chosen on the other folds",
         "script": "scripts/train_default_model.py",
     }
-    cv = {name: {k: (v if k != "ci" else list(v)) for k, v in r.items() if k not in ("answer",)} for name, r in results.items()}
+    cv = {name: {k: (list(v) if k == "ci" else v) for k, v in r.items() if k != "answer"}
+          for name, r in results.items()}
     meta["metrics"] = {
         "test_track": {k: s_stored[k] for k in ("accuracy", "macro_f1", "n", "confusion")},
         "test_track_note": "stored MSD taggrams of the 290 fault-filtered test tracks: the musicnn head alone",
@@ -396,16 +432,23 @@ def write_head(a, D, results, oof) -> int:
         "real_songs_cv": {"closed_accuracy": res["closed_acc"], "closed_macro_f1": res["closed_f1"],
                           "closed_accuracy_ci95_over_sources": list(res["ci"]), "open_accuracy": res["open_acc"],
                           "other_caught": res["caught"], "in_ten_called_other": res["false_other"],
-                          "auroc_other": res["auroc"], "confusion": res["confusion"]},
+                          "auroc_other": res["auroc"], "confusion": res["confusion"],
+                          "n_in_ten": int(rin.sum()), "n_outside": int(rout.sum()), "folds": res["folds"]},
         "real_songs_cv_variants": cv,
     }
     import torch
 
-    save_model_file(HEAD_PATH if a.out is None else a.out,
-                    {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, meta)
-    print(f"wrote {HEAD_PATH if a.out is None else a.out}")
+    out = HEAD_PATH if a.out is None else a.out
+    save_model_file(out, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, meta)
+    print(f"wrote {out}")
     print(json.dumps(meta["metrics"]["real_songs_cv"]))
     return 0
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 if __name__ == "__main__":

@@ -109,6 +109,9 @@ _DATA_WORDS = {
     "gtzan_audio_not_in_train_or_test": "GTZAN clips outside the train and test lists",
     "real_songs_in_ten": "real songs in the ten genres",
     "real_songs_outside": "real songs outside them (as 'other')",
+    "gtzan_clips_with_audio": "GTZAN clips with audio (train and validation lists)",
+    "gtzan_train_taggrams_without_audio": "GTZAN train-split tracks known only by stored taggrams",
+    "real_song_sources": "sources of real songs (the CV groups)",
 }
 
 
@@ -135,8 +138,8 @@ def _default_metric_lines(metrics: dict[str, Any], real: dict[str, Any], trainin
     """GTZAN's held-out split and the real-song grouped CV side by side: the second is what a
     user's music is more like."""
     g = metrics["test_track"]
-    folds = (training.get("cv") or {}).get("folds")
-    n_real = ((training.get("cv") or {}).get("real_in_closed") or {}).get("n")
+    folds = real.get("folds") or (training.get("cv") or {}).get("folds")
+    n_real = real.get("n_in_ten") or ((training.get("cv") or {}).get("real_in_closed") or {}).get("n")
     out = ["held-out figures:",
            f"  GTZAN test split ({g.get('n', '?')} tracks):   closed set accuracy {g['accuracy']:.3f}, "
            f"macro-F1 {g.get('macro_f1', float('nan')):.3f}"
@@ -148,7 +151,14 @@ def _default_metric_lines(metrics: dict[str, Any], real: dict[str, Any], trainin
         line += f", macro-F1 {real['closed_macro_f1']:.3f}"
     if "open_accuracy" in real:
         line += f"; open set {real['open_accuracy']:.3f}"
+    ci = real.get("closed_accuracy_ci95_over_sources")
+    if isinstance(ci, list) and len(ci) == 2:
+        line += f" (95% interval over sources {ci[0]:.2f}-{ci[1]:.2f})"
     out.append(line)
+    if isinstance(metrics.get("test_audio_clips"), dict):
+        a = metrics["test_audio_clips"]
+        out.append(f"  GTZAN test clips from audio ({a.get('n', '?')} in shared data, the whole model): "
+                   f"accuracy {a['accuracy']:.3f}")
     if "other_caught" in real:
         out.append(f"  'other' (real songs, grouped CV): {real['other_caught']:.1%} of songs outside the ten "
                    f"answered 'other', {real.get('in_ten_called_other', float('nan')):.1%} inside wrongly so"
@@ -168,7 +178,14 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     spec = meta.get("feature_spec") or meta.get("spec")
     if spec:
         lines.append(f"features:    {_spec_line(spec)}")
-    if meta.get("backbone"):
+    if isinstance(meta.get("backbones"), dict):  # each backbone's weights, licence and source
+        for role, text in meta["backbones"].items():
+            lines.append(f"backbone:    {role}: {text}; weights fetched once from their source, not in this file")
+        if "audioset" in meta["backbones"]:
+            from genrekit.backbones.efficientat import WEIGHTS_URL
+
+            lines.append(f"             EfficientAT weights: {WEIGHTS_URL} (MIT licence; see docs/model_card.md)")
+    elif meta.get("backbone"):
         lines.append(f"backbone:    {meta['backbone']} (weights from the musicnn 0.1.0 wheel, fetched once; not in this file)")
     if meta.get("config"):
         lines.append("architecture: " + ", ".join(f"{k} {v}" for k, v in meta["config"].items()))
@@ -186,8 +203,15 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     real = metrics.get("real_songs_cv") if isinstance(metrics.get("real_songs_cv"), dict) else None
     if isinstance(metrics.get("test_track"), dict) and real is not None:
         lines += _default_metric_lines(metrics, real, meta.get("training") or {})
+        variants = metrics.get("real_songs_cv_variants")
+        if isinstance(variants, dict) and variants:
+            lines.append("real songs, grouped CV by candidate (closed set accuracy; 'other' caught / inside called 'other'):")
+            for name, v in variants.items():
+                lines.append(f"  {name:42s} {v.get('closed_acc', float('nan')):.3f}; "
+                             f"{v.get('caught', float('nan')):.1%} / {v.get('false_other', float('nan')):.1%}")
         metrics = {k: v for k, v in metrics.items()
-                   if k not in ("real_songs_cv", "test_track_open_set_accuracy", "test_track_open_set_note")}
+                   if k not in ("real_songs_cv", "test_track_open_set_accuracy", "test_track_open_set_note",
+                                "real_songs_cv_variants", "test_track_note")}
     scores = _scores(metrics)
     if scores:
         lines.append("metrics:")

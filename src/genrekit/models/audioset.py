@@ -113,6 +113,14 @@ def style(mean_row: np.ndarray, exclude: tuple[int, ...] = ()) -> str:
     return names[best].lower()
 
 
+def zero_shot_logp(mean_row: np.ndarray, genres: list[str]) -> np.ndarray:
+    """[len(genres)] log-softmax of the mean logits of the AudioSet classes named like ``genres``
+    (``ZERO_SHOT_TEN``): mn04's own zero-shot opinion on which of them the track is."""
+    z = np.asarray(mean_row, np.float64)[[ZERO_SHOT_TEN[g] for g in genres]]
+    m = z.max()
+    return z - m - np.log(np.exp(z - m).sum())
+
+
 def track_features(rows: np.ndarray) -> np.ndarray | None:
     """[ROW] mean of the rows that ran (None when none did)."""
     r = np.asarray(rows, np.float64)

@@ -443,7 +443,13 @@ class MusicnnGenreModel(GenreModel):
         q = LR.probs(self.audioset_head, AS.head_features(mean, str(self.audioset["feature"])))
         a = float(self.audioset["alpha"])
         z = a * np.log(np.clip(p, 1e-9, 1)) + (1 - a) * np.log(np.clip(q, 1e-9, 1))
-        return LR.softmax(z).astype(np.float32)
+        out = LR.softmax(z)
+        gamma = float(self.audioset.get("zero_shot_weight", 0.0))
+        if gamma:  # mn04's own genre classes vote on the nearest genre; p(other) stays the heads'
+            n = len(self.labels)
+            closed = LR.softmax(np.log(np.clip(out[:n], 1e-12, 1)) + gamma * AS.zero_shot_logp(mean, self.labels))
+            out = np.concatenate([closed * (1.0 - out[n:].sum()), out[n:]])
+        return out.astype(np.float32)
 
     def inset_tags(self, values: np.ndarray) -> np.ndarray:
         """[n, 50] tags of the in-set backbone on every ``inset_stride``-th patch (NaN rows
