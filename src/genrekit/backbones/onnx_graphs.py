@@ -261,6 +261,8 @@ def _load_builtin() -> None:
     """Built-in backbones register themselves when their module is imported."""
     if "MSD_musicnn" not in _REGISTRY:
         import genrekit.backbones.musicnn_onnx  # noqa: F401
+    if "efficientat_mn04" not in _REGISTRY:
+        import genrekit.backbones.efficientat_onnx  # noqa: F401
 
 
 def get(name: str) -> OnnxBackbone:

@@ -132,6 +132,23 @@ for _name in ("MSD_vgg", "MTT_vgg"):  # musicnn's VGG baselines: no ONNX graph, 
     register_runner(_name, RunnerFactories(None, _torch_musicnn, LOOKUP_ENV))
 
 
+def _ort_efficientat(name: str, weights: Any, threads: int | None) -> Any:
+    from genrekit.backbones.efficientat_onnx import OrtEfficientatRunner
+
+    return OrtEfficientatRunner(name, weights, threads=threads)
+
+
+def _torch_efficientat(name: str, weights: Any) -> Any:
+    from genrekit.backbones.efficientat_onnx import TorchEfficientatRunner
+
+    return TorchEfficientatRunner(name, weights)
+
+
+#: EfficientAT mn04: ``run_mel(mel [B, 128, T])`` -> logits / embedding / hidden (``efficientat_onnx``).
+register_runner("efficientat_mn04", RunnerFactories(_ort_efficientat, _torch_efficientat,
+                                                    ("GENREKIT_EFFICIENTAT_WEIGHTS", "GENREKIT_NO_DOWNLOAD")))
+
+
 def backbone_runner(name: str, weights: str | os.PathLike[str] | None = None, engine: str | None = None) -> Any:
     """The runner of backbone ``name`` (memoised per weights, engine and thread count)."""
     try:
