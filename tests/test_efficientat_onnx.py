@@ -79,6 +79,10 @@ def test_parity_with_torch_and_reference(efficientat_dir, tmp_path, monkeypatch)
     assert onnx_graphs.read_checked(path) is not None
     meta = json.loads(path.with_name(path.name + ".json").read_text())
     assert "MIT" in meta["weights"] and meta["backbone"] == "efficientat_mn04"
+    from genrekit.cache import cache_usage  # `genrekit cache` lists (and clears) it under "networks"
+
+    networks = {p.name: p for p in cache_usage()}["networks"]
+    assert {path, path.with_name(path.name + ".json")} <= set(networks.files) and networks.other_files == 0
 
 
 def test_window_rows_equal_on_both_engines(efficientat_dir, monkeypatch):
