@@ -80,6 +80,8 @@ def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
     stats = model.split_values(values)[1]
     rows = out["tags"] if stats is None else np.concatenate([out["tags"], stats.astype(np.float32)], axis=1)
     rows = rows if inset is None else np.concatenate([rows, inset], axis=1)
+    extra = model.audioset_rows(values) if hasattr(model, "audioset_rows") else None  # mn04's, computed in features
+    rows = rows if extra is None else np.concatenate([rows, extra], axis=1)
     probs = model.track_probs_from_taggram(rows)
     model.segment_probs_from_taggram(rows)
     model.in_set_from_taggram(rows)
