@@ -105,6 +105,21 @@ def test_window_rows_equal_on_both_engines(efficientat_dir, monkeypatch):
     np.testing.assert_allclose(rows["onnx"][ran], rows["torch"][ran], atol=1e-4)
 
 
+def test_offline_without_weights_is_one_line(tmp_path, monkeypatch):
+    """No release file anywhere and downloads disabled: the ONNX path fails with the lookup's one
+    line (and caches nothing), as the torch path does."""
+    from genrekit.backbones.efficientat import WeightsNotFoundError
+    from genrekit.backbones.runners import backbone_runner
+
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("GENREKIT_EFFICIENTAT_WEIGHTS", raising=False)
+    monkeypatch.setenv("GENREKIT_NO_DOWNLOAD", "1")
+    with pytest.raises(WeightsNotFoundError, match=r"downloads disabled.*GENREKIT_EFFICIENTAT_WEIGHTS=PATH") as exc:
+        backbone_runner("efficientat_mn04", engine="onnx")
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "empty-cache" / "onnx").exists()
+
+
 def _model_with_audioset(path: Path) -> Path:
     """The committed default head plus an ``audioset`` part (random AudioSet head, alpha 0.5),
     written with numpy (no torch) the way model files are: a toy of the two-backbone default."""
