@@ -146,6 +146,7 @@ def _model_with_audioset(path: Path) -> Path:
 NO_TORCH_AUDIOSET = r"""
 import sys
 sys.modules["torch"] = None  # any `import torch` now raises: the test fails loudly, not only at the end
+sys.modules["onnx"] = None  # nor is the onnx package needed (a light install has only onnxruntime)
 from genrekit.cli.main import main
 rc = main(["predict", sys.argv[1], "--model", sys.argv[2], "--format", "jsonl"])
 from genrekit.models.base import load_model
@@ -172,6 +173,7 @@ def test_prediction_with_audioset_part_never_imports_torch(efficientat_dir, gtza
     model = _model_with_audioset(tmp_path / "toy_audioset.safetensors")
     clip = clips_in(gtzan_clips, "metal")[0]
     env = {**os.environ, "GENREKIT_ENGINE": "auto", "PYTHONPATH": str(REPO / "src"),
+           "GENREKIT_CACHE_DIR": str(tmp_path / "fresh-cache"),  # converts mn04 (and musicnn) here, without onnx
            "GENREKIT_EFFICIENTAT_WEIGHTS": str(efficientat_dir / "mn04_as_mAP_432.pt")}
     proc = subprocess.run([sys.executable, "-c", NO_TORCH_AUDIOSET, str(clip), str(model)], capture_output=True,
                           text=True, timeout=300, cwd=tmp_path, env=env)
@@ -179,3 +181,5 @@ def test_prediction_with_audioset_part_never_imports_torch(efficientat_dir, gtza
     assert proc.stdout.strip().endswith("rc 0")
     record = json.loads(proc.stdout.strip().splitlines()[0])
     assert record["genre"]
+    assert onnx_graphs.read_checked(tmp_path / "fresh-cache" / "onnx" / onnx_graphs.converted_path(
+        "efficientat_mn04", "net").name) is not None

@@ -1,7 +1,8 @@
 """Which engine runs a backbone network: ONNX Runtime (light install, the default) or torch.
 
-A model asks ``backbone_runner(name, weights).run(patches, hop=...)`` and gets numpy outputs;
-it never imports an engine itself. ONNX Runtime is chosen whenever it is installed and the
+A model asks ``backbone_runner(name, weights).run(patches, hop=...)`` (musicnn) or
+``.run_mel(mel)`` (EfficientAT mn04, ``efficientat_onnx``) and gets numpy outputs; it never
+imports an engine itself. ONNX Runtime is chosen whenever it is installed and the
 backbone has a registered graph (:mod:`genrekit.backbones.onnx_graphs`), so prediction never
 imports torch; torch (``genrekit[train]``) runs it otherwise, or when ``GENREKIT_ENGINE=torch``
 asks for it (parity checks, benchmarks).
