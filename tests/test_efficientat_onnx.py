@@ -120,6 +120,34 @@ def test_offline_without_weights_is_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "empty-cache" / "onnx").exists()
 
 
+def test_a_named_weights_file_is_checked_even_when_cached(efficientat_dir, tmp_path, monkeypatch):
+    """A converted mn04 in the cache is not used in place of a file the user names that is not
+    the release file (``--efficientat-weights`` / ``GENREKIT_EFFICIENTAT_WEIGHTS``); the release
+    file itself, named either way, uses that cached copy."""
+    from genrekit.backbones.efficientat import WeightsNotFoundError
+    from genrekit.backbones.efficientat_onnx import OrtEfficientatRunner
+
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GENREKIT_EFFICIENTAT_WEIGHTS", raising=False)
+    monkeypatch.setenv("GENREKIT_NO_DOWNLOAD", "1")
+    release = efficientat_dir / "mn04_as_mAP_432.pt"
+    OrtEfficientatRunner(weights=release, threads=1)  # checked, converted from it into the cache (no download)
+    path = onnx_graphs.converted_path("efficientat_mn04", "net")
+    blob = onnx_graphs.read_checked(path)
+    assert blob is not None
+    monkeypatch.setenv("GENREKIT_EFFICIENTAT_WEIGHTS", str(release))
+    OrtEfficientatRunner(threads=1)  # the usual lookup: the cached copy
+    assert onnx_graphs.read_checked(path) == blob
+    monkeypatch.delenv("GENREKIT_EFFICIENTAT_WEIGHTS")
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"not the release")
+    with pytest.raises(WeightsNotFoundError, match="not the EfficientAT mn04_as_mAP_432.pt release file"):
+        OrtEfficientatRunner(weights=other, threads=1)
+    monkeypatch.setenv("GENREKIT_EFFICIENTAT_WEIGHTS", str(other))
+    with pytest.raises(WeightsNotFoundError, match="given as GENREKIT_EFFICIENTAT_WEIGHTS"):
+        OrtEfficientatRunner(threads=1)
+
+
 def _model_with_audioset(path: Path) -> Path:
     """The committed default head plus an ``audioset`` part (random AudioSet head, alpha 0.5),
     written with numpy (no torch) the way model files are: a toy of the two-backbone default."""

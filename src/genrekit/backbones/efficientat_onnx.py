@@ -82,12 +82,19 @@ def arrays(weights: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     return {PREFIX + k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
 
 
+def _check(path: str | os.PathLike[str]) -> object:
+    """A named weights file must be the release file (its SHA-256): one line otherwise."""
+    from genrekit.backbones.efficientat import find_weights
+
+    return find_weights(path)
+
+
 onnx_graphs.register(onnx_graphs.OnnxBackbone(
     name=NAME, structures=STRUCTURES, version=f"{WEIGHTS_SHA256[:8]}-g{GRAPH_VERSION}", arrays=arrays,
     info={"weights": "EfficientAT mn04_as_mAP_432.pt release (MIT licence, (c) 2022 Florian Schmid)"},
     # all optimisations (NCHWc conv layouts): 2-3x faster than basic for this MobileNet, outputs
     # within ~1e-5 (benchmarks/mn04_threads.py prints both)
-    optimization="all"))
+    optimization="all", check=_check))
 
 
 def _empty() -> dict[str, np.ndarray]:
@@ -112,7 +119,13 @@ class OrtEfficientatRunner:
 
     def __init__(self, name: str = NAME, weights: str | os.PathLike[str] | None = None,
                  threads: int | None = None) -> None:
+        from genrekit.backbones.efficientat import ENV_WEIGHTS, find_weights
+
         self.name = name
+        if weights is None and os.environ.get(ENV_WEIGHTS):
+            # a file the user names must be the release file (one line otherwise, as on the torch
+            # path) even when a converted copy is cached (a ``weights`` path: ``check`` below)
+            find_weights(None)
         self.session = onnx_graphs.backbone_sessions(name, weights, threads)["net"]
 
     def run_mel(self, mel: np.ndarray, batch_size: int = 32) -> dict[str, np.ndarray]:

@@ -237,7 +237,9 @@ class OnnxBackbone:
     weights (``weights``: an explicit path or None for the usual search); ``version`` names the
     weights and the structures, so a new structure or source converts again. ``optimization``:
     ONNX Runtime's graph optimisation level for its sessions (``basic``, ``extended`` or ``all``),
-    measured per network (:func:`session`)."""
+    measured per network (:func:`session`). ``check(path)``: for networks whose published file
+    has a known checksum, raises unless a named file is that file; a named file that passes is
+    then converted into (and served from) the cache like the usual lookup's."""
 
     name: str
     structures: dict[str, Path]
@@ -245,6 +247,7 @@ class OnnxBackbone:
     arrays: Callable[[str | os.PathLike[str] | None], dict[str, np.ndarray]]
     info: dict[str, str] = dc_field(default_factory=dict)
     optimization: str = "basic"
+    check: Callable[[str | os.PathLike[str]], object] | None = None
 
 
 _REGISTRY: dict[str, OnnxBackbone] = {}
@@ -287,10 +290,15 @@ def converted_models(name: str, weights: str | os.PathLike[str] | None = None) -
     """{part: filled ONNX model bytes} of backbone ``name``: from the user cache when every
     part's checksum holds, else converted from the published weights now (read once for all
     parts) and cached (a read-only cache is not fatal: it converts again next time). An
-    explicit ``weights`` path always converts from that path and leaves the cache alone."""
+    explicit ``weights`` path always converts from that path and leaves the cache alone, unless
+    the backbone can ``check`` that it is the published file."""
     b = get(name)
     out: dict[str, bytes] = {}
-    if weights is None:
+    cacheable = weights is None
+    if weights is not None and b.check is not None:
+        b.check(weights)  # the published file, bytes checked: the same model as the usual lookup's
+        cacheable = True
+    if cacheable:
         for part in b.structures:
             blob = read_checked(converted_path(name, part))
             if blob is None:
@@ -305,7 +313,7 @@ def converted_models(name: str, weights: str | os.PathLike[str] | None = None) -
         out[part] = fill_graph(structure, arrays, subset=True)
     if set(arrays) - used:
         raise OnnxGraphError(f"{name}: weights no graph uses: {sorted(set(arrays) - used)[:3]}")
-    if weights is None:
+    if cacheable:
         for part, blob in out.items():
             try:
                 save_model(blob, converted_path(name, part), {"backbone": b.name, "part": part, "version": b.version,
