@@ -1,11 +1,15 @@
 """Speed of the default model: warm real-time factor and cold `genrekit predict`, ONNX Runtime and torch.
 
     python benchmarks/default_model.py [--clip rock/rock.00000] [--repeats 5] [--threads 2] [--engines onnx,torch]
+                                       [--model PATH]
 
 Each engine (``GENREKIT_ENGINE``: onnx, the light install's path; torch, the training extra's)
 is measured in the same run, on the same clip and thread count, with the time of each stage
-(decode, features = resample + log-mel + MFCC statistics, the MSD network, the MTT network on
-every 4th patch, the heads).
+(decode, features = resample + log-mel + MFCC statistics, mn04 = the AudioSet part when the model
+has one: resample to 32 kHz + mn04's mel + the network on 10 s windows, the MSD network, the MTT
+network on every 4th patch, the heads). ``--model`` measures another model file (e.g. one with an
+AudioSet part before the default has it); ``benchmarks/mn04_threads.py`` times mn04 alone per
+thread count.
 
 * warm: the default model already loaded in this process (backbone converted and cached); one
   prediction = decode at 22.05 kHz + MFCC statistics + resample to 16 kHz + log-mel + musicnn
@@ -32,18 +36,37 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class _Timed:
+    """Wraps ``audioset.window_rows`` (what the default model's ``features`` calls for its
+    AudioSet part) to time the mn04 stage inside ``features`` without copying that method."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
 def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
     """One prediction, timed stage by stage: (duration s, {stage: seconds}, track probs)."""
     from genrekit.audio import load_audio
     from genrekit.backbones.runners import backbone_runner
+    from genrekit.models import audioset as AS
 
     t = {}
     t0 = time.perf_counter()
     y = load_audio(clip, model.spec.sample_rate)
     t["decode"] = time.perf_counter() - t0
+    timed = AS.window_rows = _Timed(getattr(AS.window_rows, "fn", AS.window_rows))
     t0 = time.perf_counter()
-    values = model.features(y).values  # resample to 16 kHz + log-mel patches + MFCC statistics
-    t["features"] = time.perf_counter() - t0
+    values = model.features(y).values  # resample to 16 kHz + log-mel patches + MFCC statistics (+ mn04)
+    t["features"] = time.perf_counter() - t0 - timed.seconds
+    t["mn04"] = timed.seconds
+    AS.window_rows = timed.fn
     patches = model.split_values(values)[0]
     t0 = time.perf_counter()
     out = backbone_runner(model.backbone_name, model.weights).run(patches, hop=getattr(model.spec, "patch_hop_frames", None))
@@ -57,6 +80,8 @@ def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
     stats = model.split_values(values)[1]
     rows = out["tags"] if stats is None else np.concatenate([out["tags"], stats.astype(np.float32)], axis=1)
     rows = rows if inset is None else np.concatenate([rows, inset], axis=1)
+    extra = model.audioset_rows(values) if hasattr(model, "audioset_rows") else None  # mn04's, computed in features
+    rows = rows if extra is None else np.concatenate([rows, extra], axis=1)
     probs = model.track_probs_from_taggram(rows)
     model.segment_probs_from_taggram(rows)
     model.in_set_from_taggram(rows)
@@ -83,7 +108,7 @@ def warm(model, clip: str, repeats: int, engine: str) -> dict:
             "prediction": model.labels[int(np.argmax(probs))]}
 
 
-def cold(clip: str, runs: int, engine: str) -> dict:
+def cold(clip: str, runs: int, engine: str, model: str | None = None) -> dict:
     """``genrekit predict CLIP`` in a fresh process, wall time from process start to exit."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
@@ -91,7 +116,8 @@ def cold(clip: str, runs: int, engine: str) -> dict:
     times, first = [], ""
     for _ in range(runs):
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", clip],
+        proc = subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", clip,
+                               *(["--model", model] if model else [])],
                               capture_output=True, text=True, env=env)
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0:
@@ -108,6 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cold-runs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="inference threads of both engines")
     ap.add_argument("--engines", default="onnx,torch", help="comma-separated: onnx, torch")
+    ap.add_argument("--model", default=None, help="a model file (default: the committed default model)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
@@ -121,8 +148,9 @@ def main(argv=None) -> int:
         args.clip = str(clip_by_stem(shared, args.clip + ".wav" if "." in Path(args.clip).name else args.clip))
     set_threads(args.threads)
     os.environ["GENREKIT_THREADS"] = str(args.threads)  # the cold processes too
-    model = load_model(None)
-    report = {"clip": args.clip, "threads": args.threads, "cpu_count": os.cpu_count(), "engines": {}}
+    model = load_model(args.model)
+    report = {"clip": args.clip, "threads": args.threads, "audioset_part": bool(getattr(model, "audioset", None)),
+              "cpu_count": os.cpu_count(), "engines": {}}
     for engine in args.engines.split(","):
         if engine == "torch" and not has_module("torch"):
             print("torch: not installed, skipped")
@@ -132,7 +160,7 @@ def main(argv=None) -> int:
         print(f"{engine:>5} warm: {r['duration_s']:.1f} s clip in {r['warm_seconds_median'] * 1000:.0f} ms (median of "
               f"{args.repeats}) = {r['warm_realtime_factor']:.0f}x real time [{args.threads} threads]; ms: {stages}; "
               f"{r['prediction']}", flush=True)
-        r.update(cold(args.clip, args.cold_runs, engine))
+        r.update(cold(args.clip, args.cold_runs, engine, args.model))
         if "cold_error" in r:
             print(f"{engine:>5} cold: failed: {r['cold_error'].strip().splitlines()[-1:]}", file=sys.stderr)
         else:

@@ -235,13 +235,19 @@ class OnnxBackbone:
 
     ``arrays(weights)`` returns the initializers by name, read from the network's published
     weights (``weights``: an explicit path or None for the usual search); ``version`` names the
-    weights and the structures, so a new structure or source converts again."""
+    weights and the structures, so a new structure or source converts again. ``optimization``:
+    ONNX Runtime's graph optimisation level for its sessions (``basic``, ``extended`` or ``all``),
+    measured per network (:func:`session`). ``check(path)``: for networks whose published file
+    has a known checksum, raises unless a named file is that file; a named file that passes is
+    then converted into (and served from) the cache like the usual lookup's."""
 
     name: str
     structures: dict[str, Path]
     version: str
     arrays: Callable[[str | os.PathLike[str] | None], dict[str, np.ndarray]]
     info: dict[str, str] = dc_field(default_factory=dict)
+    optimization: str = "basic"
+    check: Callable[[str | os.PathLike[str]], object] | None = None
 
 
 _REGISTRY: dict[str, OnnxBackbone] = {}
@@ -261,6 +267,8 @@ def _load_builtin() -> None:
     """Built-in backbones register themselves when their module is imported."""
     if "MSD_musicnn" not in _REGISTRY:
         import genrekit.backbones.musicnn_onnx  # noqa: F401
+    if "efficientat_mn04" not in _REGISTRY:
+        import genrekit.backbones.efficientat_onnx  # noqa: F401
 
 
 def get(name: str) -> OnnxBackbone:
@@ -282,10 +290,15 @@ def converted_models(name: str, weights: str | os.PathLike[str] | None = None) -
     """{part: filled ONNX model bytes} of backbone ``name``: from the user cache when every
     part's checksum holds, else converted from the published weights now (read once for all
     parts) and cached (a read-only cache is not fatal: it converts again next time). An
-    explicit ``weights`` path always converts from that path and leaves the cache alone."""
+    explicit ``weights`` path always converts from that path and leaves the cache alone, unless
+    the backbone can ``check`` that it is the published file."""
     b = get(name)
     out: dict[str, bytes] = {}
-    if weights is None:
+    cacheable = weights is None
+    if weights is not None and b.check is not None:
+        b.check(weights)  # the published file, bytes checked: the same model as the usual lookup's
+        cacheable = True
+    if cacheable:
         for part in b.structures:
             blob = read_checked(converted_path(name, part))
             if blob is None:
@@ -300,7 +313,7 @@ def converted_models(name: str, weights: str | os.PathLike[str] | None = None) -
         out[part] = fill_graph(structure, arrays, subset=True)
     if set(arrays) - used:
         raise OnnxGraphError(f"{name}: weights no graph uses: {sorted(set(arrays) - used)[:3]}")
-    if weights is None:
+    if cacheable:
         for part, blob in out.items():
             try:
                 save_model(blob, converted_path(name, part), {"backbone": b.name, "part": part, "version": b.version,
@@ -318,21 +331,25 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def session(model: bytes | str | os.PathLike[str], threads: int | None = None) -> Any:
+def session(model: bytes | str | os.PathLike[str], threads: int | None = None, optimization: str = "basic") -> Any:
     """An ONNX Runtime CPU session: ``threads`` intra-op threads, one inter-op thread (the graphs
     are one chain of big ops: parallelism lives inside them), no thread spinning, and the basic
     graph optimisations (constant folding: the fused front end's sign-flipped filters are
     computed once here). ``benchmarks/onnx_session_options.py`` measured these fastest for
     musicnn on 2 threads: the extended and "all" levels add NCHWc conv layouts whose reorder
     before the max over frequency costs more than it saves, and spinning threads take cores from
-    the other workers of ``batch`` / requests of ``serve`` (and the neighbours of a shared box)."""
+    the other workers of ``batch`` / requests of ``serve`` (and the neighbours of a shared box).
+    ``optimization="all"`` suits other networks: EfficientAT mn04's depthwise and 1x1 convolutions
+    run 2-3x faster in those layouts (``benchmarks/mn04_threads.py``)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise GenrekitError("prediction needs onnxruntime (pip install onnxruntime) or torch "
                             "(pip install 'genrekit[train]')") from None
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    so.graph_optimization_level = levels[optimization]
     so.intra_op_num_threads = threads or default_threads()
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -353,5 +370,6 @@ def backbone_sessions(name: str, weights: str | os.PathLike[str] | None = None,
     threads = threads or default_threads()
     key = (name, f"{weights}|{cache_dir()}", threads)  # another cache folder converts (or finds) anew
     if key not in _SESSIONS:
-        _SESSIONS[key] = {part: session(blob, threads) for part, blob in converted_models(name, weights).items()}
+        level = get(name).optimization
+        _SESSIONS[key] = {part: session(blob, threads, level) for part, blob in converted_models(name, weights).items()}
     return _SESSIONS[key]

@@ -1,7 +1,8 @@
 """Which engine runs a backbone network: ONNX Runtime (light install, the default) or torch.
 
-A model asks ``backbone_runner(name, weights).run(patches, hop=...)`` and gets numpy outputs;
-it never imports an engine itself. ONNX Runtime is chosen whenever it is installed and the
+A model asks ``backbone_runner(name, weights).run(patches, hop=...)`` (musicnn) or
+``.run_mel(mel)`` (EfficientAT mn04, ``efficientat_onnx``) and gets numpy outputs; it never
+imports an engine itself. ONNX Runtime is chosen whenever it is installed and the
 backbone has a registered graph (:mod:`genrekit.backbones.onnx_graphs`), so prediction never
 imports torch; torch (``genrekit[train]``) runs it otherwise, or when ``GENREKIT_ENGINE=torch``
 asks for it (parity checks, benchmarks).
@@ -130,6 +131,23 @@ for _name in ("MSD_musicnn", "MTT_musicnn"):
     register_runner(_name, RunnerFactories(_ort_musicnn, _torch_musicnn, LOOKUP_ENV))
 for _name in ("MSD_vgg", "MTT_vgg"):  # musicnn's VGG baselines: no ONNX graph, torch only
     register_runner(_name, RunnerFactories(None, _torch_musicnn, LOOKUP_ENV))
+
+
+def _ort_efficientat(name: str, weights: Any, threads: int | None) -> Any:
+    from genrekit.backbones.efficientat_onnx import OrtEfficientatRunner
+
+    return OrtEfficientatRunner(name, weights, threads=threads)
+
+
+def _torch_efficientat(name: str, weights: Any) -> Any:
+    from genrekit.backbones.efficientat_onnx import TorchEfficientatRunner
+
+    return TorchEfficientatRunner(name, weights)
+
+
+#: EfficientAT mn04: ``run_mel(mel [B, 128, T])`` -> logits / embedding / hidden (``efficientat_onnx``).
+register_runner("efficientat_mn04", RunnerFactories(_ort_efficientat, _torch_efficientat,
+                                                    ("GENREKIT_EFFICIENTAT_WEIGHTS", "GENREKIT_NO_DOWNLOAD")))
 
 
 def backbone_runner(name: str, weights: str | os.PathLike[str] | None = None, engine: str | None = None) -> Any:

@@ -64,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
         for p in parts:
             n, size = (p.other_files, p.other_bytes) if p.name == "other" else (len(p.files), p.bytes)
             total += size
-            line = f"  {p.name:<9} {format_bytes(size):>9} {n:>7} files  {p.description}"
+            line = f"  {p.name:<11} {format_bytes(size):>9} {n:>7} files  {p.description}"
             if p.name != "other" and p.other_files:
                 line += f" (+{p.other_files} other files, left alone)"
             print(line)
-        print(f"  {'total':<9} {format_bytes(total):>9}")
+        print(f"  {'total':<11} {format_bytes(total):>9}")
         return 0
     names = list(PARTS) if args.what == "all" else [args.what]
     files, nbytes = clear_cache(names, root, dry_run=args.dry_run)

@@ -49,9 +49,10 @@ def window_rows(y: np.ndarray, sample_rate: int, starts_s: np.ndarray, *, window
     """[n, ROW] float32 mn04 outputs for a signal ``y`` at ``sample_rate`` and its n patch starts
     (seconds, relative to ``y``): row i holds the outputs of the window [start_i, start_i +
     window_s) when i is a multiple of ``stride``, else NaN. All windows go through the network
-    in one batch per length."""
+    in one batch per length, run by ``runners.backbone_runner("efficientat_mn04", weights)``."""
     from genrekit.audio import resample
-    from genrekit.backbones.efficientat import SR, load_efficientat, mel_frontend, run_mel
+    from genrekit.backbones.efficientat import NAME, SR, mel_frontend
+    from genrekit.backbones.runners import backbone_runner
 
     starts_s = np.asarray(starts_s, np.float64)
     out = np.full((len(starts_s), ROW), np.nan, np.float32)
@@ -67,12 +68,12 @@ def window_rows(y: np.ndarray, sample_rate: int, starts_s: np.ndarray, *, window
             picked.append((i, seg))
     if not picked:
         return out
-    net = load_efficientat(weights)
+    net = backbone_runner(NAME, weights)  # ONNX Runtime (no torch), or torch with GENREKIT_ENGINE=torch
     by_len: dict[int, list[tuple[int, np.ndarray]]] = {}
     for i, seg in picked:
         by_len.setdefault(len(seg), []).append((i, seg))
     for group in by_len.values():
-        o = run_mel(net, np.stack([mel_frontend(s) for _, s in group]))
+        o = net.run_mel(np.stack([mel_frontend(s) for _, s in group]))
         rows = np.concatenate([o["logits"], o["embedding"]], axis=1)
         out[[i for i, _ in group]] = rows
     return out
