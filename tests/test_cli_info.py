@@ -20,7 +20,10 @@ def test_info_on_the_default_model(capsys) -> None:
     assert "musicnn_mfcc: 22050 Hz, mono" in out  # what predict applies to every input
     acc = meta["metrics"]["test_track"]["accuracy"]
     assert f"test_track           accuracy {acc:.4f}" in out
-    rows = [line.split() for line in out.splitlines() if line.split()[:1] and line.split()[0] in GENRES]
+    block = out.split("confusion (test_track;", 1)[1].split("confusion (", 1)[0]  # the 290 tracks' matrix
+    rows = [line.split() for line in block.splitlines() if line.split()[:1] and line.split()[0] in GENRES]
+    assert "backbone:    audioset: efficientat_mn04: MIT licence" in out  # both backbones' licences
+    assert "real songs, grouped CV by candidate" in out
     assert len(rows) == 10 and sum(int(v) for r in rows for v in r[1:]) == meta["metrics"]["test_track"]["n"]
     header = next(line for line in out.splitlines() if "true \\ pred" in line)
     assert header.split()[3:] == [g[:5] for g in GENRES]  # columns named: blues class count ...

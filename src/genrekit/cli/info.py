@@ -147,13 +147,13 @@ def _default_metric_lines(metrics: dict[str, Any], real: dict[str, Any], trainin
               if isinstance(metrics.get("test_track_open_set_accuracy"), float) else "")]
     where = "real songs, grouped CV" + (f" ({n_real} songs, {folds} folds)" if n_real and folds else "")
     line = f"  {where}: closed set accuracy {real.get('closed_accuracy', float('nan')):.3f}"
+    ci = real.get("closed_accuracy_ci95_over_sources")
+    if isinstance(ci, list) and len(ci) == 2:
+        line += f" (95% interval over sources {ci[0]:.2f}-{ci[1]:.2f})"
     if "closed_macro_f1" in real:
         line += f", macro-F1 {real['closed_macro_f1']:.3f}"
     if "open_accuracy" in real:
         line += f"; open set {real['open_accuracy']:.3f}"
-    ci = real.get("closed_accuracy_ci95_over_sources")
-    if isinstance(ci, list) and len(ci) == 2:
-        line += f" (95% interval over sources {ci[0]:.2f}-{ci[1]:.2f})"
     out.append(line)
     if isinstance(metrics.get("test_audio_clips"), dict):
         a = metrics["test_audio_clips"]
