@@ -14,6 +14,9 @@ $(BIN)/genrekit: pyproject.toml constraints.txt
 	$(PIP) -q -e '.[dev,train,urls,batch,beets,ray]'
 	# musicnn's wheel carries the pretrained weights; --no-deps: its code needs TensorFlow, never imported.
 	$(BIN)/pip install -q --no-deps musicnn==0.1.0
+	# EfficientAT weights: this machine is offline, so its copy beside the shared data goes into the user
+	# cache once (checked against the release SHA-256); elsewhere genrekit downloads them at first use.
+	if [ -f ../shared/weights/efficientat/mn04_as_mAP_432.pt ]; then $(BIN)/python -c "from genrekit.backbones.efficientat import find_weights; find_weights('../shared/weights/efficientat/mn04_as_mAP_432.pt')"; fi
 	touch $@
 
 install: $(BIN)/genrekit

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -359,22 +360,40 @@ def _download(dest: Path, url: str = WEIGHTS_URL, timeout: float = 60.0) -> Path
     return dest
 
 
+def _remember(given: Path) -> Path:
+    """Copy a verified user-given weights file into the user cache when it holds none, so later
+    runs find it without the flag (as a download would have left it); best effort: a read-only
+    cache only means the flag is needed again."""
+    cached = cached_path()
+    if not cached.is_file() and given.resolve() != cached.resolve():
+        try:
+            from genrekit.models.modelfile import atomic_path
+
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached, suffix=".tmp") as tmp:
+                shutil.copyfile(given, tmp)
+        except OSError:
+            pass
+    return given
+
+
 def find_weights(path: str | os.PathLike[str] | None = None, allow_download: bool | None = None) -> Path:
     """The verified weights file, looked up in this order.
 
     1. ``path`` (``--efficientat-weights``), then ``GENREKIT_EFFICIENTAT_WEIGHTS``: a file (or a
        folder holding ``mn04_as_mAP_432.pt``); its SHA-256 must be the release's, else an error
-       (a given file is never silently replaced by another);
+       (a given file is never silently replaced by another); a verified one is also copied into
+       the cache when the cache has none, so the next run needs no flag;
     2. the user cache ``<cache>/efficientat/mn04_as_mAP_432.pt`` (a copy whose hash no longer
        matches is downloaded again);
     3. a one-time download of the release file into that cache, hashed before it is renamed into
        place (unless ``allow_download`` is False or ``GENREKIT_NO_DOWNLOAD=1``).
     """
     if path is not None:
-        return _checked(Path(path).expanduser(), "--efficientat-weights")
+        return _remember(_checked(Path(path).expanduser(), "--efficientat-weights"))
     env = os.environ.get(ENV_WEIGHTS)
     if env:
-        return _checked(Path(env).expanduser(), f"{ENV_WEIGHTS} / --efficientat-weights")
+        return _remember(_checked(Path(env).expanduser(), f"{ENV_WEIGHTS} / --efficientat-weights"))
     cached = cached_path()
     if cached.is_file():
         try:
