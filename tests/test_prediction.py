@@ -261,8 +261,11 @@ class _RowsModel:
                 self.seen = np.asarray(rows)
                 return np.full(10, 0.1, np.float32)
 
+        import dataclasses
+
         d = load_default_model()
-        return Rows(d.head, d.labels, d.spec)
+        # the musicnn + MFCC part of the default spec (the AudioSet windows' context has its own test)
+        return Rows(d.head, d.labels, dataclasses.replace(d.spec, context_seconds=0.0, context_stride=1))
 
 
 def test_default_spec_rows_blockwise_match_whole(shared_data):
@@ -293,6 +296,38 @@ def test_default_spec_rows_blockwise_match_whole(shared_data):
     sigma = _gtzan_mfcc_spread(shared_data)  # the features' spread over GTZAN's 1000 clips
     assert np.abs(fb[100:] - fw[100:]).max() > 0  # the frame grids do differ ...
     assert np.max(np.abs(fb[100:] - fw[100:]) / sigma) < 0.01  # ... by under 1% of a feature's spread
+
+
+def test_audioset_rows_blockwise_match_whole(shared_data):
+    """With the default model's AudioSet part, blocks are cut on the 10-patch window grid and keep
+    each window's 10 s: block-wise prediction gives every patch the mn04 outputs that one
+    whole-signal pass gives (same windows, same rows up to soxr's block edges)."""
+    from genrekit.audio import load_audio
+    from genrekit.models import audioset as AS
+    from genrekit.models.default import load_default_model
+
+    d = load_default_model()
+    assert d.audioset is not None
+    seen = {}
+
+    class Rows(type(d)):
+        def track_probs_from_taggram(self, rows):
+            seen["rows"] = np.asarray(rows)
+            return super().track_probs_from_taggram(rows)
+
+    m = Rows(d.head, d.labels, d.spec, segment_head=d.segment_head, head_labels=d.head_labels, open_head=d.open_head,
+             audioset=d.audioset, audioset_head=d.audioset_head, open_set={"fused_threshold": 0.5, "track_threshold": 0.5},
+             track_window=d.track_window, track_window_hop=d.track_window_hop)
+    y = load_audio(clips_in(shared_data / "gtzan-clips", "disco")[0], 22050)
+    y = np.concatenate([y, y[: len(y) // 2]])  # ~45 s: several blocks of ~10 s
+    Classifier(m, block_seconds=1000, top_tags=0).predict_signal(y, 22050, "x")
+    whole = seen["rows"][:, m._audioset_start :]
+    Classifier(m, block_seconds=6, top_tags=0).predict_signal(y, 22050, "x")  # rounded up to the 10-patch grid
+    blocks = seen["rows"][:, m._audioset_start :]
+    assert whole.shape == blocks.shape and whole.shape[1] == AS.ROW
+    ran_w, ran_b = ~np.isnan(whole).any(axis=1), ~np.isnan(blocks).any(axis=1)
+    assert ran_w.tolist() == ran_b.tolist() and np.flatnonzero(ran_w).tolist() == list(range(0, len(whole), 10))
+    np.testing.assert_allclose(blocks[ran_b], whole[ran_w], atol=2e-2)
 
 
 def _gtzan_mfcc_spread(shared_data) -> np.ndarray:
