@@ -8,6 +8,7 @@ seconds.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -83,8 +84,6 @@ def _fake_rows(path: Path) -> dict:
     rows[1:10, 91:] = np.nan
     rows[11:20, 91:] = np.nan
     rows[21:, 91:] = np.nan
-    import hashlib
-
     return {"rows": rows, "audio_sha256": hashlib.sha256(text.split(b"|", 1)[1]).hexdigest(),
             "seconds": 30.0}
 
@@ -148,6 +147,15 @@ def test_resume_after_interrupt_extracts_only_the_rest(tmp_path: Path, monkeypat
     os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
     assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"]) == 0
     assert [x.name for x in fake_extractor] == ["new.wav"]
+    # the entries are part of the feature cache: `genrekit cache info` counts them, `clear` removes them
+    from genrekit.cache import cache_usage, clear_cache
+
+    head = [f for f in next(c for c in cache_usage() if c.name == "features").files if f.parent.parent.name == "head"]
+    assert len(head) == 20  # 18 songs + the new one + its edited version
+    clear_cache(["features"])
+    fake_extractor.clear()
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert len(fake_extractor) == 19
 
 
 def test_model_file_reads_like_any_model(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:

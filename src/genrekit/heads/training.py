@@ -223,7 +223,8 @@ def extraction_identity() -> dict[str, Any]:
 
 
 class EmbeddingCache:
-    """Per-file rows in ``<cache>/features/head/``, keyed by file identity + extraction identity."""
+    """Per-file rows in ``<cache>/features/head/``, keyed by file identity + extraction identity
+    (part of the feature cache: ``genrekit cache clear`` removes them)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         from genrekit.cache import cache_dir
@@ -236,7 +237,8 @@ class EmbeddingCache:
         p = path.resolve()
         st = p.stat()
         ident = {"path": str(p), "size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns, "x": self.ident}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+        # 40 hex digits, the feature cache's entry names: `genrekit cache info|clear` counts and clears them
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:40]
 
     def _file(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
@@ -255,7 +257,7 @@ class EmbeddingCache:
         from genrekit.models.modelfile import atomic_path
 
         try:
-            with atomic_path(self._file(self.key(path))) as tmp, open(tmp, "wb") as fh:
+            with atomic_path(self._file(self.key(path)), suffix=".npz") as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, rows=entry["rows"], audio_sha256=np.array(entry["audio_sha256"]),
                          seconds=np.array(entry["seconds"]))
         except OSError as exc:  # a cache that cannot be written costs time, never a song
