@@ -268,13 +268,21 @@ def extract_rows(path: Path, audioset_weights: str | None = None) -> dict[str, A
     """Per-patch rows [n, 50 + 41 + 911] of one file (musicnn tags, MFCC slot statistics, mn04
     outputs on 10 s windows at every 10th patch, NaN between): the rows the default model's heads
     read at prediction, plus a SHA-256 of the decoded audio (to find one song filed twice)."""
-    from genrekit.audio import check_signal, load_audio
+    from genrekit.audio import check_signal, load_audio, quiet_native_stderr
+    from genrekit.errors import AudioError
     from genrekit.models import audioset as AS
     from genrekit.models.base import load_model
 
     model = load_model(None)
     spec = model.spec
-    y = load_audio(path, spec.sample_rate, mono=True)
+    failed: AudioError | None = None
+    with quiet_native_stderr() as noise:  # a decoder's own chatter: into the file's one line, if it fails
+        try:
+            y = load_audio(path, spec.sample_rate, mono=True)
+        except AudioError as exc:
+            failed = exc
+    if failed is not None:
+        raise GenrekitError(f"{failed}{noise.note()}") from None
     check_signal(y, spec.sample_rate, path)
     seconds = len(y) / spec.sample_rate
     if seconds > MAX_SECONDS:
