@@ -12,8 +12,10 @@ fresh process, wall time from start to exit:
 * warm: the same folder again, every embedding read from the cache: the refit a user gets after
   adding a few songs (cross-validation over three values of C plus the final fit).
 
-For scale, the cold time is printed beside N x the warm time of one `predict` per clip measured
-by ``benchmarks/default_model.py``. Timings on a shared machine are noisy: compare within one run.
+* predict (``--predict``, first run only): ``genrekit predict --model OUT FOLDER`` with the head
+  just trained, the same backbones on the same files: what "about as long as predicting them" means.
+
+Timings on a shared machine are noisy: compare within one run.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--predict", action="store_true", help="also time predict on the same folder (first run)")
     a = ap.parse_args(argv)
     weights = a.data.parent / "weights" / "efficientat" / "mn04_as_mAP_432.pt"
     if weights.is_file():
@@ -74,7 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             res["cold_s"].append(round(cold, 1))
             res["warm_s"].append(round(warm, 1))
             print(f"run {r + 1}: {per * len(GENRES)} songs: cold {cold:.1f} s ({cold / (per * len(GENRES)):.2f} s per "
-                  f"song), warm {warm:.1f} s")
+                  f"song), warm {warm:.1f} s", flush=True)
+            if a.predict and r == 0:
+                env = dict(os.environ, GENREKIT_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT / "src"))
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", "--model", str(Path(tmp) / "out0"),
+                                str(songs), "--format", "csv", "--no-progress"], check=True, env=env,
+                               stdout=subprocess.DEVNULL)
+                res["predict_s"] = round(time.perf_counter() - t0, 1)
+                print(f"predict on the same {per * len(GENRES)} songs: {res['predict_s']:.1f} s", flush=True)
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))
     print(json.dumps(res))
