@@ -201,6 +201,12 @@ def test_open_set_other_folder_unicode_and_case(tmp_path: Path, fake_extractor: 
 
     model = load_model(out)
     assert model.has_other and model.open_threshold == 0.5
+    capsys.readouterr()
+    assert main(["info", str(out), "--confusion"]) == 0
+    text = capsys.readouterr().out
+    assert "open set:" in text and "answered 'other'" in text
+    header = next(line for line in text.splitlines() if "true \\ pred" in line and "other" in line)
+    assert header.split()[-1] == "other"  # the open-set matrix names its extra column
 
 
 def test_bad_inputs_one_line_each_and_duplicates_dropped(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
@@ -237,6 +243,8 @@ def test_one_group_per_label_warns_and_skips_cv(tmp_path: Path, fake_extractor: 
             w.writerow([f, f.parent.parent.name, "one"])
     assert main(["train", "--model", "head", "--manifest", str(manifest), "--out", str(tmp_path / "m")]) == 0
     assert "no cross-validation" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "m")]) == 0
+    assert "grouped CV:  none (no cross-validation" in capsys.readouterr().out
     meta = T_meta(tmp_path / "m")
     assert meta["metrics"] == {} and meta["training"]["data"]["groups_by"] == {"group column": 18}
 
