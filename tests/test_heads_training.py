@@ -174,6 +174,12 @@ def test_model_file_reads_like_any_model(tmp_path: Path, fake_extractor: list[Pa
     p = model.track_probs_from_taggram(rows)
     assert p.shape == (3,) and model.labels[int(np.argmax(p))] == "salsa"
     assert model.segment_probs_from_taggram(rows).shape == (30, 3)
+    # evaluate would flag a song of the fit as in-sample, by content, under any name
+    from genrekit.manifest import in_fit
+
+    copy = tmp_path / "renamed.wav"
+    copy.write_bytes((root / "salsa" / "album0" / "salsa-0.wav").read_bytes())
+    assert list(in_fit(T_meta(out)["training"], [str(copy)])) == [str(copy)]
 
 
 def test_open_set_other_folder_unicode_and_case(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:

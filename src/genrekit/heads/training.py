@@ -637,10 +637,19 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
                    "audioset_features": AUDIOSET["feature"], "C": C, "alpha": opt.alpha},
         "cv_protocol": metrics.get("cv_protocol") or cv_note,
         "script": "genrekit train --model head",
+        # `genrekit evaluate` flags these songs (by content hash) as in-sample, whatever they are called then
+        "fit_files": fit_files(songs),
     }
     path = write_head(Path(opt.out), ds.labels, head_labels, heads, thresholds, opt, training, metrics)
     log(f"wrote {path}")
     return {"path": str(path), "C": C, "metrics": metrics, "training": training}
+
+
+def fit_files(songs: list[Song]) -> list[dict[str, str]]:
+    """``{"path", "sha256"}`` of the file bytes of every song in the fit (``manifest.in_fit`` reads it)."""
+    from genrekit.manifest import _sha256
+
+    return [{"path": str(s.path), "sha256": h} for s in songs if (h := _sha256(s.path))]
 
 
 def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tuple[dict, dict],
