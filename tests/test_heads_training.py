@@ -115,6 +115,7 @@ def fake_extractor(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_resume_after_interrupt_extracts_only_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        fake_extractor: list[Path]) -> None:
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))  # this test's own (it counts entries)
     root = tmp_path / "lib"
     _library(root)
     k = 7
