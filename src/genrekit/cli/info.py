@@ -134,6 +134,29 @@ def _head_lines(t: dict[str, Any]) -> list[str]:
     return out
 
 
+def _user_head_lines(meta: dict[str, Any]) -> list[str]:
+    """A head trained by ``genrekit train --model head``: what it learnt from and how sure its
+    grouped CV is (accuracy with its interval over groups, macro-F1, the open set's rates)."""
+    t, m = meta["training"], meta.get("metrics") or {}
+    d = t.get("data") or {}
+    per = ", ".join(f"{k} {v}" for k, v in (d.get("per_label") or {}).items())
+    by = ", ".join(f"{v} by {k}" for k, v in (d.get("groups_by") or {}).items())
+    cfg = t.get("config") or {}
+    out = [f"trained on:  {t.get('source', '?')}: {per} songs; {d.get('groups', '?')} groups ({by})",
+           f"head:        {cfg.get('model', '?')}; C {cfg.get('C')} (chosen by grouped CV), alpha {cfg.get('alpha')}"]
+    cv = m.get("cv")
+    if not isinstance(cv, dict):
+        out.append(f"grouped CV:  none ({t.get('cv_protocol') or 'not run'})")
+        return out
+    lo, hi = cv.get("accuracy_ci95_over_groups") or (float("nan"), float("nan"))
+    out.append(f"grouped CV:  accuracy {cv['accuracy']:.3f} (95% interval over groups {lo:.2f}-{hi:.2f}), "
+               f"macro-F1 {cv['macro_f1']:.3f}, {cv['n']} songs; {t.get('cv_protocol', '')}")
+    if "other_caught" in m:
+        out.append(f"open set:    {m['other_caught']:.1%} of songs outside the labels answered 'other', "
+                   f"{m['in_set_called_other']:.1%} of the labels' songs wrongly so (thresholds chosen on the other folds)")
+    return out
+
+
 def _default_metric_lines(metrics: dict[str, Any], real: dict[str, Any], training: dict[str, Any]) -> list[str]:
     """GTZAN's held-out split and the real-song grouped CV side by side: the second is what a
     user's music is more like."""
@@ -197,10 +220,15 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     if data.get("tracks") or data.get("rows"):
         lines.append("data:        " + ", ".join(f"{k} {v}" for k, v in (data.get("tracks") or data["rows"]).items())
                      + (" tracks" if data.get("tracks") else f" {data.get('unit') or 'row'}s"))
-    if isinstance(meta.get("training"), dict):  # the default head's own record
+    user_head = isinstance(meta.get("training"), dict) and meta["training"].get("script") == "genrekit train --model head"
+    if user_head:
+        lines += _user_head_lines(meta)
+    elif isinstance(meta.get("training"), dict):  # the default head's own record
         lines += _head_lines(meta["training"])
     metrics = meta.get("metrics") or {}
     real = metrics.get("real_songs_cv") if isinstance(metrics.get("real_songs_cv"), dict) else None
+    if user_head:  # shown above; the table per C and the confusion matrices stay below
+        metrics = {k: v for k, v in metrics.items() if k not in ("cv_protocol", "other_caught", "in_set_called_other")}
     if isinstance(metrics.get("test_track"), dict) and real is not None:
         lines += _default_metric_lines(metrics, real, meta.get("training") or {})
         variants = metrics.get("real_songs_cv_variants")
@@ -229,7 +257,8 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
         for name, v in scores:
             if "confusion" in v:
                 lines.append(f"confusion ({name}; rows true, columns predicted):")
-                lines += confusion_lines(labels, v["confusion"])
+                width = len(v["confusion"][0]) if v["confusion"] else len(labels)
+                lines += confusion_lines(labels + ["other"] * (width == len(labels) + 1), v["confusion"])
     return "\n".join(lines)
 
 

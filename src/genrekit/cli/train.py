@@ -1,7 +1,14 @@
-"""`genrekit train`: train an FNN or CNN on a labelled music folder or a precomputed table.
+"""`genrekit train`: your own genres on the pretrained backbones, or an FNN / CNN from scratch.
 
+    genrekit train --model head --data MUSIC/ --out runs/mine          # <label>/<audio files>
+    genrekit train --model head --manifest songs.csv --open-set --out runs/mine
     genrekit train --model fnn --data ../shared/data/seed-mfcc --out runs/fnn
     genrekit train --model cnn --data MUSIC/ --splits SPLITS/ --out runs/cnn
+
+--model head (``genrekit.heads.training``) fits the default model's head family over its frozen
+musicnn + EfficientAT backbones, regularisation chosen by grouped cross-validation, and writes
+OUT/model.safetensors (every command reads it); embeddings are cached per file, so a rerun after
+adding songs extracts only the new ones.
 
 Writes OUT/model.safetensors, OUT/metrics.json (val/test and val_track/test_track), per-split
 metrics JSON + confusion PNGs, history.{csv,json}, training_curve.png and data_summary.json.
@@ -33,9 +40,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adamax", "adagrad", "rmsprop", "nadam", "
 SCHEDULERS = ("none", "step", "cosine", "plateau", "exponential")
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
+def add_data_args(p: argparse.ArgumentParser, data_required: bool = True) -> None:
     """Options shared by train / compare / sweep: where the data is and how to featurise it."""
-    p.add_argument("--data", required=True, help="audio folder <genre>/<files>, features .csv, notebook "
+    p.add_argument("--data", required=data_required, help="audio folder <genre>/<files>, features .csv, notebook "
                    "arrays folder (train/X.npy) or musicnn taggram .npz / folder")
     p.add_argument("--splits", help="folder with {train,valid,test}_filtered.txt split lists")
     p.add_argument("--features", choices=FEATURE_KINDS,
@@ -85,11 +92,25 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train an FNN or CNN genre classifier",
+    p = subparsers.add_parser("train", help="train your own genres (head) or an FNN / CNN classifier",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("fnn", "cnn"), required=True)
-    add_data_args(p)
+    p.add_argument("--model", choices=("head", "fnn", "cnn"), required=True,
+                   help="head: your labels on the default model's pretrained backbones (needs few songs); "
+                        "fnn / cnn: the notebook's networks trained from scratch")
+    add_data_args(p, data_required=False)
     add_train_args(p)
+    h = p.add_argument_group("--model head")
+    h.add_argument("--manifest", help="CSV with the columns input,genre[,group] instead of --data")
+    h.add_argument("--open-set", action="store_true",
+                   help="learn an 'other' answer from songs outside your labels (a label named 'other', or --other-folder)")
+    h.add_argument("--other-folder", help="a folder of music outside your labels (implies --open-set)")
+    h.add_argument("--max-false-other", type=fraction, default=0.15,
+                   help="open set: at most this share of your labels' songs may be answered 'other' (default 0.15)")
+    h.add_argument("--c-grid", type=_c_grid, default=None,
+                   help="regularisation values tried by grouped CV, comma separated (default 0.01,0.03,0.1)")
+    h.add_argument("--cv-folds", type=positive_int, default=5,
+                   help="folds of whole groups (leave one group out when there are fewer groups; default 5)")
+    h.add_argument("--efficientat-weights", help="EfficientAT mn04 weights file (default: the usual lookup)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--keep-checkpoint", action="store_true",
@@ -207,10 +228,39 @@ def train_config(args, arch: str):
         threads=args.threads or (1 if fnn else 0), device=args.device)
 
 
+def _c_grid(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        vals = ()
+    if not vals or any(not v > 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"{text!r}: positive numbers separated by commas, e.g. 0.01,0.03,0.1")
+    return vals
+
+
+def run_head(args) -> int:
+    """--model head: see ``genrekit.heads.training``."""
+    from genrekit.heads.training import C_GRID, HeadOptions, train_head
+
+    opt = HeadOptions(data=args.data, manifest=args.manifest, out=args.out,
+                      open_set=bool(args.open_set or args.other_folder), other_folder=args.other_folder,
+                      Cs=args.c_grid or C_GRID, folds=max(2, args.cv_folds), max_false_other=args.max_false_other,
+                      use_cache=not args.no_cache, progress=not args.quiet, audioset_weights=args.efficientat_weights)
+    train_head(opt, log=(lambda *_: None) if args.quiet else print)
+    return 0
+
+
 def run(args) -> int:
+    if args.model == "head":
+        return run_head(args)
+    from genrekit.errors import GenrekitError
     from genrekit.models.modelfile import write_json_atomic
     from genrekit.training import fit
 
+    if args.manifest or args.open_set or args.other_folder:
+        raise GenrekitError(f"--manifest, --open-set and --other-folder are options of --model head, not --model {args.model}")
+    if not args.data:
+        raise GenrekitError(f"genrekit train --model {args.model}: --data is required")
     check_options(args, [(args.model, args.features)])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

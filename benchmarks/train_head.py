@@ -1,0 +1,96 @@
+"""Time to train your own genres: `genrekit train --model head` on N songs, cold and warm.
+
+    python benchmarks/train_head.py [--songs 200] [--runs 2] [--data ../shared/data] [--json OUT.json]
+
+The songs are GTZAN clips (``gtzan-clips``, the first N / 10 of each genre, 30 s each), linked into
+a ``<genre>/<file>`` folder. Each run is ``python -m genrekit.cli.main train --model head`` in a
+fresh process, wall time from start to exit:
+
+* cold: an empty cache folder (``GENREKIT_CACHE_DIR``), so every file's embeddings are extracted
+  (both backbones; the converted musicnn network is linked in from the user cache when there, so
+  what is timed is extraction, not the one-time weight conversion);
+* warm: the same folder again, every embedding read from the cache: the refit a user gets after
+  adding a few songs (cross-validation over three values of C plus the final fit).
+
+* predict (``--predict``, first run only): ``genrekit predict --model OUT FOLDER`` with the head
+  just trained, the same backbones on the same files: what "about as long as predicting them" means.
+
+Timings on a shared machine are noisy: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+
+
+def run_train(songs: Path, out: Path, cache: Path) -> float:
+    env = dict(os.environ, GENREKIT_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT / "src"))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "genrekit.cli.main", "train", "--model", "head", "--data", str(songs),
+                    "--out", str(out), "--quiet"], check=True, env=env)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genrekit.cache import cache_dir
+    from genrekit.datasets import clips_in
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--songs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--predict", action="store_true", help="also time predict on the same folder (first run)")
+    a = ap.parse_args(argv)
+    weights = a.data.parent / "weights" / "efficientat" / "mn04_as_mAP_432.pt"
+    if weights.is_file():
+        os.environ.setdefault("GENREKIT_EFFICIENTAT_WEIGHTS", str(weights))
+    res: dict = {"songs": a.songs, "cold_s": [], "warm_s": []}
+    with tempfile.TemporaryDirectory(prefix="genrekit-bench-head-") as tmp:
+        songs = Path(tmp) / "songs"
+        per = max(1, a.songs // len(GENRES))
+        for g in GENRES:
+            (songs / g).mkdir(parents=True)
+            for clip in clips_in(a.data / "gtzan-clips", g)[:per]:
+                (songs / g / clip.name).symlink_to(clip.resolve())
+        user_cache = cache_dir()
+        for r in range(a.runs):
+            cache = Path(tmp) / f"cache{r}"
+            cache.mkdir()
+            for part in ("musicnn", "onnx", "efficientat"):  # converted weights: not what is timed
+                if (user_cache / part).is_dir():
+                    (cache / part).symlink_to(user_cache / part)
+            cold = run_train(songs, Path(tmp) / f"out{r}", cache)
+            warm = run_train(songs, Path(tmp) / f"out{r}", cache)
+            res["cold_s"].append(round(cold, 1))
+            res["warm_s"].append(round(warm, 1))
+            print(f"run {r + 1}: {per * len(GENRES)} songs: cold {cold:.1f} s ({cold / (per * len(GENRES)):.2f} s per "
+                  f"song), warm {warm:.1f} s", flush=True)
+            if a.predict and r == 0:
+                env = dict(os.environ, GENREKIT_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT / "src"))
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "genrekit.cli.main", "predict", "--model", str(Path(tmp) / "out0"),
+                                str(songs), "--format", "csv", "--no-progress"], check=True, env=env,
+                               stdout=subprocess.DEVNULL)
+                res["predict_s"] = round(time.perf_counter() - t0, 1)
+                print(f"predict on the same {per * len(GENRES)} songs: {res['predict_s']:.1f} s", flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,694 @@
+"""`genrekit train --model head`: a user's own genres on the default model's pretrained backbones.
+
+Why this recipe: with twenty songs per class a network trained from scratch learns little, but the
+default model's frozen backbones (musicnn MSD tags per 3 s patch, EfficientAT mn04's AudioSet
+outputs per 10 s window) already describe style, instruments and production. What is learnt here is
+only the default model's head family: two standardised multinomial logistic regressions (one on the
+musicnn window statistics, one on the mean AudioSet outputs) mixed on the log scale, with balanced
+class weights, their regularisation C chosen by grouped cross-validation, and, with ``--open-set``,
+an "other" class fitted on songs outside the user's labels whose threshold is chosen inside the
+folds. The result is a ``genrekit-musicnn-head`` model file, read by every command.
+
+Extraction (the only slow part, about as long as predicting the songs) runs once per file: the
+per-patch rows (``EmbeddingCache``) are kept in the user cache under the file's identity (path,
+size, mtime, ctime) and the extraction settings, each written atomically as soon as its file is
+done, so an interrupted run resumes where it stopped and refitting after adding songs only extracts
+the new ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrekit.errors import GenrekitError, printable
+
+#: Raise when what ``extract_rows`` returns changes, so old cache entries miss.
+EXTRACT_VERSION = 1
+#: The musicnn window the default model's track head reads (patches) and its hop.
+WINDOW, WINDOW_HOP = 29, 14
+#: mn04 on 10 s windows starting at every 10th patch (the default model's AudioSet settings).
+AUDIOSET = {"backbone": "efficientat_mn04", "window_seconds": 10.0, "patch_stride": 10, "feature": "all", "alpha": 0.5}
+C_GRID = (0.01, 0.03, 0.1)
+#: At least this many files per label to train at all, and this many groups (albums, artists,
+#: folders) per label for grouped cross-validation to be able to hold one out.
+MIN_FILES, MIN_GROUPS = 3, 2
+OTHER = "other"
+#: Longest a file may be for extraction (an hour-long mix would be minutes of backbone time and a
+#: single training example).
+MAX_SECONDS = 20 * 60
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Song:
+    """One training file: its label (as the user spelt it), group and where the group came from."""
+
+    path: Path
+    label: str
+    group: str = ""
+    group_kind: str = ""
+    folder_group: str | None = None  # the folder below the label, when the file sits in one
+    manifest_group: str | None = None
+
+
+@dataclass
+class Dataset:
+    songs: list[Song]
+    labels: list[str]  # the user's labels, sorted (without "other")
+    notes: list[str] = field(default_factory=list)
+
+
+def clean_label(name: str) -> str:
+    """A label as written (Unicode NFC, outer spaces stripped): ``Hip Hop`` and ``Hip Hop `` are one."""
+    return unicodedata.normalize("NFC", name).strip()
+
+
+def _merge_labels(raw: Sequence[str], notes: list[str]) -> dict[str, str]:
+    """{raw label: label kept}: labels that differ only in case are one label (the first spelling,
+    in sorted order, is kept and the merge is reported)."""
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for r in sorted(set(raw)):
+        c = clean_label(r)
+        if c and c not in by_key[c.casefold()]:
+            by_key[c.casefold()].append(c)
+    out = {}
+    for r in set(raw):
+        c = clean_label(r)
+        if not c:
+            continue
+        spellings = by_key[c.casefold()]
+        out[r] = spellings[0]
+    for spellings in by_key.values():
+        if len(spellings) > 1:
+            notes.append(f"labels {', '.join(repr(s) for s in spellings)} differ only in case: merged as {spellings[0]!r}")
+    return out
+
+
+def find_songs(data: str | os.PathLike[str] | None = None, manifest: str | os.PathLike[str] | None = None,
+               other_folder: str | os.PathLike[str] | None = None, open_set: bool = False) -> Dataset:
+    """The labelled files of a ``<label>/<files>`` folder or an ``input,genre[,group]`` CSV, plus
+    the outside music (label ``other`` or ``other_folder``) when ``open_set``. Raises
+    :class:`GenrekitError` for what cannot be trained on."""
+    from genrekit.audio import audio_files_under
+
+    notes: list[str] = []
+    raw: list[tuple[Path, str, str | None, str | None]] = []  # path, label, folder group, manifest group
+    if (data is None) == (manifest is None):
+        raise GenrekitError("genrekit train --model head: give --data FOLDER (<label>/<files>) or --manifest CSV")
+    if data is not None:
+        root = Path(data)
+        if not root.is_dir():
+            raise GenrekitError(f"{root}: not a folder (--model head reads <label>/<audio files>; a CSV goes to --manifest)")
+        loose = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+        if loose:
+            notes.append(f"{len(loose)} files directly in {root} are not under a label folder: left out")
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for f in audio_files_under(d):
+                rel = f.relative_to(d).parts
+                raw.append((f, d.name, rel[0] if len(rel) > 1 else None, None))
+    else:
+        raw += _read_manifest(Path(manifest))
+    if other_folder is not None:
+        od = Path(other_folder)
+        if not od.is_dir():
+            raise GenrekitError(f"{od}: --other-folder is not a folder")
+        for f in audio_files_under(od):
+            rel = f.relative_to(od).parts
+            raw.append((f, OTHER, rel[0] if len(rel) > 1 else None, None))
+    names = _merge_labels([r[1] for r in raw], notes)
+    songs = [Song(p, names[lab], folder_group=fg, manifest_group=mg) for p, lab, fg, mg in raw if lab in names]
+    has_other = any(s.label.casefold() == OTHER for s in songs)
+    if has_other and not open_set:
+        raise GenrekitError("a label named 'other' is the outside music of an open set: add --open-set "
+                            "(or rename that label)")
+    if open_set and not has_other:
+        raise GenrekitError("--open-set needs songs outside your labels: a label folder (or manifest genre) "
+                            "named 'other', or --other-folder DIR")
+    for s in songs:
+        if s.label.casefold() == OTHER:
+            s.label = OTHER
+    labels = sorted({s.label for s in songs} - {OTHER})
+    if len(labels) < 2:
+        raise GenrekitError(f"a head needs at least 2 labels with audio files; found {len(labels)}"
+                            + (f" ({labels[0]})" if labels else ""))
+    return Dataset(songs, labels, notes)
+
+
+def _read_manifest(path: Path) -> list[tuple[Path, str, str | None, str | None]]:
+    """Rows (path, genre, None, group or None) of an ``input,genre[,group]`` CSV; relative paths
+    are resolved against the CSV's folder."""
+    if not path.is_file():
+        raise GenrekitError(f"{path}: no such manifest file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenrekitError(f"{path}: cannot read manifest ({exc})") from None
+    reader = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    cols = {c.strip().lower(): c for c in reader.fieldnames or []}
+    icol = next((cols[c] for c in ("input", "path", "file") if c in cols), None)
+    gcol = next((cols[c] for c in ("genre", "label") if c in cols), None)
+    if icol is None or gcol is None:
+        raise GenrekitError(f"{path}: the manifest needs a header with the columns input,genre[,group]")
+    grp = cols.get("group")
+    out = []
+    for r in reader:
+        src, genre = (r.get(icol) or "").strip(), (r.get(gcol) or "").strip()
+        if not src or not genre:
+            continue
+        p = Path(src).expanduser()
+        out.append((p if p.is_absolute() else path.parent / p, genre, None, ((r.get(grp) or "").strip() or None) if grp else None))
+    if not out:
+        raise GenrekitError(f"{path}: the manifest lists no songs")
+    return out
+
+
+def tag_group(path: Path) -> tuple[str, str] | None:
+    """("album tag" | "artist tag", value) from the file's tags (mutagen), or None."""
+    try:
+        import mutagen
+
+        f = mutagen.File(path, easy=True)
+    except Exception:  # unreadable tags are no reason to drop a song
+        return None
+    tags = getattr(f, "tags", None) if f is not None else None
+    if not tags:
+        return None
+
+    def first(key: str) -> str:
+        try:
+            v = tags.get(key)
+        except Exception:
+            return ""
+        return str(v[0]).strip() if v else ""
+
+    artist = first("albumartist") or first("artist")
+    if first("album"):  # "Greatest Hits" of two artists are two albums
+        return "album tag", f"{artist} - {first('album')}" if artist else first("album")
+    if artist:
+        return "artist tag", artist
+    return None
+
+
+# -- extraction --------------------------------------------------------------------------------------
+
+def head_spec_dict() -> dict[str, Any]:
+    """The default model's feature spec with the AudioSet window context (a head file's ``feature_spec``)."""
+    from genrekit.models.base import load_model
+
+    spec = load_model(None).spec.to_dict()
+    return dict(spec, context_seconds=AUDIOSET["window_seconds"], context_stride=AUDIOSET["patch_stride"])
+
+
+def extraction_identity() -> dict[str, Any]:
+    """What the cached rows depend on besides the file: the spec and both backbones' versions."""
+    from genrekit.backbones import efficientat
+
+    return {"v": EXTRACT_VERSION, "spec": head_spec_dict(), "musicnn": "MSD_musicnn (musicnn 0.1.0 wheel)",
+            "audioset": {k: AUDIOSET[k] for k in ("backbone", "window_seconds", "patch_stride")},
+            "mn04_sha256": efficientat.WEIGHTS_SHA256}
+
+
+class EmbeddingCache:
+    """Per-file rows in ``<cache>/features/head/``, keyed by file identity + extraction identity
+    (part of the feature cache: ``genrekit cache clear`` removes them)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        from genrekit.cache import cache_dir
+
+        self.root = Path(root) if root is not None else cache_dir() / "features" / "head"
+        self.ident = json.dumps(extraction_identity(), sort_keys=True)
+        self.write_error: str | None = None
+
+    def key(self, path: Path) -> str:
+        p = path.resolve()
+        st = p.stat()
+        ident = {"path": str(p), "size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns, "x": self.ident}
+        # 40 hex digits, the feature cache's entry names: `genrekit cache info|clear` counts and clears them
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:40]
+
+    def _file(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, path: Path) -> dict[str, Any] | None:
+        f = self._file(self.key(path))
+        if not f.is_file():
+            return None
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                return {"rows": z["rows"], "audio_sha256": str(z["audio_sha256"]), "seconds": float(z["seconds"])}
+        except Exception:  # a damaged entry is extracted again
+            return None
+
+    def put(self, path: Path, entry: dict[str, Any]) -> None:
+        from genrekit.models.modelfile import atomic_path
+
+        try:
+            with atomic_path(self._file(self.key(path)), suffix=".npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, rows=entry["rows"], audio_sha256=np.array(entry["audio_sha256"]),
+                         seconds=np.array(entry["seconds"]))
+        except OSError as exc:  # a cache that cannot be written costs time, never a song
+            self.write_error = f"{self.root}: {exc.strerror or exc}"
+
+
+def extract_rows(path: Path, audioset_weights: str | None = None) -> dict[str, Any]:
+    """Per-patch rows [n, 50 + 41 + 911] of one file (musicnn tags, MFCC slot statistics, mn04
+    outputs on 10 s windows at every 10th patch, NaN between): the rows the default model's heads
+    read at prediction, plus a SHA-256 of the decoded audio (to find one song filed twice)."""
+    from genrekit.audio import check_signal, load_audio, quiet_native_stderr
+    from genrekit.errors import AudioError
+    from genrekit.models import audioset as AS
+    from genrekit.models.base import load_model
+
+    model = load_model(None)
+    spec = model.spec
+    failed: AudioError | None = None
+    with quiet_native_stderr() as noise:  # a decoder's own chatter: into the file's one line, if it fails
+        try:
+            y = load_audio(path, spec.sample_rate, mono=True)
+        except AudioError as exc:
+            failed = exc
+    if failed is not None:
+        raise GenrekitError(f"{failed}{noise.note()}") from None
+    check_signal(y, spec.sample_rate, path)
+    seconds = len(y) / spec.sample_rate
+    if seconds > MAX_SECONDS:
+        raise GenrekitError(f"{printable(str(path))}: {seconds / 60:.0f} min long; a head learns from songs "
+                            f"(at most {MAX_SECONDS // 60} min)")
+    f = spec.extract(y)
+    tags = model.taggram(f.values)
+    stats = model.split_values(f.values)[1]
+    base = tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
+    mn = AS.window_rows(y, spec.sample_rate, f.starts, window_s=AUDIOSET["window_seconds"],
+                        stride=AUDIOSET["patch_stride"], weights=audioset_weights)
+    rows = np.concatenate([base, mn], axis=1).astype(np.float32)
+    return {"rows": rows, "audio_sha256": hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest(),
+            "seconds": seconds}
+
+
+class _Progress:
+    """The batch progress line (done, failed, rate, ETA), worded for extraction."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        from genrekit.batch.progress import Progress
+
+        class P(Progress):
+            def line(self) -> str:  # noqa: D102 - batch's line, other words
+                rate = self.rate_per_min()
+                left = self.total - self.done
+                from genrekit.batch.progress import _clock
+
+                eta = _clock(left / rate * 60) if rate > 0 else "?"
+                return (f"embeddings: {self.done}/{self.total} files ({self.skipped} cached), {self.failed} failed, "
+                        f"{rate:.0f} files/min, ETA {eta}")
+
+        self.p = P(total, enabled=enabled)
+
+
+def extract_all(songs: list[Song], cache: EmbeddingCache | None, log: Log, progress: bool = True,
+                audioset_weights: str | None = None) -> tuple[list[Song], list[dict[str, Any]]]:
+    """(songs kept, their cache entries): cached files are read, the others extracted and written
+    to the cache one by one. A file that cannot be read is one line on stderr; the rest go on."""
+    entries: list[dict[str, Any] | None] = [None] * len(songs)
+    todo = []
+    for i, s in enumerate(songs):
+        try:
+            e = cache.get(s.path) if cache is not None else None
+        except OSError as exc:
+            print(printable(f"{s.path}: skipped ({exc.strerror or exc})"), file=sys.stderr)
+            entries[i] = {}
+            continue
+        if e is None:
+            todo.append(i)
+        else:
+            entries[i] = e
+    cached = len(songs) - len(todo)
+    log(f"embeddings: {cached} of {len(songs)} files cached, {len(todo)} to extract")
+    bar = _Progress(len(todo), progress and bool(todo)).p
+    t0 = time.monotonic()
+    for i in todo:
+        s = songs[i]
+        failed = False
+        try:
+            e = extract_rows(s.path, audioset_weights)
+        except (KeyboardInterrupt, MemoryError):
+            bar.close()
+            raise
+        except GenrekitError as exc:
+            failed = True
+            e = {}
+            bar.close()
+            print(printable(f"skipped: {exc}"), file=sys.stderr)
+        except Exception as exc:  # a damaged file the decoders trip over: one line, the rest go on
+            failed = True
+            e = {}
+            bar.close()
+            print(printable(f"skipped: {s.path}: cannot read ({type(exc).__name__}: {exc})"[:300]), file=sys.stderr)
+        else:
+            if cache is not None:
+                cache.put(s.path, e)
+        entries[i] = e
+        bar.row(failed)
+    bar.close()
+    if todo:
+        log(f"embeddings: extracted {len(todo)} files in {time.monotonic() - t0:.1f} s")
+    if cache is not None and cache.write_error:
+        print(printable(f"note: the embedding cache could not be written ({cache.write_error}): the next run "
+                        "extracts again"), file=sys.stderr)
+    kept = [(s, e) for s, e in zip(songs, entries, strict=True) if e]
+    return [s for s, _ in kept], [e for _, e in kept]
+
+
+# -- groups, duplicates, checks --------------------------------------------------------------------
+
+def assign_groups(songs: list[Song]) -> Counter:
+    """Each song's group: the manifest's ``group``, else its album or artist tag, else the folder
+    below its label, else the file itself. Returns how many songs each rule grouped."""
+    used: Counter = Counter()
+    for s in songs:
+        if s.manifest_group:
+            s.group, s.group_kind = f"group:{s.manifest_group}", "group column"
+        elif (t := tag_group(s.path)) is not None:
+            s.group, s.group_kind = f"{t[0]}:{t[1]}", t[0]
+        elif s.folder_group:
+            s.group, s.group_kind = f"folder:{s.label}/{s.folder_group}", "folder below the label"
+        else:
+            s.group, s.group_kind = f"file:{s.path}", "file"
+        used[s.group_kind] += 1
+    return used
+
+
+def drop_duplicates(songs: list[Song], entries: list[dict[str, Any]], log: Log) -> tuple[list[Song], list[dict[str, Any]]]:
+    """The same audio (decoded-signal hash) filed twice: under two labels every copy is dropped
+    (which label is right is the user's call), under one label one copy is kept."""
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(entries):
+        by_hash[e["audio_sha256"]].append(i)
+    drop = set()
+    for idx in by_hash.values():
+        if len(idx) < 2:
+            continue
+        labels = sorted({songs[i].label for i in idx})
+        names = ", ".join(f"{songs[i].path} ({songs[i].label})" for i in idx)
+        if len(labels) > 1:
+            print(printable(f"warning: the same audio under {len(labels)} labels, all copies dropped: {names}"),
+                  file=sys.stderr)
+            drop.update(idx)
+        else:
+            log(printable(f"note: the same audio filed {len(idx)} times under {labels[0]!r}, one kept: {names}"))
+            drop.update(idx[1:])
+    keep = [i for i in range(len(songs)) if i not in drop]
+    return [songs[i] for i in keep], [entries[i] for i in keep]
+
+
+def check_counts(songs: list[Song], labels: list[str]) -> list[str]:
+    """Raise when a label has fewer than ``MIN_FILES`` usable files; return the labels with fewer
+    than ``MIN_GROUPS`` groups (grouped cross-validation cannot hold one of them out)."""
+    files = Counter(s.label for s in songs)
+    few = [lab for lab in [*labels, *([OTHER] if OTHER in files else [])] if files[lab] < MIN_FILES]
+    if few:
+        raise GenrekitError("too few usable audio files: " + ", ".join(f"{lab!r} has {files[lab]}" for lab in few)
+                            + f"; a head needs at least {MIN_FILES} per label (and {MIN_GROUPS} albums, artists or "
+                            "sub-folders per label for cross-validation)")
+    groups = defaultdict(set)
+    for s in songs:
+        groups[s.label].add(s.group)
+    return [lab for lab in sorted(groups) if len(groups[lab]) < MIN_GROUPS]
+
+
+# -- features and fitting -------------------------------------------------------------------------
+
+@dataclass
+class Features:
+    """Per song: musicnn window features [windows, 150] and the AudioSet head features [911]."""
+
+    msd: list[np.ndarray]
+    aset: np.ndarray
+
+
+def song_features(entries: list[dict[str, Any]]) -> Features:
+    from genrekit.models import audioset as AS
+    from genrekit.models.default import N_TAGS, long_input_windows, window_features
+
+    msd, aset = [], []
+    for e in entries:
+        rows = e["rows"]
+        tags = rows[:, :N_TAGS]
+        msd.append(np.stack([window_features(tags[w], "ms_lm")
+                             for w in long_input_windows(len(tags), WINDOW, WINDOW_HOP)]))
+        mean = AS.track_features(rows[:, -AS.ROW :])
+        aset.append(AS.head_features(mean, AUDIOSET["feature"]))
+    return Features(msd, np.stack(aset))
+
+
+def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, n: int, w: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``fit_logistic(balanced=True)``; a class absent from this fit (a fold that held all its songs
+    out) gets a bias that no song reaches, so it is never answered."""
+    from genrekit.heads.logistic import fit_logistic
+
+    present = np.unique(y)
+    if len(present) == n:
+        return fit_logistic(X, y, C=C, n_classes=n, sample_weight=w, balanced=True)
+    remap = {c: i for i, c in enumerate(present)}
+    m = fit_logistic(X, np.array([remap[c] for c in y]), C=C, n_classes=len(present), sample_weight=w, balanced=True)
+    w1 = np.zeros((n, m["w1"].shape[1]), np.float32)
+    b1 = np.full(n, -1e4, np.float32)
+    w1[present], b1[present] = m["w1"], m["b1"]
+    return {"w1": w1, "b1": b1, "mu": m["mu"], "sigma": m["sigma"]}
+
+
+def fit_heads(F: Features, y: np.ndarray, idx: np.ndarray, C: float, n: int) -> tuple[dict, dict]:
+    """(musicnn LR on window rows weighted 1/windows, AudioSet LR) fitted on songs ``idx``."""
+    X = np.concatenate([F.msd[i] for i in idx])
+    Y = np.concatenate([[y[i]] * len(F.msd[i]) for i in idx])
+    W = np.concatenate([[1.0 / len(F.msd[i])] * len(F.msd[i]) for i in idx])
+    return _fit_lr(X, Y, C, n, W), _fit_lr(F.aset[idx], y[idx], C, n)
+
+
+def head_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """(fused probabilities [len(idx), n], musicnn-only ones) as the model file computes them."""
+    from genrekit.heads import logistic as LR
+
+    pa = np.stack([LR.probs(heads[0], F.msd[i]).mean(0) for i in idx])
+    pb = LR.probs(heads[1], F.aset[idx])
+    z = alpha * np.log(np.clip(pa, 1e-9, 1)) + (1 - alpha) * np.log(np.clip(pb, 1e-9, 1))
+    return LR.softmax(z), pa
+
+
+def folds_for(groups: np.ndarray, k: int) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
+    """Leave one group out when there are at most ``k`` groups, else whole groups dealt into ``k`` folds."""
+    from genrekit.heads.validation import grouped_k_folds, leave_one_group_out
+
+    n_groups = len(set(groups.tolist()))
+    if n_groups <= k:
+        return list(leave_one_group_out(groups)), f"leave one group out ({n_groups} folds)"
+    return list(grouped_k_folds(groups, k)), f"{k} folds of whole groups ({n_groups} groups)"
+
+
+def cross_validate(F: Features, y: np.ndarray, groups: np.ndarray, n: int, Cs: Sequence[float], k: int,
+                   alpha: float) -> tuple[dict[float, tuple[np.ndarray, np.ndarray]], str, list]:
+    """Out-of-fold (fused, musicnn-only) probabilities for every C in ``Cs``."""
+    folds, protocol = folds_for(groups, k)
+    out = {C: (np.zeros((len(y), n)), np.zeros((len(y), n))) for C in Cs}
+    for _, fit_idx, held in folds:
+        for C in Cs:
+            P, Pa = head_probs(fit_heads(F, y, fit_idx, C, n), F, held, alpha)
+            out[C][0][held], out[C][1][held] = P, Pa
+    return out, protocol, folds
+
+
+def evaluate_oof(P: np.ndarray, Pa: np.ndarray, y: np.ndarray, groups: np.ndarray, n_labels: int, folds: list,
+                 max_false: float, open_set: bool) -> dict[str, Any]:
+    """Closed-set scores of the user's labels, and with an open set the answers of thresholds
+    picked on the other folds only."""
+    from genrekit.heads.openset import pick_threshold
+    from genrekit.heads.validation import bootstrap_interval, scores
+
+    inside = y < n_labels
+    closed = P[:, :n_labels].argmax(1)
+    s = scores(y[inside], closed[inside], n_labels)
+    lo, hi = bootstrap_interval((closed[inside] == y[inside]).astype(float), groups[inside])
+    out: dict[str, Any] = {"cv": {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "n": s["n"],
+                                  "accuracy_ci95_over_groups": [lo, hi], "confusion": s["confusion"]}}
+    if open_set:
+        score = 1 - P[:, n_labels]
+        answer = closed.copy()
+        for _, _, held in folds:
+            rest = np.ones(len(y), bool)
+            rest[held] = False
+            t = pick_threshold(score[rest & inside], score[rest & ~inside], max_false)
+            answer[held[score[held] < t]] = n_labels
+        so = scores(y, answer, n_labels + 1)
+        out["cv_open_set"] = {"accuracy": so["accuracy"], "macro_f1": so["macro_f1"], "n": so["n"],
+                              "confusion": so["confusion"]}
+        out["other_caught"] = float((answer[~inside] == n_labels).mean())
+        out["in_set_called_other"] = float((answer[inside] == n_labels).mean())
+    return out
+
+
+# -- the whole command ------------------------------------------------------------------------------
+
+@dataclass
+class HeadOptions:
+    data: str | None = None
+    manifest: str | None = None
+    out: str = "."
+    open_set: bool = False
+    other_folder: str | None = None
+    Cs: tuple[float, ...] = C_GRID
+    folds: int = 5
+    max_false_other: float = 0.15
+    alpha: float = AUDIOSET["alpha"]
+    use_cache: bool = True
+    progress: bool = True
+    audioset_weights: str | None = None
+
+
+def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
+    """Find the songs, extract (or read cached) rows, cross-validate, fit and write OUT/model.safetensors."""
+    ds = find_songs(opt.data, opt.manifest, opt.other_folder, opt.open_set)
+    for note in ds.notes:
+        log(printable(f"note: {note}"))
+    log(f"songs: {len(ds.songs)} audio files, labels: {', '.join(ds.labels)}"
+        + (f" + {sum(s.label == OTHER for s in ds.songs)} outside them ('other')" if opt.open_set else ""))
+    cache = EmbeddingCache() if opt.use_cache else None
+    songs, entries = extract_all(ds.songs, cache, log, opt.progress, opt.audioset_weights)
+    songs, entries = drop_duplicates(songs, entries, log)
+    used = assign_groups(songs)
+    log("groups: " + ", ".join(f"{n} songs by {k}" for k, n in used.most_common())
+        + f" ({len({s.group for s in songs})} groups)")
+    one_group = check_counts(songs, ds.labels)
+    head_labels = ds.labels + ([OTHER] if opt.open_set else [])
+    n = len(head_labels)
+    y = np.array([head_labels.index(s.label) for s in songs])
+    groups = np.array([s.group for s in songs])
+    counts = Counter(s.label for s in songs)
+    log("files per label: " + ", ".join(f"{lab} {counts[lab]}" for lab in head_labels))
+    if max(counts.values()) > 2 * min(counts.values()):
+        log("note: unbalanced labels: classes are weighted by 1/count (balanced), and macro-F1 is reported beside accuracy")
+    F = song_features(entries)
+    metrics: dict[str, Any] = {}
+    C = 0.03 if 0.03 in opt.Cs else opt.Cs[len(opt.Cs) // 2]
+    cv_note = None
+    thresholds = {"fused": 0.5, "musicnn": 0.5}
+    if one_group:
+        cv_note = (f"no cross-validation: {', '.join(repr(g) for g in one_group)} "
+                   f"{'has' if len(one_group) == 1 else 'have'} songs of one group (album, artist or sub-folder) "
+                   f"only; add songs from another to get CV figures (C fixed at {C})")
+        print(printable(f"warning: {cv_note}"), file=sys.stderr)
+        if opt.open_set:
+            raise GenrekitError("--open-set chooses its threshold by cross-validation: every label needs songs of "
+                                f"{MIN_GROUPS} groups ({', '.join(one_group)} has one)")
+    else:
+        t0 = time.monotonic()
+        oof, protocol, folds = cross_validate(F, y, groups, n, opt.Cs, opt.folds, opt.alpha)
+        by_C = {c: evaluate_oof(*oof[c], y, groups, len(ds.labels), folds, opt.max_false_other, opt.open_set)
+                for c in opt.Cs}
+        C = max(opt.Cs, key=lambda c: (by_C[c]["cv"]["macro_f1"], by_C[c]["cv"]["accuracy"], -abs(np.log(c / 0.03))))
+        metrics = dict(by_C[C])
+        metrics["cv_by_C"] = {f"C={c}": {k: by_C[c]["cv"][k] for k in ("accuracy", "macro_f1", "n")} for c in opt.Cs}
+        metrics["cv_protocol"] = (f"grouped cross-validation, {protocol}; C chosen on these folds from "
+                                  f"{list(opt.Cs)} (so the chosen figure is slightly optimistic)")
+        log(f"cross-validation ({protocol}, {time.monotonic() - t0:.1f} s):")
+        for c in opt.Cs:
+            r = by_C[c]["cv"]
+            log(f"  C={c:<6g} accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" + ("  <- chosen" if c == C else ""))
+        r = metrics["cv"]
+        lo, hi = r["accuracy_ci95_over_groups"]
+        log(f"grouped CV (C={C}): accuracy {r['accuracy']:.3f} [95% over groups {lo:.2f}-{hi:.2f}], "
+            f"macro-F1 {r['macro_f1']:.3f}, n={r['n']}")
+        from genrekit.cli.info import confusion_lines
+
+        log("confusion (rows true, columns predicted):")
+        for line in confusion_lines(ds.labels, r["confusion"]):
+            log(line)
+        if opt.open_set:
+            from genrekit.heads.openset import pick_threshold
+
+            P, Pa = oof[C]
+            inside = y < len(ds.labels)
+            thresholds = {"fused": pick_threshold(1 - P[inside, -1], 1 - P[~inside, -1], opt.max_false_other),
+                          "musicnn": pick_threshold(1 - Pa[inside, -1], 1 - Pa[~inside, -1], opt.max_false_other)}
+            log(f"open set (thresholds chosen on the other folds): {metrics['other_caught']:.1%} of outside songs "
+                f"answered 'other', {metrics['in_set_called_other']:.1%} of your labels' songs wrongly so; "
+                f"accuracy with 'other' {metrics['cv_open_set']['accuracy']:.3f}")
+    heads = fit_heads(F, y, np.arange(len(y)), C, n)
+    training = {
+        "data": {"songs": int(sum(lab != OTHER for lab in counts.elements())),
+                 **({"songs_outside_labels": counts[OTHER]} if opt.open_set else {}),
+                 "groups": len(set(groups.tolist())), "per_label": {lab: counts[lab] for lab in head_labels},
+                 "groups_by": dict(used)},
+        "source": str(Path(opt.data).resolve()) if opt.data else str(Path(opt.manifest).resolve()),
+        "config": {"model": "two StandardScaler + multinomial logistic regressions (balanced class weights), "
+                            "mixed on the log scale", "musicnn_features": "ms_lm of 29-patch windows",
+                   "audioset_features": AUDIOSET["feature"], "C": C, "alpha": opt.alpha},
+        "cv_protocol": metrics.get("cv_protocol") or cv_note,
+        "script": "genrekit train --model head",
+        # `genrekit evaluate` flags these songs (by content hash) as in-sample, whatever they are called then
+        "fit_files": fit_files(songs),
+    }
+    path = write_head(Path(opt.out), ds.labels, head_labels, heads, thresholds, opt, training, metrics)
+    log(f"wrote {path}")
+    return {"path": str(path), "C": C, "metrics": metrics, "training": training}
+
+
+def fit_files(songs: list[Song]) -> list[dict[str, str]]:
+    """``{"path", "sha256"}`` of the file bytes of every song in the fit (``manifest.in_fit`` reads it)."""
+    from genrekit.manifest import _sha256
+
+    return [{"path": str(s.path), "sha256": h} for s in songs if (h := _sha256(s.path))]
+
+
+def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tuple[dict, dict],
+               thresholds: dict[str, float], opt: HeadOptions, training: dict, metrics: dict) -> Path:
+    """A ``genrekit-musicnn-head`` model file: the musicnn LR as track head (and, without its
+    "other" row, as the timeline's segment head on 3-patch windows), the AudioSet LR, thresholds."""
+    from genrekit.models.default import FORMAT
+    from genrekit.models.modelfile import save_model_file
+
+    msd, aset = heads
+    seg = {k: v for k, v in msd.items()}
+    if opt.open_set:  # the closed choice among the labels: softmax over their logits alone
+        seg["w1"], seg["b1"] = msd["w1"][:-1], msd["b1"][:-1]
+    tensors = {f"track.m0.{k}": v for k, v in msd.items()} | {f"segment.m0.{k}": v for k, v in seg.items()}
+    tensors |= {f"audioset.m0.{k}": v for k, v in aset.items()}
+    if opt.open_set:
+        tensors |= {f"open.m0.{k}": v for k, v in msd.items()}
+    from genrekit.backbones.efficientat import LICENCE
+
+    per = ", ".join(f"{lab} {n}" for lab, n in training["data"]["per_label"].items())
+    meta = {
+        "format": FORMAT, "name": f"head on {Path(training['source']).name}",
+        "description": (f"Your own genres: a head trained by `genrekit train --model head` on {training['source']} "
+                        f"({per}) over the default model's pretrained backbones, musicnn MSD_musicnn (ISC) per 3 s "
+                        f"patch and EfficientAT mn04_as ({LICENCE}) per 10 s window."),
+        "backbone": "MSD_musicnn", "labels": labels, "track_head_labels": head_labels,
+        "feature_spec": head_spec_dict(), "track_feature_kind": "ms_lm", "segment_feature_kind": "ms_lm",
+        "segment_half_window": 1, "track_window_patches": WINDOW, "track_window_hop": WINDOW_HOP,
+        "audioset": {k: AUDIOSET[k] for k in ("backbone", "window_seconds", "patch_stride", "feature")} | {"alpha": opt.alpha},
+        "backbones": {"musicnn": "MSD_musicnn (ISC licence, musicnn 0.1.0 wheel)", "audioset": f"efficientat_mn04 ({LICENCE})"},
+        "open_set": ({"other_label": OTHER, "segment_feature_kind": "ms_lm", "fused_threshold": thresholds["fused"],
+                      "track_threshold": thresholds["musicnn"], "segment_threshold": thresholds["musicnn"],
+                      "max_false_other": opt.max_false_other,
+                      "score": "in_set = 1 - p(other) of the mixed heads (musicnn alone for segments), recalibrated "
+                               "so that 0.5 is the threshold chosen on out-of-fold scores"} if opt.open_set else {}),
+        "training": training, "metrics": metrics,
+    }
+    import torch
+
+    path = out / "model.safetensors"
+    save_model_file(path, {k: torch.from_numpy(np.array(v, np.float32, copy=True)) for k, v in tensors.items()}, meta)
+    return path

@@ -1,0 +1,266 @@
+"""`genrekit train --model head` (genrekit.heads.training): your own genres on the pretrained backbones.
+
+The first test trains on real songs through the CLI (real extraction, about a minute); the others
+replace the extractor by synthetic rows, so the cache, resume and input handling are checked in
+seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrekit.cli.main import main
+from genrekit.heads import training as T
+
+STYLES = ("classical", "hiphop", "metal", "reggae")
+
+
+def _real_songs(shared_data: Path) -> dict[str, list[dict[str, str]]]:
+    rows = list(csv.DictReader((shared_data / "real-songs" / "labels.csv").open(encoding="utf-8")))
+    return {s: [r for r in rows if r["genre"] == s] for s in STYLES}
+
+
+def test_head_on_real_songs_predicts_held_out_sources(shared_data: Path, tmp_path: Path, capsys) -> None:
+    """4 styles x 5 songs (symlinked into <label>/<source>/) -> held-out songs of sources the head
+    never saw, answered above chance (0.25) by `genrekit predict`; `info` shows the CV."""
+    if not (shared_data / "real-songs" / "labels.csv").is_file():
+        pytest.skip("no real songs")
+    root, held = tmp_path / "songs", []
+    for style, rows in _real_songs(shared_data).items():
+        sources = sorted({r["source_repo"] for r in rows})
+        held_sources = set(sources[-2:])  # two sources kept out of training entirely
+        train = [r for r in rows if r["source_repo"] not in held_sources][:5]
+        held += [(style, r) for r in rows if r["source_repo"] in held_sources][:2]
+        for r in train:
+            d = root / style / re.sub(r"[^A-Za-z0-9]+", "-", r["source_repo"])
+            d.mkdir(parents=True, exist_ok=True)
+            (d / Path(r["file"]).name).symlink_to(shared_data / "real-songs" / r["file"])
+    out = tmp_path / "head"
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(out), "--quiet"]) == 0
+    meta = json.loads(json.dumps(T_meta(out)))
+    assert meta["labels"] == list(STYLES)
+    assert meta["training"]["data"]["per_label"] == {s: 5 for s in STYLES}
+    cv = meta["metrics"]["cv"]
+    assert cv["n"] == 20 and np.asarray(cv["confusion"]).sum() == 20
+    capsys.readouterr()
+    inputs = [str(shared_data / "real-songs" / r["file"]) for _, r in held]
+    assert main(["predict", "--model", str(out), "--format", "csv", "--no-progress", *inputs]) == 0
+    answers = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert len(answers) == len(held) == 8
+    right = sum(a["genre"] == style for a, (style, _) in zip(answers, held, strict=True))
+    assert right / len(held) > 0.5, answers  # chance is 0.25
+    assert main(["info", str(out), "--confusion"]) == 0
+    text = capsys.readouterr().out
+    assert "trained on:" in text and "grouped CV" in text and "true \\ pred" in text
+
+
+def T_meta(out: Path) -> dict:
+    from genrekit.models.modelfile import read_model_meta
+
+    return read_model_meta(out / "model.safetensors")
+
+
+# -- synthetic rows: cache, resume, the inputs users meet ---------------------------------------------
+
+def _fake_rows(path: Path) -> dict:
+    """Rows whose musicnn tags and AudioSet means depend on the label spelt in the file's first bytes."""
+    text = path.read_bytes()
+    if not text.startswith(b"FAKE "):
+        raise T.GenrekitError(f"{path}: not an audio file (fake extractor)")
+    label = text[5:].decode().split("|")[0].strip().casefold()
+    seed = int.from_bytes(label.encode()[:4].ljust(4, b"x"), "little")
+    rng = np.random.default_rng(seed)
+    centre = rng.uniform(0.1, 0.9, 1002)  # 50 tags + 41 MFCC statistics + 911 mn04 outputs
+    noise = np.random.default_rng(list(text)).normal(0, 0.05, (30, 1002))
+    rows = np.clip(centre + noise, 0.01, 0.99).astype(np.float32)
+    rows[1:10, 91:] = np.nan
+    rows[11:20, 91:] = np.nan
+    rows[21:, 91:] = np.nan
+    return {"rows": rows, "audio_sha256": hashlib.sha256(text.split(b"|", 1)[1]).hexdigest(),
+            "seconds": 30.0}
+
+
+def _song(folder: Path, name: str, label: str, salt: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = folder / name
+    p.write_bytes(f"FAKE {label}|{salt if salt is not None else f'{label}/{folder.name}/{name}'}".encode())
+    return p
+
+
+def _library(root: Path, labels=("salsa", "bachata", "kizomba"), per=6, albums=3) -> None:
+    for lab in labels:
+        for i in range(per):
+            _song(root / lab / f"album{i % albums}", f"{lab}-{i}.wav", lab)
+
+
+@pytest.fixture()
+def fake_extractor(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    calls: list[Path] = []
+
+    def fake(path: Path, audioset_weights: str | None = None) -> dict:
+        calls.append(Path(path))
+        return _fake_rows(Path(path))
+
+    monkeypatch.setattr(T, "extract_rows", fake)
+    return calls
+
+
+def test_resume_after_interrupt_extracts_only_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       fake_extractor: list[Path]) -> None:
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))  # this test's own (it counts entries)
+    root = tmp_path / "lib"
+    _library(root)
+    k = 7
+    real = T.extract_rows
+
+    def interrupted(path: Path, audioset_weights: str | None = None) -> dict:
+        if len(fake_extractor) == k:
+            raise KeyboardInterrupt  # Ctrl-C during the (k+1)-th file
+        return real(path, audioset_weights)
+
+    monkeypatch.setattr(T, "extract_rows", interrupted)
+    rc = main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"])
+    assert rc == 130  # the CLI's answer to Ctrl-C
+    assert len(fake_extractor) == k
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+    done = set(fake_extractor)
+    monkeypatch.setattr(T, "extract_rows", real)
+    fake_extractor.clear()
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert len(fake_extractor) == 18 - k and not done & set(fake_extractor)
+    # a refit after adding a song extracts that song only
+    fake_extractor.clear()
+    _song(root / "salsa" / "album9", "new.wav", "salsa")
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert [p.name for p in fake_extractor] == ["new.wav"]
+    # editing a file misses the cache
+    fake_extractor.clear()
+    p = root / "salsa" / "album9" / "new.wav"
+    p.write_bytes(b"FAKE salsa|new edited")
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert [x.name for x in fake_extractor] == ["new.wav"]
+    # the entries are part of the feature cache: `genrekit cache info` counts them, `clear` removes them
+    from genrekit.cache import cache_usage, clear_cache
+
+    head = [f for f in next(c for c in cache_usage() if c.name == "features").files if f.parent.parent.name == "head"]
+    assert len(head) == 20  # 18 songs + the new one + its edited version
+    clear_cache(["features"])
+    fake_extractor.clear()
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert len(fake_extractor) == 19
+
+
+def test_model_file_reads_like_any_model(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root)
+    out = tmp_path / "m"
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "groups: 18 songs by folder below the label (9 groups)" in text
+    assert "grouped CV" in text and "macro-F1" in text
+    from genrekit.models.base import load_model
+
+    model = load_model(out)
+    assert model.labels == ["bachata", "kizomba", "salsa"] and not model.has_other
+    rows = _fake_rows(root / "salsa" / "album0" / "salsa-0.wav")["rows"]
+    p = model.track_probs_from_taggram(rows)
+    assert p.shape == (3,) and model.labels[int(np.argmax(p))] == "salsa"
+    assert model.segment_probs_from_taggram(rows).shape == (30, 3)
+    # evaluate would flag a song of the fit as in-sample, by content, under any name
+    from genrekit.manifest import in_fit
+
+    copy = tmp_path / "renamed.wav"
+    copy.write_bytes((root / "salsa" / "album0" / "salsa-0.wav").read_bytes())
+    assert list(in_fit(T_meta(out)["training"], [str(copy)])) == [str(copy)]
+
+
+def test_open_set_other_folder_unicode_and_case(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    root = tmp_path / "lib"
+    for lab, spelt in (("Música Criolla", "Música Criolla"), ("hip hop", "hip hop"), ("salsa", "salsa")):
+        for i in range(6):
+            _song(root / spelt / f"a{i % 3}", f"{i}.wav", lab)
+    for i in range(3):  # "Hip Hop" differs only in case: one label
+        _song(root / "Hip Hop" / f"b{i}", f"x{i}.wav", "hip hop")
+    other = tmp_path / "outside"
+    for i in range(9):
+        _song(other / f"o{i % 3}", f"o{i}.wav", f"other{i % 3}")
+    out = tmp_path / "m"
+    assert main(["train", "--model", "head", "--data", str(root), "--other-folder", str(other),
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "differ only in case: merged as 'Hip Hop'" in text
+    meta = T_meta(out)
+    assert meta["labels"] == ["Hip Hop", "Música Criolla", "salsa"]
+    assert meta["track_head_labels"][-1] == "other"
+    assert meta["training"]["data"]["per_label"]["Hip Hop"] == 9
+    assert {"fused_threshold", "track_threshold", "segment_threshold"} <= set(meta["open_set"])
+    assert 0 <= meta["metrics"]["other_caught"] <= 1
+    from genrekit.models.base import load_model
+
+    model = load_model(out)
+    assert model.has_other and model.open_threshold == 0.5
+    capsys.readouterr()
+    assert main(["info", str(out), "--confusion"]) == 0
+    text = capsys.readouterr().out
+    assert "open set:" in text and "answered 'other'" in text
+    header = next(line for line in text.splitlines() if "true \\ pred" in line and "other" in line)
+    assert header.split()[-1] == "other"  # the open-set matrix names its extra column
+
+
+def test_bad_inputs_one_line_each_and_duplicates_dropped(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root)
+    (root / "salsa" / "album0" / "broken.mp3").write_bytes(b"\x00garbage")  # not FAKE: the extractor refuses it
+    _song(root / "bachata" / "album1", "dup.wav", "bachata", salt="same")
+    _song(root / "kizomba" / "album1", "dup.wav", "kizomba", salt="same")  # same audio, another label
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("broken.mp3") == 1 and "skipped" in err
+    assert "same audio under 2 labels" in err
+    assert T_meta(tmp_path / "m")["training"]["data"]["songs"] == 18
+
+
+def test_too_few_files_names_the_minimum(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root, labels=("salsa", "bachata"))
+    _song(root / "kizomba" / "a", "k.wav", "kizomba")
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert "'kizomba' has 1" in err and f"at least {T.MIN_FILES}" in err
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_one_group_per_label_warns_and_skips_cv(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root, albums=1)
+    manifest = tmp_path / "songs.csv"
+    with manifest.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["input", "genre", "group"])
+        for f in sorted(root.rglob("*.wav")):
+            w.writerow([f, f.parent.parent.name, "one"])
+    assert main(["train", "--model", "head", "--manifest", str(manifest), "--out", str(tmp_path / "m")]) == 0
+    assert "no cross-validation" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "m")]) == 0
+    assert "grouped CV:  none (no cross-validation" in capsys.readouterr().out
+    meta = T_meta(tmp_path / "m")
+    assert meta["metrics"] == {} and meta["training"]["data"]["groups_by"] == {"group column": 18}
+
+
+def test_other_label_needs_open_set(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root, labels=("salsa", "bachata", "other"))
+    assert main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m")]) == 1
+    assert "--open-set" in capsys.readouterr().err
+    assert main(["train", "--model", "head", "--data", str(root), "--open-set", "--out", str(tmp_path / "m"),
+                 "--quiet"]) == 0
+    assert T_meta(tmp_path / "m")["track_head_labels"] == ["bachata", "salsa", "other"]
