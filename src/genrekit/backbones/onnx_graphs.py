@@ -72,16 +72,12 @@ ONNX_DTYPES = {1: np.dtype("<f4"), 2: np.dtype("u1"), 3: np.dtype("i1"), 5: np.d
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise OnnxGraphError("damaged graph structure (truncated varint)")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
+    from genrekit.backbones.tf_checkpoint import read_varint
+
+    try:
+        return read_varint(buf, pos, OnnxGraphError)
+    except OnnxGraphError:
+        raise OnnxGraphError("damaged graph structure (truncated varint)") from None
 
 
 def _enc_varint(v: int) -> bytes:

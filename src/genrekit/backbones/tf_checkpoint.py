@@ -60,12 +60,14 @@ class TensorEntry:
     crc32c: int | None
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int, error: type[Exception] | None = None) -> tuple[int, int]:
+    """(value, next position) of a protobuf base-128 varint at ``pos``; a truncated one raises
+    ``error`` (CheckpointError by default). TF1 checkpoints and ONNX graphs are both protobuf."""
     result = 0
     shift = 0
     while True:
         if pos >= len(buf):
-            raise CheckpointError("truncated varint")
+            raise (error or CheckpointError)("truncated varint")
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
@@ -78,15 +80,15 @@ def _proto_fields(buf: bytes):
     """Yield (field_number, wire_type, value) for a protobuf message (values raw)."""
     pos = 0
     while pos < len(buf):
-        key, pos = _varint(buf, pos)
+        key, pos = read_varint(buf, pos)
         field, wire = key >> 3, key & 7
         if wire == 0:
-            val, pos = _varint(buf, pos)
+            val, pos = read_varint(buf, pos)
         elif wire == 1:
             val = struct.unpack_from("<Q", buf, pos)[0]
             pos += 8
         elif wire == 2:
-            n, pos = _varint(buf, pos)
+            n, pos = read_varint(buf, pos)
             val = buf[pos : pos + n]
             pos += n
         elif wire == 5:
@@ -144,9 +146,9 @@ def _read_block(data: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]
     pos = 0
     key = b""
     while pos < limit:
-        shared, pos = _varint(block, pos)
-        non_shared, pos = _varint(block, pos)
-        vlen, pos = _varint(block, pos)
+        shared, pos = read_varint(block, pos)
+        non_shared, pos = read_varint(block, pos)
+        vlen, pos = read_varint(block, pos)
         key = key[:shared] + block[pos : pos + non_shared]
         pos += non_shared
         entries.append((key, block[pos : pos + vlen]))
@@ -161,14 +163,14 @@ def _read_table(data: bytes) -> list[tuple[bytes, bytes]]:
     if struct.unpack_from("<Q", footer, _FOOTER_LEN - 8)[0] != _TABLE_MAGIC:
         raise CheckpointError("not a TF checkpoint index (bad table magic)")
     pos = 0
-    _, pos = _varint(footer, pos)  # metaindex offset
-    _, pos = _varint(footer, pos)  # metaindex size
-    idx_off, pos = _varint(footer, pos)
-    idx_size, pos = _varint(footer, pos)
+    _, pos = read_varint(footer, pos)  # metaindex offset
+    _, pos = read_varint(footer, pos)  # metaindex size
+    idx_off, pos = read_varint(footer, pos)
+    idx_size, pos = read_varint(footer, pos)
     out: list[tuple[bytes, bytes]] = []
     for _, handle in _read_block(data, idx_off, idx_size):
-        off, p = _varint(handle, 0)
-        size, _ = _varint(handle, p)
+        off, p = read_varint(handle, 0)
+        size, _ = read_varint(handle, p)
         out.extend(_read_block(data, off, size))
     return out
 

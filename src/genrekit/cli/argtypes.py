@@ -89,3 +89,11 @@ def hidden_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: every layer needs at least 1 unit")
     return sizes
+
+
+def add_tags_option(p) -> None:
+    """``--tags msd|audioset``: the zero-shot tag vocabulary (``prediction.TAG_VOCABULARIES``),
+    the same option for ``predict`` and ``batch``."""
+    p.add_argument("--tags", choices=("msd", "audioset"), default="msd",
+                   help="tag vocabulary: msd (musicnn's 50 Million Song Dataset tags, the default) or audioset "
+                   "(mn04's music classes: instruments, genres such as salsa or afrobeat, moods)")

@@ -25,7 +25,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from genrekit.cli.argtypes import duration, non_negative_float, non_negative_int, positive_float
+from genrekit.cli.argtypes import (
+    add_tags_option,
+    duration,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+)
 from genrekit.errors import GenrekitError, one_line, printable
 from genrekit.units import format_clock, format_duration, format_percent
 
@@ -70,9 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "model answers 'other' for music outside its ten genres)")
     p.add_argument("--top-tags", type=non_negative_int, default=3, metavar="K",
                    help="report the K most probable tags for models that have them (default 3; 0: none)")
-    p.add_argument("--tags", choices=("msd", "audioset"), default="msd",
-                   help="tag vocabulary: msd (musicnn's 50 Million Song Dataset tags, the default) or audioset "
-                   "(mn04's music classes: instruments, genres such as salsa or afrobeat, moods)")
+    add_tags_option(p)
     p.add_argument("--max-duration", type=duration(allow_zero=True), default="3h", metavar="DURATION",
                    help="refuse URLs whose audio is longer than this: seconds, or with a unit (90s, 20m, 3h) "
                    "(default 3h; 0: no limit)")
