@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(tempfile.mkdtemp())
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GENREKIT_ENGINE")}
     env |= {"GENREKIT_CACHE_DIR": str(cache), "GENREKIT_NO_DOWNLOAD": "1"}
+    weights = ROOT.parent / "shared" / "weights" / "efficientat" / "mn04_as_mAP_432.pt"
+    if weights.is_file() and "GENREKIT_EFFICIENTAT_WEIGHTS" not in env:  # offline here: the shared copy
+        env["GENREKIT_EFFICIENTAT_WEIGHTS"] = str(weights)
     ok = torch.returncode != 0
     light = None
     for label in ("first run (converts the networks)", "second run (cold start, cached networks)"):
