@@ -336,3 +336,11 @@ def test_registry_loads_efficientat(efficientat_dir: Path) -> None:
 
     net = get_backbone("efficientat_mn04").load()  # GENREKIT_EFFICIENTAT_WEIGHTS -> the shared copy
     assert net is E.load_efficientat(efficientat_dir / E.WEIGHTS_FILE) and not net.training
+
+
+def test_mel_product_without_scipy_equals_the_dense_one(monkeypatch) -> None:
+    """The light install has no scipy: the front end's numpy path sums the same non-zero terms."""
+    rng = np.random.default_rng(0)
+    power = rng.random((37, 513))
+    monkeypatch.setattr(E, "_filterbank_sparse", lambda: None)
+    np.testing.assert_allclose(E._mel_power(power), E.mel_filterbank() @ power.T, rtol=1e-12, atol=1e-12)
