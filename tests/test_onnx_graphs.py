@@ -181,12 +181,16 @@ def test_parity_with_torch_fp32(musicnn_source, gtzan_clips, monkeypatch):
 NO_TORCH = r"""
 import sys
 sys.modules["torch"] = None  # any `import torch` now raises: the test fails loudly, not only at the end
+for name in ("scipy", "sklearn", "matplotlib"):  # nor in the light install (the train / plots extras)
+    sys.modules[name] = None
 from genrekit.cli.main import main
 rc = main(["predict", sys.argv[1], "--format", "jsonl"])
 from genrekit.batch.rows import limit_threads
 limit_threads(1)
 from genrekit.serve.app import create_app
-del sys.modules["torch"]
+for name in ("torch", "scipy", "sklearn", "matplotlib"):
+    del sys.modules[name]
+assert not {"torch", "scipy", "sklearn", "matplotlib"} & set(sys.modules), sorted(sys.modules)
 assert "torch" not in sys.modules and "onnxruntime" in sys.modules, sorted(m for m in sys.modules if "torch" in m)
 print("rc", rc)
 """
