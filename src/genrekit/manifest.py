@@ -46,10 +46,11 @@ class ManifestRow(NamedTuple):
     input: str
     genre: str
     line: int
+    group: str | None = None  # an optional ``group`` column: the song's cross-validation group
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
-    """The manifest's rows; relative paths resolved against the CSV's folder.
+    """The manifest's rows (``input,genre[,group]``); relative paths resolved against the CSV's folder.
 
     Rows with an empty input or genre are returned (``input`` or ``genre`` empty) rather than
     dropped, so the evaluation reports them as failed instead of silently scoring fewer songs;
@@ -70,6 +71,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     if icol is None or gcol is None:
         raise ManifestError(f"{p}: the manifest needs a header with the columns input,genre "
                             f"(found: {', '.join(reader.fieldnames or []) or 'nothing'})")
+    grp = fields.get("group")
     from genrekit.urls import is_url
 
     rows = []
@@ -81,7 +83,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
         if src and not is_url(src):
             sp = Path(src).expanduser()
             src = str(sp if sp.is_absolute() else (p.parent / sp))
-        rows.append(ManifestRow(src, genre, kept[reader.line_num - 1][0]))
+        group = ((r.get(grp) or "").strip() or None) if grp else None
+        rows.append(ManifestRow(src, genre, kept[reader.line_num - 1][0], group))
     if not rows:
         raise ManifestError(f"{p}: the manifest lists no songs")
     return rows
@@ -224,7 +227,7 @@ def evaluate_manifest(model: Any, manifest_csv: str | os.PathLike[str], out_dir:
     per_song: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     used: set[str] = set()
-    for i, (src, genre, line) in enumerate(rows, 1):
+    for i, (src, genre, line, _group) in enumerate(rows, 1):
         problem = None
         if not src:
             problem = f"{manifest_csv}: line {line}: no input given"

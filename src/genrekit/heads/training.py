@@ -18,7 +18,6 @@ the new ones.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -149,31 +148,14 @@ def find_songs(data: str | os.PathLike[str] | None = None, manifest: str | os.Pa
 
 
 def _read_manifest(path: Path) -> list[tuple[Path, str, str | None, str | None]]:
-    """Rows (path, genre, None, group or None) of an ``input,genre[,group]`` CSV; relative paths
-    are resolved against the CSV's folder."""
-    if not path.is_file():
-        raise GenrekitError(f"{path}: no such manifest file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GenrekitError(f"{path}: cannot read manifest ({exc})") from None
-    reader = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
-    cols = {c.strip().lower(): c for c in reader.fieldnames or []}
-    icol = next((cols[c] for c in ("input", "path", "file") if c in cols), None)
-    gcol = next((cols[c] for c in ("genre", "label") if c in cols), None)
-    if icol is None or gcol is None:
-        raise GenrekitError(f"{path}: the manifest needs a header with the columns input,genre[,group]")
-    grp = cols.get("group")
-    out = []
-    for r in reader:
-        src, genre = (r.get(icol) or "").strip(), (r.get(gcol) or "").strip()
-        if not src or not genre:
-            continue
-        p = Path(src).expanduser()
-        out.append((p if p.is_absolute() else path.parent / p, genre, None, ((r.get(grp) or "").strip() or None) if grp else None))
-    if not out:
+    """Rows (path, genre, None, group or None) of an ``input,genre[,group]`` CSV, read by the
+    manifest reader ``evaluate --manifest`` uses; rows missing their input or genre are left out."""
+    from genrekit.manifest import read_manifest
+
+    rows = [(Path(r.input), r.genre, None, r.group) for r in read_manifest(path) if r.input and r.genre]
+    if not rows:
         raise GenrekitError(f"{path}: the manifest lists no songs")
-    return out
+    return rows
 
 
 def tag_group(path: Path) -> tuple[str, str] | None:
