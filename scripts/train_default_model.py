@@ -95,25 +95,6 @@ def msd_rows(tags: np.ndarray) -> list[np.ndarray]:
     return [window_features(tags[w], "ms_lm") for w in long_input_windows(len(tags), WINDOW, WINDOW // 2)]
 
 
-def mn_feature(mn: np.ndarray, kind: str) -> np.ndarray:
-    return AS.head_features(mn, kind)
-
-
-def _unused(mn, kind):
-    lg, emb = mn[: AS.N_LOGITS], mn[AS.N_LOGITS :]
-    if kind == "logits":
-        return lg
-    if kind == "emb":
-        return emb
-    if kind == "genres":
-        return lg[list(AS.GENRE_CLASSES)]
-    if kind == "music":
-        return lg[list(AS.MUSIC_CLASSES)]
-    if kind == "music_emb":
-        return np.r_[lg[list(AS.MUSIC_CLASSES)], emb]
-    return np.r_[lg, emb]
-
-
 def fit_msd(D, idx, C):
     X, Y, W = [], [], []
     for i in idx:
@@ -137,7 +118,7 @@ def fit_mn(D, idx, C, kind, with_msd=False, balanced=False, real_weight=1.0):
 
 
 def feat(D, i, kind, with_msd):
-    f = mn_feature(D["mn"][i], kind)
+    f = AS.head_features(D["mn"][i], kind)
     if with_msd:
         f = np.r_[msd_rows(D["msd"][i][:WINDOW])[0], f]
     return f
@@ -240,11 +221,6 @@ def v_mtt_inset(C=0.03):
     return run
 
 
-def zero_shot_logp(mean_row: np.ndarray) -> np.ndarray:
-    """[10] log-softmax of mn04's logits for the classes named like the ten genres (zero-shot)."""
-    return AS.zero_shot_logp(mean_row, GENRES)
-
-
 def v_late_zs(alpha=0.5, gamma=1.0, audio_only=False, C_mn=0.03, **mn_options):
     """The late mix, with mn04's zero-shot genre log-probabilities added (weight ``gamma``) to the
     ten genres' log-probabilities: the nearest genre moves, p(other) and so the in-set score stay."""
@@ -252,7 +228,7 @@ def v_late_zs(alpha=0.5, gamma=1.0, audio_only=False, C_mn=0.03, **mn_options):
 
     def run(D, fit_idx, held, cache):
         P = base(D, fit_idx, held, cache)
-        zs = np.stack([zero_shot_logp(D["mn"][i]) for i in held])
+        zs = np.stack([AS.zero_shot_logp(D["mn"][i], GENRES) for i in held])
         z = np.log(np.clip(P[:, :OTHER], 1e-12, 1)) + gamma * zs
         closed = LR.softmax(z)
         out = P.copy()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from genrekit.features import Features, FeatureSpec, spec_from_dict
+from genrekit.heads.openset import recalibrate as recalibrate  # the in-set scores' one mapping
 from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-musicnn-head"
@@ -103,16 +104,6 @@ def inset_window_features(msd: np.ndarray, mtt: np.ndarray) -> np.ndarray:
         raise ValueError("no patch of the window has MTT tags")
     p = np.clip(ran, _EPS, 1 - _EPS)
     return np.concatenate([window_features(msd, "ms_lm"), np.log(p / (1 - p)).mean(0), ran.std(0)]).astype(np.float32)
-
-
-def recalibrate(score: float | np.ndarray, threshold: float) -> float | np.ndarray:
-    """Map a 1 - p(other) score monotonically so that ``threshold`` lands on 0.5 (logit shift):
-    every in-set score a model reports then reads the same way, whichever head made it."""
-    s = np.clip(np.asarray(score, np.float64), 1e-6, 1 - 1e-6)
-    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
-    z = np.log(s / (1 - s)) - np.log(t / (1 - t))
-    out = 1 / (1 + np.exp(-z))
-    return float(out) if np.ndim(out) == 0 else out
 
 
 def clip_mfcc_rows(n_patches: int, mean: np.ndarray, var: np.ndarray, n_frames: int) -> np.ndarray:
