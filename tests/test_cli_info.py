@@ -22,8 +22,8 @@ def test_info_on_the_default_model(capsys) -> None:
     assert f"test_track           accuracy {acc:.4f}" in out
     block = out.split("confusion (test_track;", 1)[1].split("confusion (", 1)[0]  # the 290 tracks' matrix
     rows = [line.split() for line in block.splitlines() if line.split()[:1] and line.split()[0] in GENRES]
-    assert "backbone:    audioset: efficientat_mn04: MIT licence" in out  # both backbones' licences
-    assert "real songs, grouped CV by candidate" in out
+    assert "backbone:    audioset: efficientat_mn04 (MIT" in out and "musicnn: MSD_musicnn (ISC" in out  # licences
+    assert "grouped CV of the model and its parts" in out
     assert len(rows) == 10 and sum(int(v) for r in rows for v in r[1:]) == meta["metrics"]["test_track"]["n"]
     header = next(line for line in out.splitlines() if "true \\ pred" in line)
     assert header.split()[3:] == [g[:5] for g in GENRES]  # columns named: blues class count ...
@@ -88,15 +88,16 @@ def test_info_shows_head_training_and_real_song_cv_beside_gtzan(capsys) -> None:
     out = capsys.readouterr().out
     head = next(line for line in out.splitlines() if line.startswith("head:"))
     assert meta["training"]["config"]["model"] in head and "?" not in head
-    training = next(line for line in out.splitlines() if line.startswith("training:"))
-    assert "{" not in training and "'" not in training.split(":", 1)[1].replace("'other'", "")
-    data = meta["training"]["data"]
-    assert f"{data['real_songs_in_ten']} real songs in the ten genres" in training
-    real, gtzan = meta["metrics"]["real_songs_cv"], meta["metrics"]["test_track"]
-    line = next(x for x in out.splitlines() if "real songs, grouped CV" in x and "closed set" in x)
-    assert f"closed set accuracy {real['closed_accuracy']:.3f}" in line and f"open set {real['open_accuracy']:.3f}" in line
-    assert f"GTZAN test split ({gtzan['n']} tracks):" in out and f"accuracy {gtzan['accuracy']:.3f}" in out
-    assert f"{real['other_caught']:.1%} of songs outside the ten" in out
+    trained = next(line for line in out.splitlines() if line.startswith("trained on:"))
+    assert "{" not in trained and "blues 22" in trained and "other 98" in trained and "124 songs of gtzan" in trained
+    m = meta["metrics"]
+    cv, gtzan = m["cv"], m["test_track"]
+    line = next(x for x in out.splitlines() if x.startswith("grouped CV:"))
+    assert f"accuracy {cv['accuracy']:.3f}" in line and f"macro-F1 {cv['macro_f1']:.3f}" in line
+    assert f"{gtzan['n']} tracks of the fault-filtered test split, accuracy {gtzan['accuracy']:.3f}" in out
+    assert f"{m['other_caught']:.1%} of songs outside the labels answered 'other'" in out
+    for name, r in m["cv_components"].items():  # each part beside the model, on the same folds
+        assert any(x.strip().startswith(name) and f"{r['accuracy']:.3f}" in x for x in out.splitlines())
     assert "checksum verified" in out
 
 

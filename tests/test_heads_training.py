@@ -264,3 +264,76 @@ def test_other_label_needs_open_set(tmp_path: Path, fake_extractor: list[Path], 
     assert main(["train", "--model", "head", "--data", str(root), "--open-set", "--out", str(tmp_path / "m"),
                  "--quiet"]) == 0
     assert T_meta(tmp_path / "m")["track_head_labels"] == ["bachata", "salsa", "other"]
+
+
+def test_reference_group_zero_shot_and_cv_parts(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    """The options the default model is built with: a reference group in every fit and never
+    scored, mn04's zero-shot vote, unweighted classes, one fold per group. The CV's probabilities
+    are the model file's own (one function computes both), and the parts are scored on the same folds."""
+    root = tmp_path / "lib"
+    labels = ("salsa", "flamenco", "afrobeat")  # each names an AudioSet genre class
+    _library(root, labels=labels, per=6, albums=3)
+    for lab in labels:
+        for i in range(4):
+            _song(root / "ref" / lab, f"r{i}.wav", lab)
+    for i in range(6):  # outside the labels: "other" (the open set's zero-shot vote leaves p(other) alone)
+        _song(root / "other" / f"album{i % 3}", f"o{i}.wav", f"other{i % 2}")
+    manifest = tmp_path / "songs.csv"
+    with manifest.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["input", "genre", "group"])
+        for f in sorted(root.rglob("*.wav")):
+            ref = f.parent.parent.name == "ref"
+            w.writerow([f, f.parent.name if ref else f.parent.parent.name, "ref" if ref else f.parent.name])
+    out = tmp_path / "m"
+    assert main(["train", "--model", "head", "--manifest", str(manifest), "--always-fit", "ref", "--cv-folds", "0",
+                 "--c-grid", "0.03", "--class-weight", "none", "--zero-shot-weight", "0.5", "--open-set", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "always in the fit, never scored: 12 songs of ref" in text and "leave one group out (3 folds)" in text
+    meta = T_meta(out)
+    assert meta["metrics"]["cv"]["n"] == 18  # the reference songs are never scored
+    assert meta["metrics"]["cv_open_set"]["n"] == 24
+    parts = meta["metrics"]["cv_components"]
+    assert set(parts) == set(T.COMPONENT_NAMES.values())
+    assert all(r["n"] == 18 for r in parts.values())
+    assert "other_caught" in parts["the model"] and "other_caught" not in parts["mn04 zero-shot (no training)"]
+    assert meta["audioset"]["zero_shot_weight"] == 0.5 and meta["training"]["config"]["class_weight"] == "none"
+    assert meta["training"]["data"]["always_in_fit"] == {"ref": 12}
+    from genrekit.models.base import load_model
+    from genrekit.models.modelfile import read_model_file
+
+    model = load_model(out)
+    tensors, _ = read_model_file(out / "model.safetensors", numpy=True)
+    heads = tuple({k.split(".", 2)[2]: np.asarray(v) for k, v in tensors.items() if k.startswith(f"{h}.m0.")}
+                  for h in ("track", "audioset"))
+    song = root / "flamenco" / "album1" / "flamenco-1.wav"
+    F = T.song_features([_fake_rows(song)])
+    expected = T.component_probs(heads, F, np.array([0]), 0.5, list(meta["labels"]), 0.5)["model"][0]
+    rows = _fake_rows(song)["rows"]
+    np.testing.assert_allclose(model._fused_probs(rows), expected, atol=1e-5)
+    np.testing.assert_allclose(model.track_probs_from_taggram(rows), expected[:3] / expected[:3].sum(), atol=1e-5)
+    assert main(["info", str(out)]) == 0
+    assert "mn04 zero-shot (no training)" in capsys.readouterr().out
+
+
+def test_zero_shot_needs_audioset_names_and_reference_group_must_exist(tmp_path: Path, fake_extractor: list[Path],
+                                                                      capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root)  # salsa, bachata, kizomba
+    assert main(["train", "--model", "head", "--data", str(root), "--zero-shot-weight", "1",
+                 "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert "'bachata', 'kizomba'" in err and "'salsa'" not in err
+    assert main(["train", "--model", "head", "--data", str(root), "--always-fit", "nowhere",
+                 "--out", str(tmp_path / "m")]) == 1
+    assert "no song is in group 'nowhere'" in capsys.readouterr().err
+
+
+def test_zero_shot_class_names() -> None:
+    from genrekit.models import audioset as AS
+
+    names = AS.labels()
+    assert names[AS.zero_shot_class("Salsa")] == "Salsa music"
+    assert names[AS.zero_shot_class(" drum  and bass ")] == "Drum and bass"
+    assert AS.zero_shot_class("hiphop") == AS.ZERO_SHOT_TEN["hiphop"]
+    assert AS.zero_shot_class("kizomba") is None and AS.zero_shot_class("Speech") is None  # not a genre class

@@ -142,8 +142,12 @@ def _user_head_lines(meta: dict[str, Any]) -> list[str]:
     per = ", ".join(f"{k} {v}" for k, v in (d.get("per_label") or {}).items())
     by = ", ".join(f"{v} by {k}" for k, v in (d.get("groups_by") or {}).items())
     cfg = t.get("config") or {}
-    out = [f"trained on:  {t.get('source', '?')}: {per} songs; {d.get('groups', '?')} groups ({by})",
-           f"head:        {cfg.get('model', '?')}; C {cfg.get('C')} (chosen by grouped CV), alpha {cfg.get('alpha')}"]
+    fixed = ", ".join(f"{v} songs of {k}" for k, v in (d.get("always_in_fit") or {}).items())
+    zs = f", zero-shot weight {cfg['zero_shot_weight']}" if cfg.get("zero_shot_weight") else ""
+    out = [f"trained on:  {t.get('source', '?')}: {per} songs; {d.get('groups', '?')} groups ({by})"
+           + (f"; always in the fit: {fixed}" if fixed else ""),
+           f"head:        {cfg.get('model', '?')}; C {cfg.get('C')}"
+           + (" (chosen by grouped CV)" if len(m.get("cv_by_C") or {}) > 1 else "") + f", alpha {cfg.get('alpha')}{zs}"]
     cv = m.get("cv")
     if not isinstance(cv, dict):
         out.append(f"grouped CV:  none ({t.get('cv_protocol') or 'not run'})")
@@ -153,7 +157,26 @@ def _user_head_lines(meta: dict[str, Any]) -> list[str]:
                f"macro-F1 {cv['macro_f1']:.3f}, {cv['n']} songs; {t.get('cv_protocol', '')}")
     if "other_caught" in m:
         out.append(f"open set:    {m['other_caught']:.1%} of songs outside the labels answered 'other', "
-                   f"{m['in_set_called_other']:.1%} of the labels' songs wrongly so (thresholds chosen on the other folds)")
+                   f"{m['in_set_called_other']:.1%} of the labels' songs wrongly so (thresholds chosen on the other folds)"
+                   + (f"; AUROC {m['auroc_other']:.3f}" if isinstance(m.get("auroc_other"), float) else ""))
+    parts = m.get("cv_components")
+    if isinstance(parts, dict) and parts:
+        out.append("grouped CV of the model and its parts (same folds): accuracy [95% over groups], macro-F1"
+                   + ("; 'other' caught / inside called 'other'" if "other_caught" in m else ""))
+        for name, r in parts.items():
+            ci = r.get("accuracy_ci95_over_groups") or (float("nan"), float("nan"))
+            line = f"  {name:30s} {r['accuracy']:.3f} [{ci[0]:.2f}-{ci[1]:.2f}], {r['macro_f1']:.3f}"
+            if "other_caught" in r:
+                line += f"; {r['other_caught']:.1%} / {r['in_set_called_other']:.1%}"
+            out.append(line)
+    if isinstance(m.get("test_track"), dict):
+        g = m["test_track"]
+        out.append(f"GTZAN test:  {g.get('n', '?')} tracks of the fault-filtered test split, accuracy {g['accuracy']:.3f}, "
+                   f"macro-F1 {g.get('macro_f1', float('nan')):.3f}" + (f" ({m['test_track_note']})" if m.get("test_track_note") else ""))
+    if isinstance(m.get("test_audio_clips"), dict):
+        a = m["test_audio_clips"]
+        out.append(f"             the {a.get('n', '?')} test clips with audio in shared data (the whole model): "
+                   f"accuracy {a['accuracy']:.3f}")
     return out
 
 
@@ -228,7 +251,9 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     metrics = meta.get("metrics") or {}
     real = metrics.get("real_songs_cv") if isinstance(metrics.get("real_songs_cv"), dict) else None
     if user_head:  # shown above; the table per C and the confusion matrices stay below
-        metrics = {k: v for k, v in metrics.items() if k not in ("cv_protocol", "other_caught", "in_set_called_other")}
+        metrics = {k: v for k, v in metrics.items()
+                   if k not in ("cv_protocol", "other_caught", "in_set_called_other", "auroc_other", "cv_components",
+                                "test_track_note")}
     if isinstance(metrics.get("test_track"), dict) and real is not None:
         lines += _default_metric_lines(metrics, real, meta.get("training") or {})
         variants = metrics.get("real_songs_cv_variants")

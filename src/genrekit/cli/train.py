@@ -108,8 +108,17 @@ def add_parser(subparsers) -> None:
                    help="open set: at most this share of your labels' songs may be answered 'other' (default 0.15)")
     h.add_argument("--c-grid", type=_c_grid, default=None,
                    help="regularisation values tried by grouped CV, comma separated (default 0.01,0.03,0.1)")
-    h.add_argument("--cv-folds", type=positive_int, default=5,
-                   help="folds of whole groups (leave one group out when there are fewer groups; default 5)")
+    h.add_argument("--cv-folds", type=non_negative_int, default=5,
+                   help="folds of whole groups (leave one group out when there are fewer groups, or with 0; default 5)")
+    h.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
+                   help="balanced: each label weighs the same whatever its song count (default); none: each song once")
+    h.add_argument("--zero-shot-weight", type=non_negative_float, default=0.0,
+                   help="weight of mn04's own vote among your labels, when each label names an AudioSet genre "
+                        "class (blues, salsa, afrobeat, ...); 0 = off (default)")
+    h.add_argument("--always-fit", action="append", default=[], metavar="GROUP",
+                   help="songs of this group (manifest group column, album, artist or folder) are in every fit and "
+                        "never scored: a reference collection such as GTZAN beside your own songs (repeatable)")
+    h.add_argument("--name", help="the model's name (default: 'head on <folder>')")
     h.add_argument("--efficientat-weights", help="EfficientAT mn04 weights file (default: the usual lookup)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -244,8 +253,10 @@ def run_head(args) -> int:
 
     opt = HeadOptions(data=args.data, manifest=args.manifest, out=args.out,
                       open_set=bool(args.open_set or args.other_folder), other_folder=args.other_folder,
-                      Cs=args.c_grid or C_GRID, folds=max(2, args.cv_folds), max_false_other=args.max_false_other,
-                      use_cache=not args.no_cache, progress=not args.quiet, audioset_weights=args.efficientat_weights)
+                      Cs=args.c_grid or C_GRID, folds=args.cv_folds and max(2, args.cv_folds),
+                      max_false_other=args.max_false_other, use_cache=not args.no_cache, progress=not args.quiet,
+                      audioset_weights=args.efficientat_weights, class_weight=args.class_weight,
+                      zero_shot_weight=args.zero_shot_weight, always_fit=tuple(args.always_fit), name=args.name)
     train_head(opt, log=(lambda *_: None) if args.quiet else print)
     return 0
 

@@ -396,9 +396,10 @@ def drop_duplicates(songs: list[Song], entries: list[dict[str, Any]], log: Log) 
     return [songs[i] for i in keep], [entries[i] for i in keep]
 
 
-def check_counts(songs: list[Song], labels: list[str]) -> list[str]:
+def check_counts(songs: list[Song], labels: list[str], scored: list[Song] | None = None) -> list[str]:
     """Raise when a label has fewer than ``MIN_FILES`` usable files; return the labels with fewer
-    than ``MIN_GROUPS`` groups (grouped cross-validation cannot hold one of them out)."""
+    than ``MIN_GROUPS`` groups among the ``scored`` songs (default all; grouped cross-validation
+    cannot hold one of them out)."""
     files = Counter(s.label for s in songs)
     few = [lab for lab in [*labels, *([OTHER] if OTHER in files else [])] if files[lab] < MIN_FILES]
     if few:
@@ -406,26 +407,37 @@ def check_counts(songs: list[Song], labels: list[str]) -> list[str]:
                             + f"; a head needs at least {MIN_FILES} per label (and {MIN_GROUPS} albums, artists or "
                             "sub-folders per label for cross-validation)")
     groups = defaultdict(set)
-    for s in songs:
+    for s in songs if scored is None else scored:
         groups[s.label].add(s.group)
+    for lab in [*labels, *([OTHER] if OTHER in files else [])]:
+        groups.setdefault(lab, set())
     return [lab for lab in sorted(groups) if len(groups[lab]) < MIN_GROUPS]
 
 
 # -- features and fitting -------------------------------------------------------------------------
 
+#: Timeline segments see windows of 1-3 patches; the segment head learns from such windows.
+SEGMENT_PATCHES = (1, 2, 3)
+SEGMENTS_PER_SONG = 8
+
+
 @dataclass
 class Features:
-    """Per song: musicnn window features [windows, 150] and the AudioSet head features [911]."""
+    """Per song: musicnn window features [windows, 150], the raw musicnn tags [patches, 50] (for
+    the timeline's segment head), the AudioSet head features [911] and the mean mn04 row [911]
+    (for the zero-shot vote)."""
 
     msd: list[np.ndarray]
     aset: np.ndarray
+    tags: list[np.ndarray]
+    mean: np.ndarray
 
 
 def song_features(entries: list[dict[str, Any]]) -> Features:
     from genrekit.models import audioset as AS
     from genrekit.models.default import N_TAGS, long_input_windows, window_features
 
-    msd, aset = [], []
+    msd, aset, tags_all, means = [], [], [], []
     for e in entries:
         rows = e["rows"]
         tags = rows[:, :N_TAGS]
@@ -433,92 +445,159 @@ def song_features(entries: list[dict[str, Any]]) -> Features:
                              for w in long_input_windows(len(tags), WINDOW, WINDOW_HOP)]))
         mean = AS.track_features(rows[:, -AS.ROW :])
         aset.append(AS.head_features(mean, AUDIOSET["feature"]))
-    return Features(msd, np.stack(aset))
+        tags_all.append(np.asarray(tags, np.float32))
+        means.append(mean)
+    return Features(msd, np.stack(aset), tags_all, np.stack(means))
 
 
-def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, n: int, w: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """``fit_logistic(balanced=True)``; a class absent from this fit (a fold that held all its songs
-    out) gets a bias that no song reaches, so it is never answered."""
+def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, n: int, w: np.ndarray | None = None,
+            balanced: bool = True) -> dict[str, np.ndarray]:
+    """``fit_logistic``; a class absent from this fit (a fold that held all its songs out) gets a
+    bias that no song reaches, so it is never answered."""
     from genrekit.heads.logistic import fit_logistic
 
     present = np.unique(y)
     if len(present) == n:
-        return fit_logistic(X, y, C=C, n_classes=n, sample_weight=w, balanced=True)
+        return fit_logistic(X, y, C=C, n_classes=n, sample_weight=w, balanced=balanced)
     remap = {c: i for i, c in enumerate(present)}
-    m = fit_logistic(X, np.array([remap[c] for c in y]), C=C, n_classes=len(present), sample_weight=w, balanced=True)
+    m = fit_logistic(X, np.array([remap[c] for c in y]), C=C, n_classes=len(present), sample_weight=w,
+                     balanced=balanced)
     w1 = np.zeros((n, m["w1"].shape[1]), np.float32)
     b1 = np.full(n, -1e4, np.float32)
     w1[present], b1[present] = m["w1"], m["b1"]
     return {"w1": w1, "b1": b1, "mu": m["mu"], "sigma": m["sigma"]}
 
 
-def fit_heads(F: Features, y: np.ndarray, idx: np.ndarray, C: float, n: int) -> tuple[dict, dict]:
+def fit_heads(F: Features, y: np.ndarray, idx: np.ndarray, C: float, n: int,
+              balanced: bool = True) -> tuple[dict, dict]:
     """(musicnn LR on window rows weighted 1/windows, AudioSet LR) fitted on songs ``idx``."""
     X = np.concatenate([F.msd[i] for i in idx])
     Y = np.concatenate([[y[i]] * len(F.msd[i]) for i in idx])
     W = np.concatenate([[1.0 / len(F.msd[i])] * len(F.msd[i]) for i in idx])
-    return _fit_lr(X, Y, C, n, W), _fit_lr(F.aset[idx], y[idx], C, n)
+    return _fit_lr(X, Y, C, n, W, balanced), _fit_lr(F.aset[idx], y[idx], C, n, balanced=balanced)
 
 
-def head_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """(fused probabilities [len(idx), n], musicnn-only ones) as the model file computes them."""
+def fit_segment_head(F: Features, y: np.ndarray, idx: np.ndarray, C: float, n: int,
+                     balanced: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+    """A musicnn LR on what a timeline segment sees: random windows of 1-3 patches of every song
+    in ``idx`` (``SEGMENTS_PER_SONG`` each, a fixed seed), so a segment is judged by a head that
+    learnt from windows its length rather than from whole-track statistics."""
+    from genrekit.models.default import window_features
+
+    rng = np.random.default_rng(seed)
+    X, Y = [], []
+    for i in idx:
+        t = F.tags[i]
+        for _ in range(SEGMENTS_PER_SONG):
+            k = int(rng.choice(SEGMENT_PATCHES))
+            s = int(rng.integers(0, max(1, len(t) - k + 1)))
+            X.append(window_features(t[s : s + k], "ms_lm"))
+            Y.append(y[i])
+    return _fit_lr(np.array(X), np.array(Y), C, n, balanced=balanced)
+
+
+def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float, labels: list[str],
+                    gamma: float = 0.0) -> dict[str, np.ndarray]:
+    """Probabilities [len(idx), classes] of the model (``model``, what the model file computes)
+    and of its parts: each head alone, the two heads mixed without the zero-shot vote, and (with
+    ``gamma``) mn04's zero-shot vote alone over the labels."""
     from genrekit.heads import logistic as LR
+    from genrekit.heads.fusion import mix
+    from genrekit.models import audioset as AS
 
     pa = np.stack([LR.probs(heads[0], F.msd[i]).mean(0) for i in idx])
     pb = LR.probs(heads[1], F.aset[idx])
-    z = alpha * np.log(np.clip(pa, 1e-9, 1)) + (1 - alpha) * np.log(np.clip(pb, 1e-9, 1))
-    return LR.softmax(z), pa
+    out = {"musicnn": pa, "audioset": pb, "both": mix(pa, pb, alpha, len(labels))}
+    out["model"] = out["both"]
+    if gamma:
+        zs = AS.zero_shot_logp(F.mean[idx], labels)
+        out["model"] = mix(pa, pb, alpha, len(labels), zs, gamma)
+        out["zero_shot"] = np.exp(zs)
+    return out
 
 
-def folds_for(groups: np.ndarray, k: int) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
-    """Leave one group out when there are at most ``k`` groups, else whole groups dealt into ``k`` folds."""
+#: The parts' names in CV tables.
+COMPONENT_NAMES = {"musicnn": "musicnn head alone", "audioset": "AudioSet (mn04) head alone",
+                   "both": "both heads mixed", "zero_shot": "mn04 zero-shot (no training)", "model": "the model"}
+
+
+def folds_for(groups: np.ndarray, k: int, fixed: np.ndarray | None = None,
+              ) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
+    """Leave one group out when ``k`` is 0 or there are at most ``k`` groups, else whole groups
+    dealt into ``k`` folds; rows flagged ``fixed`` are in every fit and never held out."""
     from genrekit.heads.validation import grouped_k_folds, leave_one_group_out
 
-    n_groups = len(set(groups.tolist()))
-    if n_groups <= k:
-        return list(leave_one_group_out(groups)), f"leave one group out ({n_groups} folds)"
-    return list(grouped_k_folds(groups, k)), f"{k} folds of whole groups ({n_groups} groups)"
+    scored = groups if fixed is None else groups[~fixed]
+    n_groups = len(set(scored.tolist()))
+    if k == 0 or n_groups <= k:
+        return list(leave_one_group_out(groups, fixed)), f"leave one group out ({n_groups} folds)"
+    return list(grouped_k_folds(groups, k, fixed)), f"{k} folds of whole groups ({n_groups} groups)"
 
 
 def cross_validate(F: Features, y: np.ndarray, groups: np.ndarray, n: int, Cs: Sequence[float], k: int,
-                   alpha: float) -> tuple[dict[float, tuple[np.ndarray, np.ndarray]], str, list]:
-    """Out-of-fold (fused, musicnn-only) probabilities for every C in ``Cs``."""
-    folds, protocol = folds_for(groups, k)
-    out = {C: (np.zeros((len(y), n)), np.zeros((len(y), n))) for C in Cs}
-    for _, fit_idx, held in folds:
+                   alpha: float, labels: list[str] | None = None, gamma: float = 0.0, balanced: bool = True,
+                   fixed: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
+                   ) -> tuple[dict[float, dict[str, np.ndarray]], str, list]:
+    """Out-of-fold probabilities of the model and its parts (:func:`component_probs`) for every C
+    in ``Cs`` (``labels``: the user's, without "other"); rows never held out (``fixed``) stay NaN."""
+    folds, protocol = folds_for(groups, k, fixed)
+    labels = labels if labels is not None else [str(i) for i in range(n)]
+    out: dict[float, dict[str, np.ndarray]] = {C: {} for C in Cs}
+    for k_done, (_, fit_idx, held) in enumerate(folds):
+        if progress is not None:
+            progress(k_done, len(folds))
         for C in Cs:
-            P, Pa = head_probs(fit_heads(F, y, fit_idx, C, n), F, held, alpha)
-            out[C][0][held], out[C][1][held] = P, Pa
+            parts = component_probs(fit_heads(F, y, fit_idx, C, n, balanced), F, held, alpha, labels, gamma)
+            for name, P in parts.items():
+                dest = out[C].setdefault(name, np.full((len(y), P.shape[1]), np.nan))
+                dest[held] = P
     return out, protocol, folds
 
 
-def evaluate_oof(P: np.ndarray, Pa: np.ndarray, y: np.ndarray, groups: np.ndarray, n_labels: int, folds: list,
+def evaluate_oof(P: np.ndarray, y: np.ndarray, groups: np.ndarray, n_labels: int, folds: list,
                  max_false: float, open_set: bool) -> dict[str, Any]:
-    """Closed-set scores of the user's labels, and with an open set the answers of thresholds
-    picked on the other folds only."""
+    """Closed-set scores of the user's labels over the scored (held-out) rows, and with an open
+    set the answers of thresholds picked on the other folds only, and the in-set score's AUROC."""
     from genrekit.heads.openset import pick_threshold
-    from genrekit.heads.validation import bootstrap_interval, scores
+    from genrekit.heads.validation import auroc, bootstrap_interval, scores
 
-    inside = y < n_labels
-    closed = P[:, :n_labels].argmax(1)
+    scored = ~np.isnan(P).any(axis=1)
+    inside = (y < n_labels) & scored
+    outside = (y >= n_labels) & scored
+    closed = np.where(scored[:, None], P, 0)[:, :n_labels].argmax(1)
     s = scores(y[inside], closed[inside], n_labels)
     lo, hi = bootstrap_interval((closed[inside] == y[inside]).astype(float), groups[inside])
     out: dict[str, Any] = {"cv": {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "n": s["n"],
                                   "accuracy_ci95_over_groups": [lo, hi], "confusion": s["confusion"]}}
-    if open_set:
-        score = 1 - P[:, n_labels]
+    if open_set and P.shape[1] > n_labels:
+        score = np.where(scored, 1 - P[:, -1], np.nan)
         answer = closed.copy()
         for _, _, held in folds:
             rest = np.ones(len(y), bool)
             rest[held] = False
-            t = pick_threshold(score[rest & inside], score[rest & ~inside], max_false)
+            t = pick_threshold(score[rest & inside], score[rest & outside], max_false)
             answer[held[score[held] < t]] = n_labels
-        so = scores(y, answer, n_labels + 1)
+        so = scores(y[scored], answer[scored], n_labels + 1)
         out["cv_open_set"] = {"accuracy": so["accuracy"], "macro_f1": so["macro_f1"], "n": so["n"],
                               "confusion": so["confusion"]}
-        out["other_caught"] = float((answer[~inside] == n_labels).mean())
+        out["other_caught"] = float((answer[outside] == n_labels).mean())
         out["in_set_called_other"] = float((answer[inside] == n_labels).mean())
+        out["auroc_other"] = auroc(-score[outside], -score[inside])
     return out
+
+
+def component_table(parts: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray, n_labels: int, folds: list,
+                    max_false: float, open_set: bool) -> dict[str, dict[str, Any]]:
+    """{part's name: its CV figures} on the same folds (each backbone alone beside the model)."""
+    table = {}
+    for key, P in parts.items():
+        r = evaluate_oof(P, y, groups, n_labels, folds, max_false, open_set)
+        row = {k: r["cv"][k] for k in ("accuracy", "macro_f1", "n", "accuracy_ci95_over_groups")}
+        if "other_caught" in r:
+            row |= {"open_set_accuracy": r["cv_open_set"]["accuracy"], "other_caught": r["other_caught"],
+                    "in_set_called_other": r["in_set_called_other"], "auroc_other": r["auroc_other"]}
+        table[COMPONENT_NAMES[key]] = row
+    return table
 
 
 # -- the whole command ------------------------------------------------------------------------------
@@ -531,12 +610,28 @@ class HeadOptions:
     open_set: bool = False
     other_folder: str | None = None
     Cs: tuple[float, ...] = C_GRID
-    folds: int = 5
+    folds: int = 5  # 0: leave one group out
     max_false_other: float = 0.15
     alpha: float = AUDIOSET["alpha"]
     use_cache: bool = True
     progress: bool = True
     audioset_weights: str | None = None
+    class_weight: str = "balanced"  # or "none": each song counts once
+    zero_shot_weight: float = 0.0
+    always_fit: tuple[str, ...] = ()  # groups in every fit, never scored (a reference collection)
+    name: str | None = None
+    description: str | None = None
+
+
+def _check_zero_shot(labels: list[str], gamma: float) -> None:
+    from genrekit.models import audioset as AS
+
+    if gamma < 0:
+        raise GenrekitError(f"--zero-shot-weight must be >= 0 (got {gamma:g})")
+    missing = [lab for lab in labels if AS.zero_shot_class(lab) is None]
+    if gamma and missing:
+        raise GenrekitError("--zero-shot-weight needs every label to name an AudioSet genre class; "
+                            f"none is named like {', '.join(map(repr, missing))} (see `genrekit predict --tags audioset`)")
 
 
 def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
@@ -544,6 +639,9 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
     ds = find_songs(opt.data, opt.manifest, opt.other_folder, opt.open_set)
     for note in ds.notes:
         log(printable(f"note: {note}"))
+    if opt.class_weight not in ("balanced", "none"):
+        raise GenrekitError(f"--class-weight is balanced or none (got {opt.class_weight!r})")
+    _check_zero_shot(ds.labels, opt.zero_shot_weight)
     log(f"songs: {len(ds.songs)} audio files, labels: {', '.join(ds.labels)}"
         + (f" + {sum(s.label == OTHER for s in ds.songs)} outside them ('other')" if opt.open_set else ""))
     cache = EmbeddingCache() if opt.use_cache else None
@@ -552,15 +650,23 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
     used = assign_groups(songs)
     log("groups: " + ", ".join(f"{n} songs by {k}" for k, n in used.most_common())
         + f" ({len({s.group for s in songs})} groups)")
-    one_group = check_counts(songs, ds.labels)
+    fixed = np.array([s.group.split(":", 1)[-1] in opt.always_fit for s in songs], bool)
+    if opt.always_fit:
+        unknown = sorted(set(opt.always_fit) - {s.group.split(":", 1)[-1] for s in songs})
+        if unknown:
+            raise GenrekitError(f"--always-fit: no song is in group {', '.join(map(repr, unknown))}")
+        log(f"always in the fit, never scored: {int(fixed.sum())} songs of {', '.join(opt.always_fit)}")
+    one_group = check_counts(songs, ds.labels, [s for s, f in zip(songs, fixed, strict=True) if not f])
     head_labels = ds.labels + ([OTHER] if opt.open_set else [])
     n = len(head_labels)
+    balanced = opt.class_weight == "balanced"
     y = np.array([head_labels.index(s.label) for s in songs])
     groups = np.array([s.group for s in songs])
     counts = Counter(s.label for s in songs)
     log("files per label: " + ", ".join(f"{lab} {counts[lab]}" for lab in head_labels))
     if max(counts.values()) > 2 * min(counts.values()):
-        log("note: unbalanced labels: classes are weighted by 1/count (balanced), and macro-F1 is reported beside accuracy")
+        log("note: unbalanced labels: macro-F1 is reported beside accuracy"
+            + ("; classes are weighted by 1/count (balanced)" if balanced else "; every song counts once (--class-weight none)"))
     F = song_features(entries)
     metrics: dict[str, Any] = {}
     C = 0.03 if 0.03 in opt.Cs else opt.Cs[len(opt.Cs) // 2]
@@ -576,18 +682,34 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
                                 f"{MIN_GROUPS} groups ({', '.join(one_group)} has one)")
     else:
         t0 = time.monotonic()
-        oof, protocol, folds = cross_validate(F, y, groups, n, opt.Cs, opt.folds, opt.alpha)
-        by_C = {c: evaluate_oof(*oof[c], y, groups, len(ds.labels), folds, opt.max_false_other, opt.open_set)
+        oof, protocol, folds = cross_validate(F, y, groups, n, opt.Cs, opt.folds, opt.alpha, ds.labels,
+                                              opt.zero_shot_weight, balanced, fixed, _fold_line if opt.progress else None)
+        if opt.progress:
+            _fold_line(len(folds), len(folds), end="\n")
+        by_C = {c: evaluate_oof(oof[c]["model"], y, groups, len(ds.labels), folds, opt.max_false_other, opt.open_set)
                 for c in opt.Cs}
         C = max(opt.Cs, key=lambda c: (by_C[c]["cv"]["macro_f1"], by_C[c]["cv"]["accuracy"], -abs(np.log(c / 0.03))))
         metrics = dict(by_C[C])
         metrics["cv_by_C"] = {f"C={c}": {k: by_C[c]["cv"][k] for k in ("accuracy", "macro_f1", "n")} for c in opt.Cs}
-        metrics["cv_protocol"] = (f"grouped cross-validation, {protocol}; C chosen on these folds from "
-                                  f"{list(opt.Cs)} (so the chosen figure is slightly optimistic)")
+        chosen = (f"C chosen on these folds from {list(opt.Cs)} (so the chosen figure is slightly optimistic)"
+                  if len(opt.Cs) > 1 else f"C fixed at {C}")
+        metrics["cv_protocol"] = (f"grouped cross-validation, {protocol}"
+                                  + (f", {int(fixed.sum())} songs of {', '.join(opt.always_fit)} in every fit and never "
+                                     "scored" if fixed.any() else "")
+                                  + f"; 'other' thresholds chosen on the other folds; {chosen}")
+        metrics["cv_components"] = component_table(oof[C], y, groups, len(ds.labels), folds, opt.max_false_other,
+                                                   opt.open_set)
         log(f"cross-validation ({protocol}, {time.monotonic() - t0:.1f} s):")
-        for c in opt.Cs:
+        for c in opt.Cs if len(opt.Cs) > 1 else ():
             r = by_C[c]["cv"]
             log(f"  C={c:<6g} accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" + ("  <- chosen" if c == C else ""))
+        for name, r in metrics["cv_components"].items():
+            lo, hi = r["accuracy_ci95_over_groups"]
+            line = f"  {name:30s} accuracy {r['accuracy']:.3f} [{lo:.2f}-{hi:.2f}]  macro-F1 {r['macro_f1']:.3f}"
+            if "other_caught" in r:
+                line += (f" | with 'other' {r['open_set_accuracy']:.3f}, outside caught {r['other_caught']:.1%}, "
+                         f"inside called other {r['in_set_called_other']:.1%}, AUROC {r['auroc_other']:.3f}")
+            log(line)
         r = metrics["cv"]
         lo, hi = r["accuracy_ci95_over_groups"]
         log(f"grouped CV (C={C}): accuracy {r['accuracy']:.3f} [95% over groups {lo:.2f}-{hi:.2f}], "
@@ -600,73 +722,100 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
         if opt.open_set:
             from genrekit.heads.openset import pick_threshold
 
-            P, Pa = oof[C]
-            inside = y < len(ds.labels)
-            thresholds = {"fused": pick_threshold(1 - P[inside, -1], 1 - P[~inside, -1], opt.max_false_other),
-                          "musicnn": pick_threshold(1 - Pa[inside, -1], 1 - Pa[~inside, -1], opt.max_false_other)}
+            scored = ~fixed
+            inside, outside = scored & (y < len(ds.labels)), scored & (y >= len(ds.labels))
+            P, Pa = oof[C]["model"], oof[C]["musicnn"]
+            thresholds = {"fused": pick_threshold(1 - P[inside, -1], 1 - P[outside, -1], opt.max_false_other),
+                          "musicnn": pick_threshold(1 - Pa[inside, -1], 1 - Pa[outside, -1], opt.max_false_other)}
             log(f"open set (thresholds chosen on the other folds): {metrics['other_caught']:.1%} of outside songs "
                 f"answered 'other', {metrics['in_set_called_other']:.1%} of your labels' songs wrongly so; "
-                f"accuracy with 'other' {metrics['cv_open_set']['accuracy']:.3f}")
-    heads = fit_heads(F, y, np.arange(len(y)), C, n)
+                f"accuracy with 'other' {metrics['cv_open_set']['accuracy']:.3f}; AUROC {metrics['auroc_other']:.3f}")
+    everything = np.arange(len(y))
+    heads = fit_heads(F, y, everything, C, n, balanced)
+    inside_songs = everything[y < len(ds.labels)]
+    segment = fit_segment_head(F, y, inside_songs, C, len(ds.labels), balanced)
+    open_segment = fit_segment_head(F, y, everything, C, n, balanced) if opt.open_set else None
+    source = Path(opt.data).resolve() if opt.data else Path(opt.manifest).resolve()
     training = {
         "data": {"songs": int(sum(lab != OTHER for lab in counts.elements())),
                  **({"songs_outside_labels": counts[OTHER]} if opt.open_set else {}),
                  "groups": len(set(groups.tolist())), "per_label": {lab: counts[lab] for lab in head_labels},
-                 "groups_by": dict(used)},
-        "source": str(Path(opt.data).resolve()) if opt.data else str(Path(opt.manifest).resolve()),
-        "config": {"model": "two StandardScaler + multinomial logistic regressions (balanced class weights), "
-                            "mixed on the log scale", "musicnn_features": "ms_lm of 29-patch windows",
-                   "audioset_features": AUDIOSET["feature"], "C": C, "alpha": opt.alpha},
+                 "groups_by": dict(used), **({"always_in_fit": {g: int(sum(1 for s, f in zip(songs, fixed, strict=True)
+                                                                           if f and s.group.split(":", 1)[-1] == g))
+                                                               for g in opt.always_fit}} if opt.always_fit else {})},
+        "source": str(source),
+        "config": {"model": "two StandardScaler + multinomial logistic regressions"
+                            + (" (balanced class weights)" if balanced else "") + ", mixed on the log scale"
+                            + (", mn04's zero-shot genre vote" if opt.zero_shot_weight else ""),
+                   "musicnn_features": "ms_lm of 29-patch windows", "audioset_features": AUDIOSET["feature"],
+                   "C": C, "alpha": opt.alpha, "zero_shot_weight": opt.zero_shot_weight, "class_weight": opt.class_weight},
         "cv_protocol": metrics.get("cv_protocol") or cv_note,
         "script": "genrekit train --model head",
         # `genrekit evaluate` flags these songs (by content hash) as in-sample, whatever they are called then
-        "fit_files": fit_files(songs),
+        "fit_files": fit_files(songs, source if source.is_dir() else source.parent),
     }
-    path = write_head(Path(opt.out), ds.labels, head_labels, heads, thresholds, opt, training, metrics)
+    path = write_head(Path(opt.out), ds.labels, head_labels, (heads[0], heads[1], segment, open_segment),
+                      thresholds, opt, training, metrics)
     log(f"wrote {path}")
     return {"path": str(path), "C": C, "metrics": metrics, "training": training}
 
 
-def fit_files(songs: list[Song]) -> list[dict[str, str]]:
-    """``{"path", "sha256"}`` of the file bytes of every song in the fit (``manifest.in_fit`` reads it)."""
+def _fold_line(done: int, total: int, end: str = "") -> None:
+    """The cross-validation's progress on stderr (56 folds of two fits take minutes on 2 cores)."""
+    print(f"\rcross-validation: {done}/{total} folds", end=end, file=sys.stderr, flush=True)
+
+
+def fit_files(songs: list[Song], root: Path | None = None) -> list[dict[str, str]]:
+    """``{"path", "sha256"}`` of the file bytes of every song in the fit (``manifest.in_fit`` reads
+    it); paths relative to ``root`` (the training folder or the manifest's) when under it."""
     from genrekit.manifest import _sha256
 
-    return [{"path": str(s.path), "sha256": h} for s in songs if (h := _sha256(s.path))]
+    def shown(p: Path) -> str:
+        if root is not None:
+            try:
+                return str(p.resolve().relative_to(root.resolve()))
+            except ValueError:
+                pass
+        return str(p)
+
+    return [{"path": shown(s.path), "sha256": h} for s in songs if (h := _sha256(s.path))]
 
 
-def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tuple[dict, dict],
+def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tuple[dict, dict, dict, dict | None],
                thresholds: dict[str, float], opt: HeadOptions, training: dict, metrics: dict) -> Path:
-    """A ``genrekit-musicnn-head`` model file: the musicnn LR as track head (and, without its
-    "other" row, as the timeline's segment head on 3-patch windows), the AudioSet LR, thresholds."""
+    """A ``genrekit-musicnn-head`` model file: the musicnn LR (track head), the AudioSet LR, the
+    segment heads the timeline reads (closed, and with "other" when open), thresholds."""
     from genrekit.models.default import FORMAT
     from genrekit.models.modelfile import save_model_file
 
-    msd, aset = heads
-    seg = {k: v for k, v in msd.items()}
-    if opt.open_set:  # the closed choice among the labels: softmax over their logits alone
-        seg["w1"], seg["b1"] = msd["w1"][:-1], msd["b1"][:-1]
+    msd, aset, seg, open_seg = heads
     tensors = {f"track.m0.{k}": v for k, v in msd.items()} | {f"segment.m0.{k}": v for k, v in seg.items()}
     tensors |= {f"audioset.m0.{k}": v for k, v in aset.items()}
-    if opt.open_set:
-        tensors |= {f"open.m0.{k}": v for k, v in msd.items()}
+    if open_seg is not None:
+        tensors |= {f"open.m0.{k}": v for k, v in open_seg.items()}
     from genrekit.backbones.efficientat import LICENCE
 
     per = ", ".join(f"{lab} {n}" for lab, n in training["data"]["per_label"].items())
+    audioset = {k: AUDIOSET[k] for k in ("backbone", "window_seconds", "patch_stride", "feature")} | {"alpha": opt.alpha}
+    if opt.zero_shot_weight:
+        audioset["zero_shot_weight"] = opt.zero_shot_weight
     meta = {
-        "format": FORMAT, "name": f"head on {Path(training['source']).name}",
-        "description": (f"Your own genres: a head trained by `genrekit train --model head` on {training['source']} "
-                        f"({per}) over the default model's pretrained backbones, musicnn MSD_musicnn (ISC) per 3 s "
-                        f"patch and EfficientAT mn04_as ({LICENCE}) per 10 s window."),
+        "format": FORMAT, "name": opt.name or f"head on {Path(training['source']).name}",
+        "description": opt.description or (
+            f"Your own genres: a head trained by `genrekit train --model head` on {training['source']} "
+            f"({per}) over the default model's pretrained backbones, musicnn MSD_musicnn (ISC) per 3 s "
+            f"patch and EfficientAT mn04_as ({LICENCE}) per 10 s window."),
         "backbone": "MSD_musicnn", "labels": labels, "track_head_labels": head_labels,
         "feature_spec": head_spec_dict(), "track_feature_kind": "ms_lm", "segment_feature_kind": "ms_lm",
         "segment_half_window": 1, "track_window_patches": WINDOW, "track_window_hop": WINDOW_HOP,
-        "audioset": {k: AUDIOSET[k] for k in ("backbone", "window_seconds", "patch_stride", "feature")} | {"alpha": opt.alpha},
+        "audioset": audioset,
         "backbones": {"musicnn": "MSD_musicnn (ISC licence, musicnn 0.1.0 wheel)", "audioset": f"efficientat_mn04 ({LICENCE})"},
         "open_set": ({"other_label": OTHER, "segment_feature_kind": "ms_lm", "fused_threshold": thresholds["fused"],
                       "track_threshold": thresholds["musicnn"], "segment_threshold": thresholds["musicnn"],
                       "max_false_other": opt.max_false_other,
-                      "score": "in_set = 1 - p(other) of the mixed heads (musicnn alone for segments), recalibrated "
-                               "so that 0.5 is the threshold chosen on out-of-fold scores"} if opt.open_set else {}),
+                      "score": "in_set = 1 - p(other) of the mixed heads (musicnn alone for stored taggrams and "
+                               "segments), recalibrated so that 0.5 is the threshold chosen on out-of-fold scores"}
+                     if opt.open_set else {}),
         "training": training, "metrics": metrics,
     }
     import torch

@@ -114,12 +114,32 @@ def style(mean_row: np.ndarray, exclude: tuple[int, ...] = ()) -> str:
     return names[best].lower()
 
 
+def zero_shot_class(label: str) -> int | None:
+    """The AudioSet genre class named like ``label`` (None when none is): GTZAN's ten by
+    ``ZERO_SHOT_TEN``, any other label by the class's name with or without " music", case and
+    outer spaces ignored ("salsa" -> Salsa music, "Afrobeat", "drum and bass")."""
+    key = " ".join(label.split()).casefold()
+    if key in ZERO_SHOT_TEN:
+        return ZERO_SHOT_TEN[key]
+    names = labels()
+    for i in GENRE_CLASSES:
+        name = names[i].casefold()
+        if key in (name, name.removesuffix(" music")):
+            return i
+    return None
+
+
 def zero_shot_logp(mean_row: np.ndarray, genres: list[str]) -> np.ndarray:
-    """[len(genres)] log-softmax of the mean logits of the AudioSet classes named like ``genres``
-    (``ZERO_SHOT_TEN``): mn04's own zero-shot opinion on which of them the track is."""
-    z = np.asarray(mean_row, np.float64)[[ZERO_SHOT_TEN[g] for g in genres]]
-    m = z.max()
-    return z - m - np.log(np.exp(z - m).sum())
+    """[..., len(genres)] log-softmax of the mean logits of the AudioSet classes named like
+    ``genres`` (:func:`zero_shot_class`): mn04's own zero-shot opinion on which of them the track
+    is. Raises ValueError for a genre no AudioSet class is named after."""
+    idx = [zero_shot_class(g) for g in genres]
+    missing = [g for g, i in zip(genres, idx, strict=True) if i is None]
+    if missing:
+        raise ValueError(f"no AudioSet genre class is named like {', '.join(map(repr, missing))}")
+    z = np.asarray(mean_row, np.float64)[..., idx]
+    m = z.max(-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
 
 
 def track_features(rows: np.ndarray) -> np.ndarray | None:

@@ -429,18 +429,13 @@ class MusicnnGenreModel(GenreModel):
         if mean is None:
             return p
         from genrekit.heads import logistic as LR
+        from genrekit.heads.fusion import mix
         from genrekit.models import audioset as AS
 
         q = LR.probs(self.audioset_head, AS.head_features(mean, str(self.audioset["feature"])))
-        a = float(self.audioset["alpha"])
-        z = a * np.log(np.clip(p, 1e-9, 1)) + (1 - a) * np.log(np.clip(q, 1e-9, 1))
-        out = LR.softmax(z)
         gamma = float(self.audioset.get("zero_shot_weight", 0.0))
-        if gamma:  # mn04's own genre classes vote on the nearest genre; p(other) stays the heads'
-            n = len(self.labels)
-            closed = LR.softmax(np.log(np.clip(out[:n], 1e-12, 1)) + gamma * AS.zero_shot_logp(mean, self.labels))
-            out = np.concatenate([closed * (1.0 - out[n:].sum()), out[n:]])
-        return out.astype(np.float32)
+        zs = AS.zero_shot_logp(mean, self.labels) if gamma else None  # mn04's own genre classes vote
+        return mix(p, q, float(self.audioset["alpha"]), len(self.labels), zs, gamma).astype(np.float32)
 
     def inset_tags(self, values: np.ndarray) -> np.ndarray:
         """[n, 50] tags of the in-set backbone on every ``inset_stride``-th patch (NaN rows
