@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             link.parent.mkdir(exist_ok=True)
             if not link.is_symlink():
                 link.symlink_to((a.data / "real-songs" / r["file"]).resolve())
-            w.writerow([link, r["genre"], r["source_repo"]])
+            w.writerow([link.resolve(), r["genre"], r["source_repo"]])  # absolute: the manifest reader reads
+            # relative paths from the manifest's folder
     print(f"{len(rows)} songs, {len({r['source_repo'] for r in rows})} sources: "
           + ", ".join(f"{g} {count[g]}" for g in keep), file=sys.stderr)
 
