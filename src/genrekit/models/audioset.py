@@ -32,13 +32,6 @@ GENRE_CLASSES: tuple[int, ...] = (216, 217, *range(219, 252), 253, *range(256, 2
 #: The AudioSet class that carries each GTZAN genre's name (zero-shot mapping).
 ZERO_SHOT_TEN: dict[str, int] = {"blues": 251, "classical": 237, "country": 229, "disco": 236, "hiphop": 217,
                                  "jazz": 235, "metal": 220, "pop": 216, "reggae": 228, "rock": 219}
-#: AudioSet's ontology below a genre class, among the 527: Rock music's six sub-genres, Country's
-#: Swing music and Bluegrass, Classical music's Opera, Electronic music's eight, Music of Latin
-#: America's Salsa and Flamenco, Music of Africa's Afrobeat, Christian music's Gospel, Music of
-#: Asia's Carnatic music and Music of Bollywood.
-SUBGENRES: dict[int, tuple[int, ...]] = {219: (220, 221, 222, 223, 224, 225), 229: (230, 231), 237: (238,),
-                                         239: tuple(range(240, 248)), 248: (249, 250), 256: (257,), 258: (259,),
-                                         260: (261, 262)}
 #: The music part of the ontology (Music, instruments, genres, moods): the ``audioset`` tags vocabulary.
 MUSIC_CLASSES: tuple[int, ...] = tuple(range(137, 283))
 #: Below this many seconds a window's outputs are not used unless it is the track's only one.
@@ -144,11 +137,7 @@ def zero_shot_logp(mean_row: np.ndarray, genres: list[str]) -> np.ndarray:
     missing = [g for g, i in zip(genres, idx, strict=True) if i is None]
     if missing:
         raise ValueError(f"no AudioSet genre class is named like {', '.join(map(repr, missing))}")
-    row = np.asarray(mean_row, np.float64)
-    # a genre's score: the highest logit among its class and those of its sub-genres that are not
-    # another genre's own class (rock takes punk and grunge, leaving heavy metal to metal)
-    pools = [[i, *(c for c in SUBGENRES.get(i, ()) if c not in idx)] for i in idx]
-    z = np.stack([row[..., pool].max(-1) for pool in pools], axis=-1)
+    z = np.asarray(mean_row, np.float64)[..., idx]
     m = z.max(-1, keepdims=True)
     return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
 
