@@ -244,3 +244,20 @@ def test_musicnn_mfcc_short_input_is_one_patch_holding_every_frame() -> None:
     assert feats.values.shape == (1, 188, 96)
     assert feats.values[0, 187, 0] == 1 + len(y) // 512
     assert feats.ends[0] == pytest.approx(len(y) / 22050)
+
+
+def test_resampler_response_is_kept_in_the_cache(tmp_path, monkeypatch) -> None:
+    """The band-edge correction's measurement is stored once per (rates, n_fft, bin, soxr version):
+    later processes read the same numbers; a damaged entry is measured again."""
+    from genrekit.audio import resampler_response
+    from genrekit.features import _stored_resampler_response
+
+    monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path))
+    ref = resampler_response(22050, 16000, 512, 236)
+    first = _stored_resampler_response(22050, 16000, 512, 236)
+    files = list((tmp_path / "features" / "resampler").glob("*.npy"))
+    assert len(files) == 1 and np.array_equal(first, ref)
+    files[0].write_bytes(b"damaged")
+    assert np.array_equal(_stored_resampler_response(22050, 16000, 512, 236), ref)
+    assert np.array_equal(np.load(files[0]), ref)  # rewritten
+    assert np.array_equal(_stored_resampler_response(22050, 16000, 512, 236), ref)  # now read

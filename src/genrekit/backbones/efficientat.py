@@ -124,40 +124,21 @@ def mel_filterbank() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _filterbank_entries() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The filterbank's non-zero weights as (bin index, weight, start of each used filter's run,
-    used filter indices), sorted by filter: 947 of its 65,664 weights are non-zero, and the dense
-    [128, 513] @ [513, T] product took ~25 of the front end's ~35 ms per 10 s on the project's
-    2-core machine; summing only the non-zero terms takes ~1 ms (same sums up to float64
-    rounding), in plain numpy, so the light install needs no scipy."""
-    fb = mel_filterbank()
-    rows, cols = np.nonzero(fb)  # row-major: sorted by filter
-    used, starts = np.unique(rows, return_index=True)
-    return cols, fb[rows, cols], starts, used
+def _filterbank_plan():
+    """The filterbank as ``features._mel_plan`` lays it out (float64): its even filters cover
+    disjoint bins and so do its odd ones, so the product is two per-bin weightings and segment
+    sums. The dense [128, 513] @ [513, T] product took ~25 of the front end's ~35 ms per 10 s on
+    the project's 2-core machine; this takes ~2 ms, in plain numpy (no scipy to import at start)."""
+    from genrekit.features import _mel_plan
 
-
-@lru_cache(maxsize=1)
-def _filterbank_sparse():
-    """The filterbank as scipy's CSR matrix when scipy is installed (the ``train`` extra): its
-    product takes ~1 ms per 10 s, the numpy sum of the non-zero terms ~9 ms; None without scipy."""
-    try:
-        from scipy.sparse import csr_matrix
-    except ImportError:
-        return None
-    return csr_matrix(mel_filterbank())
+    return _mel_plan(mel_filterbank(), np.float64)
 
 
 def _mel_power(power: np.ndarray) -> np.ndarray:
-    """``mel_filterbank() @ power.T`` for ``power`` [T, 513], summing only the non-zero weights
-    (scipy's sparse product when it is there, else plain numpy: the light install has no scipy)."""
-    sparse = _filterbank_sparse()
-    if sparse is not None:
-        return np.asarray(sparse @ power.T)
-    cols, weights, starts, used = _filterbank_entries()
-    out = np.zeros((N_MELS, power.shape[0]))
-    if len(cols):
-        out[used] = np.add.reduceat(power.T[cols] * weights[:, None], starts, axis=0)
-    return out
+    """``mel_filterbank() @ power.T`` for ``power`` [T, 513] (float64), summing only the non-zero weights."""
+    from genrekit.features import _apply_mel_plan
+
+    return _apply_mel_plan(np.asarray(power, np.float64), _filterbank_plan(), N_MELS).T
 
 
 @lru_cache(maxsize=1)
