@@ -32,7 +32,13 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, *, C: float, n_classes: int,
         per_class = np.bincount(y, weights=w, minlength=n_classes)
         w = w * (w.sum() / (n_classes * per_class))[y]
     mu, sd = X.mean(0), X.std(0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=5000).fit((X - mu) / sd, y, sample_weight=w)
+    # one BLAS thread: these products are small ([hundreds, <= 911] @ [911, classes]), and
+    # OpenBLAS's threads cost more to wake and join than they save (a 911-d fit took 0.2-0.4 s
+    # on 2 threads, 0.02 s on one: the CV of `genrekit train --model head` runs dozens of them)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        clf = LogisticRegression(C=C, max_iter=5000).fit((X - mu) / sd, y, sample_weight=w)
     return {"w1": clf.coef_.astype(np.float32), "b1": clf.intercept_.astype(np.float32),
             "mu": mu.astype(np.float32), "sigma": sd.astype(np.float32)}
 
