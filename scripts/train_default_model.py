@@ -139,7 +139,6 @@ def main(argv=None) -> int:
         built = Path(tmp) / "model.safetensors"
         tensors, meta = read_model_file(built)
         meta["description"] = DESCRIPTION
-        meta["training"]["script"] = "genrekit train --model head"
         meta["training"]["driver"] = "scripts/train_default_model.py"
         # where the songs came from, said without this machine's paths
         meta["training"]["source"] = ("shared data: GTZAN clips of the train and valid lists + real-songs/labels.csv "

@@ -299,6 +299,8 @@ def test_reference_group_zero_shot_and_cv_parts(tmp_path: Path, fake_extractor: 
     assert "other_caught" in parts["the model"] and "other_caught" not in parts["mn04 zero-shot (no training)"]
     assert meta["audioset"]["zero_shot_weight"] == 0.5 and meta["training"]["config"]["class_weight"] == "none"
     assert meta["training"]["data"]["always_in_fit"] == {"ref": 12}
+    assert "'other' thresholds chosen on the other folds" in meta["metrics"]["cv_protocol"]
+    assert 0 < meta["open_set"]["segment_threshold"] < 1
     from genrekit.models.base import load_model
     from genrekit.models.modelfile import read_model_file
 
@@ -337,3 +339,43 @@ def test_zero_shot_class_names() -> None:
     assert names[AS.zero_shot_class(" drum  and bass ")] == "Drum and bass"
     assert AS.zero_shot_class("hiphop") == AS.ZERO_SHOT_TEN["hiphop"]
     assert AS.zero_shot_class("kizomba") is None and AS.zero_shot_class("Speech") is None  # not a genre class
+    assert names[AS.zero_shot_class("R&B")] == "Rhythm and blues" and names[AS.zero_shot_class("EDM")] == "Electronic dance music"
+    assert AS.zero_shot_class("Hip-Hop") == AS.ZERO_SHOT_TEN["hiphop"]
+
+
+
+def test_segment_threshold_from_held_out_windows(tmp_path: Path, fake_extractor: list[Path]) -> None:
+    """The timeline's "other" threshold is chosen on windows of held-out songs scored by a segment
+    head fitted without them: every scored song's every patch window, never a reference song's."""
+    root = tmp_path / "lib"
+    _library(root, labels=("salsa", "bachata", "other"), per=6, albums=3)
+    songs = [T.Song(p, p.parent.parent.name, folder_group=p.parent.name) for p in sorted(root.rglob("*.wav"))]
+    T.assign_groups(songs)
+    labels = ["bachata", "salsa", "other"]
+    y = np.array([labels.index(s.label) for s in songs])
+    fixed = np.array([s.folder_group == "album0" and s.label == "salsa" for s in songs])
+    F = T.song_features([_fake_rows(s.path) for s in songs])
+    folds, _ = T.folds_for(np.array([s.group for s in songs]), 0, fixed)
+    scores, owner = T.segment_oof_scores(F, y, folds, 0.03, 3)
+    assert set(owner.tolist()) == set(np.flatnonzero(~fixed).tolist())
+    assert len(scores) == sum(len(F.tags[i]) for i in np.flatnonzero(~fixed))
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_always_fit_names_folders_and_refuses_unscored_labels(tmp_path: Path, fake_extractor: list[Path],
+                                                              capsys) -> None:
+    root = tmp_path / "lib"
+    _library(root, labels=("salsa", "bachata", "kizomba"), per=6, albums=3)
+    assert main(["train", "--model", "head", "--data", str(root), "--always-fit", "album0", "--cv-folds", "0",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert "always in the fit, never scored: 6 songs of album0" in capsys.readouterr().out
+    assert T_meta(tmp_path / "m")["metrics"]["cv"]["n"] == 12
+    assert main(["train", "--model", "head", "--data", str(root), "--always-fit", "album7",
+                 "--out", str(tmp_path / "m2")]) == 1
+    err = capsys.readouterr().err
+    assert "no song is in group 'album7'" in err and "'album0', 'album1', 'album2'" in err
+    for i in range(3):
+        _song(root / "zouk" / "ref", f"z{i}.wav", "zouk")  # every zouk song in the reference group
+    assert main(["train", "--model", "head", "--data", str(root), "--always-fit", "ref",
+                 "--out", str(tmp_path / "m3")]) == 1
+    assert "'zouk': every song is in an --always-fit group" in capsys.readouterr().err

@@ -116,8 +116,9 @@ def add_parser(subparsers) -> None:
                    help="weight of mn04's own vote among your labels, when each label names an AudioSet genre "
                         "class (blues, salsa, afrobeat, ...); 0 = off (default)")
     h.add_argument("--always-fit", action="append", default=[], metavar="GROUP",
-                   help="songs of this group (manifest group column, album, artist or folder) are in every fit and "
-                        "never scored: a reference collection such as GTZAN beside your own songs (repeatable)")
+                   help="songs of this group are in every fit and never scored: a reference collection such as GTZAN "
+                        "beside your own songs; GROUP as the manifest's group column, the album tag ('Artist - Album'), "
+                        "the artist tag or the sub-folder below the label names it (repeatable)")
     h.add_argument("--name", help="the model's name (default: 'head on <folder>')")
     h.add_argument("--efficientat-weights", help="EfficientAT mn04 weights file (default: the usual lookup)")
     p.add_argument("--out", required=True, help="output folder")

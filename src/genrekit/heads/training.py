@@ -4,10 +4,15 @@ Why this recipe: with twenty songs per class a network trained from scratch lear
 default model's frozen backbones (musicnn MSD tags per 3 s patch, EfficientAT mn04's AudioSet
 outputs per 10 s window) already describe style, instruments and production. What is learnt here is
 only the default model's head family: two standardised multinomial logistic regressions (one on the
-musicnn window statistics, one on the mean AudioSet outputs) mixed on the log scale, with balanced
-class weights, their regularisation C chosen by grouped cross-validation, and, with ``--open-set``,
-an "other" class fitted on songs outside the user's labels whose threshold is chosen inside the
-folds. The result is a ``genrekit-musicnn-head`` model file, read by every command.
+musicnn window statistics, one on the mean AudioSet outputs) mixed on the log scale
+(``heads.fusion.mix``), optionally with mn04's zero-shot vote when the labels name AudioSet genre
+classes, plus a segment head on 1-3 patch windows for the timeline. Class weights (balanced by
+default) and the regularisation C (a grid chosen by grouped cross-validation, or one value) are
+options; songs of ``--always-fit`` groups (a reference collection) are in every fit and never
+scored. With ``--open-set``, an "other" class is fitted on songs outside the user's labels, and its
+thresholds (track and timeline) are chosen on out-of-fold scores. The result is a
+``genrekit-musicnn-head`` model file, read by every command; the built-in default model is made by
+this very code (``scripts/train_default_model.py`` only writes its manifest and options).
 
 Extraction (the only slow part, about as long as predicting the songs) runs once per file: the
 per-patch rows (``EmbeddingCache``) are kept in the user cache under the file's identity (path,
@@ -373,6 +378,14 @@ def assign_groups(songs: list[Song]) -> Counter:
     return used
 
 
+def group_name(s: Song) -> str:
+    """The group as a user names it (``--always-fit``): the manifest's group value, the album
+    ("Artist - Album") or artist tag, the sub-folder's name below the label, or the file's path."""
+    if s.group_kind == "folder below the label" and s.folder_group:
+        return s.folder_group
+    return s.group.split(":", 1)[-1]
+
+
 def drop_duplicates(songs: list[Song], entries: list[dict[str, Any]], log: Log) -> tuple[list[Song], list[dict[str, Any]]]:
     """The same audio (decoded-signal hash) filed twice: under two labels every copy is dropped
     (which label is right is the user's call), under one label one copy is kept."""
@@ -496,6 +509,31 @@ def fit_segment_head(F: Features, y: np.ndarray, idx: np.ndarray, C: float, n: i
     return _fit_lr(np.array(X), np.array(Y), C, n, balanced=balanced)
 
 
+def segment_windows_features(tags: np.ndarray) -> np.ndarray:
+    """[patches, 150] the ``ms_lm`` features of each patch's timeline window (itself and one
+    neighbour each side), as ``models.default`` computes them for a timeline."""
+    from genrekit.models.default import segment_windows, window_features
+
+    return np.stack([window_features(tags[w], "ms_lm") for w in segment_windows(len(tags), 1)])
+
+
+def segment_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int,
+                       balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(in-set score 1 - p(other) of every timeline window of every held-out song, the song each
+    belongs to): the open segment head fitted on the other folds, so the timeline's threshold is
+    chosen on windows its head never saw."""
+    from genrekit.heads import logistic as LR
+
+    scores, owner = [], []
+    for _, fit_idx, held in folds:
+        head = fit_segment_head(F, y, fit_idx, C, n, balanced)
+        for i in held:
+            p = LR.probs(head, segment_windows_features(F.tags[i]))
+            scores.append(1.0 - p[:, -1])
+            owner.append(np.full(len(p), i))
+    return np.concatenate(scores), np.concatenate(owner)
+
+
 def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float, labels: list[str],
                     gamma: float = 0.0) -> dict[str, np.ndarray]:
     """Probabilities [len(idx), classes] of the model (``model``, what the model file computes)
@@ -535,13 +573,12 @@ def folds_for(groups: np.ndarray, k: int, fixed: np.ndarray | None = None,
 
 
 def cross_validate(F: Features, y: np.ndarray, groups: np.ndarray, n: int, Cs: Sequence[float], k: int,
-                   alpha: float, labels: list[str] | None = None, gamma: float = 0.0, balanced: bool = True,
+                   alpha: float, labels: list[str], gamma: float = 0.0, balanced: bool = True,
                    fixed: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
                    ) -> tuple[dict[float, dict[str, np.ndarray]], str, list]:
     """Out-of-fold probabilities of the model and its parts (:func:`component_probs`) for every C
     in ``Cs`` (``labels``: the user's, without "other"); rows never held out (``fixed``) stay NaN."""
     folds, protocol = folds_for(groups, k, fixed)
-    labels = labels if labels is not None else [str(i) for i in range(n)]
     out: dict[float, dict[str, np.ndarray]] = {C: {} for C in Cs}
     for k_done, (_, fit_idx, held) in enumerate(folds):
         if progress is not None:
@@ -555,13 +592,16 @@ def cross_validate(F: Features, y: np.ndarray, groups: np.ndarray, n: int, Cs: S
 
 
 def evaluate_oof(P: np.ndarray, y: np.ndarray, groups: np.ndarray, n_labels: int, folds: list,
-                 max_false: float, open_set: bool) -> dict[str, Any]:
-    """Closed-set scores of the user's labels over the scored (held-out) rows, and with an open
-    set the answers of thresholds picked on the other folds only, and the in-set score's AUROC."""
+                 max_false: float, open_set: bool, scored: np.ndarray | None = None) -> dict[str, Any]:
+    """Closed-set scores of the user's labels over the ``scored`` rows (held out once; default
+    all), and with an open set the answers of thresholds picked on the other folds only, and the
+    in-set score's AUROC."""
     from genrekit.heads.openset import pick_threshold
     from genrekit.heads.validation import auroc, bootstrap_interval, scores
 
-    scored = ~np.isnan(P).any(axis=1)
+    scored = np.ones(len(y), bool) if scored is None else np.asarray(scored, bool)
+    if np.isnan(P[scored]).any():
+        raise ValueError("out-of-fold probabilities missing for scored songs")
     inside = (y < n_labels) & scored
     outside = (y >= n_labels) & scored
     closed = np.where(scored[:, None], P, 0)[:, :n_labels].argmax(1)
@@ -587,11 +627,11 @@ def evaluate_oof(P: np.ndarray, y: np.ndarray, groups: np.ndarray, n_labels: int
 
 
 def component_table(parts: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray, n_labels: int, folds: list,
-                    max_false: float, open_set: bool) -> dict[str, dict[str, Any]]:
+                    max_false: float, open_set: bool, scored: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
     """{part's name: its CV figures} on the same folds (each backbone alone beside the model)."""
     table = {}
     for key, P in parts.items():
-        r = evaluate_oof(P, y, groups, n_labels, folds, max_false, open_set)
+        r = evaluate_oof(P, y, groups, n_labels, folds, max_false, open_set, scored)
         row = {k: r["cv"][k] for k in ("accuracy", "macro_f1", "n", "accuracy_ci95_over_groups")}
         if "other_caught" in r:
             row |= {"open_set_accuracy": r["cv_open_set"]["accuracy"], "other_caught": r["other_caught"],
@@ -620,7 +660,6 @@ class HeadOptions:
     zero_shot_weight: float = 0.0
     always_fit: tuple[str, ...] = ()  # groups in every fit, never scored (a reference collection)
     name: str | None = None
-    description: str | None = None
 
 
 def _check_zero_shot(labels: list[str], gamma: float) -> None:
@@ -650,13 +689,22 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
     used = assign_groups(songs)
     log("groups: " + ", ".join(f"{n} songs by {k}" for k, n in used.most_common())
         + f" ({len({s.group for s in songs})} groups)")
-    fixed = np.array([s.group.split(":", 1)[-1] in opt.always_fit for s in songs], bool)
+    names = [group_name(s) for s in songs]
+    fixed = np.array([n in opt.always_fit for n in names], bool)
     if opt.always_fit:
-        unknown = sorted(set(opt.always_fit) - {s.group.split(":", 1)[-1] for s in songs})
+        unknown = sorted(set(opt.always_fit) - set(names))
         if unknown:
-            raise GenrekitError(f"--always-fit: no song is in group {', '.join(map(repr, unknown))}")
+            known = sorted(set(names))
+            raise GenrekitError(f"--always-fit: no song is in group {', '.join(map(repr, unknown))}; groups here "
+                                f"(by {', '.join(used)}): {', '.join(map(repr, known[:6]))}"
+                                + (f" and {len(known) - 6} more" if len(known) > 6 else ""))
         log(f"always in the fit, never scored: {int(fixed.sum())} songs of {', '.join(opt.always_fit)}")
-    one_group = check_counts(songs, ds.labels, [s for s, f in zip(songs, fixed, strict=True) if not f])
+    scored_songs = [s for s, f in zip(songs, fixed, strict=True) if not f]
+    unscored = sorted({s.label for s in songs} - {s.label for s in scored_songs})
+    if unscored:
+        raise GenrekitError(f"{', '.join(map(repr, unscored))}: every song is in an --always-fit group, so "
+                            "cross-validation can never score that label; add songs of it outside those groups")
+    one_group = check_counts(songs, ds.labels, scored_songs)
     head_labels = ds.labels + ([OTHER] if opt.open_set else [])
     n = len(head_labels)
     balanced = opt.class_weight == "balanced"
@@ -671,7 +719,7 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     C = 0.03 if 0.03 in opt.Cs else opt.Cs[len(opt.Cs) // 2]
     cv_note = None
-    thresholds = {"fused": 0.5, "musicnn": 0.5}
+    thresholds = {"fused": 0.5, "musicnn": 0.5, "segment": 0.5}
     if one_group:
         cv_note = (f"no cross-validation: {', '.join(repr(g) for g in one_group)} "
                    f"{'has' if len(one_group) == 1 else 'have'} songs of one group (album, artist or sub-folder) "
@@ -686,8 +734,8 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
                                               opt.zero_shot_weight, balanced, fixed, _fold_line if opt.progress else None)
         if opt.progress:
             _fold_line(len(folds), len(folds), end="\n")
-        by_C = {c: evaluate_oof(oof[c]["model"], y, groups, len(ds.labels), folds, opt.max_false_other, opt.open_set)
-                for c in opt.Cs}
+        by_C = {c: evaluate_oof(oof[c]["model"], y, groups, len(ds.labels), folds, opt.max_false_other, opt.open_set,
+                                ~fixed) for c in opt.Cs}
         C = max(opt.Cs, key=lambda c: (by_C[c]["cv"]["macro_f1"], by_C[c]["cv"]["accuracy"], -abs(np.log(c / 0.03))))
         metrics = dict(by_C[C])
         metrics["cv_by_C"] = {f"C={c}": {k: by_C[c]["cv"][k] for k in ("accuracy", "macro_f1", "n")} for c in opt.Cs}
@@ -696,9 +744,10 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
         metrics["cv_protocol"] = (f"grouped cross-validation, {protocol}"
                                   + (f", {int(fixed.sum())} songs of {', '.join(opt.always_fit)} in every fit and never "
                                      "scored" if fixed.any() else "")
-                                  + f"; 'other' thresholds chosen on the other folds; {chosen}")
+                                  + ("; 'other' thresholds chosen on the other folds" if opt.open_set else "")
+                                  + f"; {chosen}")
         metrics["cv_components"] = component_table(oof[C], y, groups, len(ds.labels), folds, opt.max_false_other,
-                                                   opt.open_set)
+                                                   opt.open_set, ~fixed)
         log(f"cross-validation ({protocol}, {time.monotonic() - t0:.1f} s):")
         for c in opt.Cs if len(opt.Cs) > 1 else ():
             r = by_C[c]["cv"]
@@ -725,8 +774,12 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
             scored = ~fixed
             inside, outside = scored & (y < len(ds.labels)), scored & (y >= len(ds.labels))
             P, Pa = oof[C]["model"], oof[C]["musicnn"]
+            seg_scores, seg_song = segment_oof_scores(F, y, folds, C, n, balanced)
+            seg_in = inside[seg_song]
             thresholds = {"fused": pick_threshold(1 - P[inside, -1], 1 - P[outside, -1], opt.max_false_other),
-                          "musicnn": pick_threshold(1 - Pa[inside, -1], 1 - Pa[outside, -1], opt.max_false_other)}
+                          "musicnn": pick_threshold(1 - Pa[inside, -1], 1 - Pa[outside, -1], opt.max_false_other),
+                          "segment": pick_threshold(seg_scores[seg_in], seg_scores[outside[seg_song]],
+                                                    opt.max_false_other)}
             log(f"open set (thresholds chosen on the other folds): {metrics['other_caught']:.1%} of outside songs "
                 f"answered 'other', {metrics['in_set_called_other']:.1%} of your labels' songs wrongly so; "
                 f"accuracy with 'other' {metrics['cv_open_set']['accuracy']:.3f}; AUROC {metrics['auroc_other']:.3f}")
@@ -801,7 +854,7 @@ def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tupl
         audioset["zero_shot_weight"] = opt.zero_shot_weight
     meta = {
         "format": FORMAT, "name": opt.name or f"head on {Path(training['source']).name}",
-        "description": opt.description or (
+        "description": (
             f"Your own genres: a head trained by `genrekit train --model head` on {training['source']} "
             f"({per}) over the default model's pretrained backbones, musicnn MSD_musicnn (ISC) per 3 s "
             f"patch and EfficientAT mn04_as ({LICENCE}) per 10 s window."),
@@ -811,10 +864,11 @@ def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tupl
         "audioset": audioset,
         "backbones": {"musicnn": "MSD_musicnn (ISC licence, musicnn 0.1.0 wheel)", "audioset": f"efficientat_mn04 ({LICENCE})"},
         "open_set": ({"other_label": OTHER, "segment_feature_kind": "ms_lm", "fused_threshold": thresholds["fused"],
-                      "track_threshold": thresholds["musicnn"], "segment_threshold": thresholds["musicnn"],
+                      "track_threshold": thresholds["musicnn"], "segment_threshold": thresholds["segment"],
                       "max_false_other": opt.max_false_other,
-                      "score": "in_set = 1 - p(other) of the mixed heads (musicnn alone for stored taggrams and "
-                               "segments), recalibrated so that 0.5 is the threshold chosen on out-of-fold scores"}
+                      "score": "in_set = 1 - p(other) of the mixed heads (of the musicnn track head for stored "
+                               "taggrams, of the segment head for timeline windows), recalibrated so that 0.5 is the "
+                               "threshold chosen on out-of-fold scores"}
                      if opt.open_set else {}),
         "training": training, "metrics": metrics,
     }

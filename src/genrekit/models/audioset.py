@@ -114,11 +114,19 @@ def style(mean_row: np.ndarray, exclude: tuple[int, ...] = ()) -> str:
     return names[best].lower()
 
 
+#: Common spellings of genre names AudioSet writes otherwise.
+SPELLINGS: dict[str, str] = {"hip hop": "hiphop", "r&b": "rhythm and blues", "rnb": "rhythm and blues",
+                             "edm": "electronic dance music", "dnb": "drum and bass", "d&b": "drum and bass",
+                             "bollywood": "music of bollywood", "latin": "music of latin america",
+                             "soul": "soul music", "new age": "new-age music", "gospel": "gospel music"}
+
+
 def zero_shot_class(label: str) -> int | None:
     """The AudioSet genre class named like ``label`` (None when none is): GTZAN's ten by
     ``ZERO_SHOT_TEN``, any other label by the class's name with or without " music", case and
     outer spaces ignored ("salsa" -> Salsa music, "Afrobeat", "drum and bass")."""
-    key = " ".join(label.split()).casefold()
+    key = " ".join(label.replace("-", " ").replace("_", " ").split()).casefold()
+    key = SPELLINGS.get(key, key)
     if key in ZERO_SHOT_TEN:
         return ZERO_SHOT_TEN[key]
     names = labels()

@@ -423,7 +423,9 @@ class MusicnnGenreModel(GenreModel):
 
     def _fused_probs(self, taggram: np.ndarray) -> np.ndarray:
         """Track probabilities over ``head_labels``: the musicnn head's, mixed on the log scale with
-        the AudioSet head's (weight ``alpha`` for musicnn) when the rows carry mn04 outputs."""
+        the AudioSet head's (weight ``alpha`` for musicnn) when the rows carry mn04 outputs, and with
+        ``zero_shot_weight`` mn04's own vote among the labels (``heads.fusion.mix``, the mix the
+        training CV computes)."""
         p = self._head_probs(np.asarray(taggram)[:, : self.base_columns])
         mean = self._audioset_mean(np.asarray(taggram))
         if mean is None:
