@@ -57,9 +57,10 @@ def _framed(y: np.ndarray, n_fft: int, hop_length: int, center: bool, pad_mode: 
 def _power_batches(frames: np.ndarray, window: np.ndarray, batch: int):
     """Yield (first frame, [b, 1 + n_fft//2] |STFT|^2) over frame batches: temporaries stay bounded
     on long inputs, and |X|^2 = re^2 + im^2 skips the sqrt that ``np.abs`` would take."""
-    # numpy's FFT (float32 in, complex64 out on numpy >= 2): scipy's is 2-4x faster on big batches
-    # (~18 ms per 30 s clip), but importing scipy.fft cost 0.2-0.3 s of every cold start, and the
-    # light install has none; with numpy alone both installs compute the very same features
+    # numpy's FFT (float32 in, complex64 out on numpy >= 2): scipy's is faster on big batches (the
+    # features stage of benchmarks/default_model.py: 24 ms with it, 38-40 ms without), but importing
+    # scipy.fft cost a good part of every cold start, and the light install has none; with numpy
+    # alone both installs compute the very same features
     for i in range(0, frames.shape[0], batch):
         spec = np.fft.rfft(frames[i : i + batch] * window, axis=1)
         yield i, spec.real**2 + spec.imag**2
