@@ -165,7 +165,7 @@ def _user_head_lines(meta: dict[str, Any]) -> list[str]:
                    + ("; 'other' caught / inside called 'other'" if "other_caught" in m else ""))
         for name, r in parts.items():
             ci = r.get("accuracy_ci95_over_groups") or (float("nan"), float("nan"))
-            line = f"  {name:30s} {r['accuracy']:.3f} [{ci[0]:.2f}-{ci[1]:.2f}], {r['macro_f1']:.3f}"
+            line = f"  {name:36s} {r['accuracy']:.3f} [{ci[0]:.2f}-{ci[1]:.2f}], {r['macro_f1']:.3f}"
             if "other_caught" in r:
                 line += f"; {r['other_caught']:.1%} / {r['in_set_called_other']:.1%}"
             out.append(line)

@@ -538,7 +538,8 @@ def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alph
                     gamma: float = 0.0) -> dict[str, np.ndarray]:
     """Probabilities [len(idx), classes] of the model (``model``, what the model file computes)
     and of its parts: each head alone, the two heads mixed without the zero-shot vote, and (with
-    ``gamma``) mn04's zero-shot vote alone over the labels."""
+    ``gamma``) the model without musicnn (mn04's head and its vote: the cheap backbone alone) and
+    mn04's zero-shot vote alone over the labels."""
     from genrekit.heads import logistic as LR
     from genrekit.heads.fusion import mix
     from genrekit.models import audioset as AS
@@ -550,13 +551,15 @@ def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alph
     if gamma:
         zs = AS.zero_shot_logp(F.mean[idx], labels)
         out["model"] = mix(pa, pb, alpha, len(labels), zs, gamma)
+        out["audioset_zero_shot"] = mix(pa, pb, 0.0, len(labels), zs, gamma)  # the model without musicnn
         out["zero_shot"] = np.exp(zs)
     return out
 
 
 #: The parts' names in CV tables.
 COMPONENT_NAMES = {"musicnn": "musicnn head alone", "audioset": "AudioSet (mn04) head alone",
-                   "both": "both heads mixed", "zero_shot": "mn04 zero-shot (no training)", "model": "the model"}
+                   "both": "both heads mixed", "audioset_zero_shot": "mn04 head + zero-shot (no musicnn)",
+                   "zero_shot": "mn04 zero-shot (no training)", "model": "the model"}
 
 
 def folds_for(groups: np.ndarray, k: int, fixed: np.ndarray | None = None,
@@ -754,7 +757,7 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
             log(f"  C={c:<6g} accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}" + ("  <- chosen" if c == C else ""))
         for name, r in metrics["cv_components"].items():
             lo, hi = r["accuracy_ci95_over_groups"]
-            line = f"  {name:30s} accuracy {r['accuracy']:.3f} [{lo:.2f}-{hi:.2f}]  macro-F1 {r['macro_f1']:.3f}"
+            line = f"  {name:36s} accuracy {r['accuracy']:.3f} [{lo:.2f}-{hi:.2f}]  macro-F1 {r['macro_f1']:.3f}"
             if "other_caught" in r:
                 line += (f" | with 'other' {r['open_set_accuracy']:.3f}, outside caught {r['other_caught']:.1%}, "
                          f"inside called other {r['in_set_called_other']:.1%}, AUROC {r['auroc_other']:.3f}")
