@@ -9,7 +9,7 @@ test list. The manifest: GTZAN's clips of the fault-filtered train and valid lis
 ``source_repo``; songs outside the ten as ``other``). The command is::
 
     genrekit train --model head --manifest M --open-set --always-fit gtzan --cv-folds 0 \
-        --c-grid 0.03 --class-weight none --zero-shot-weight 0.5 --out DIR
+        --c-grid 0.03 --class-weight none --zero-shot-weight 0.5 --max-false-other 0.13 --out DIR
 
 i.e. leave one real-song source out (56 folds), the default's head family (a musicnn LR and an
 AudioSet LR mixed half and half on the log scale, mn04's zero-shot genre vote at weight 0.5; the
@@ -43,6 +43,12 @@ if SHARED_WEIGHTS.is_file():
 #: The default's options of `genrekit train --model head` (chosen by grouped CV: docs/model_card.md).
 OPTIONS = ["--open-set", "--always-fit", "gtzan", "--cv-folds", "0", "--c-grid", "0.03", "--class-weight", "none",
            "--zero-shot-weight", "0.5", "--name", "default"]
+
+#: The "other" operating point: at most 13% of the inside songs called "other" on the other folds'
+#: out-of-fold scores. The bar is 15% on songs never seen; with 15% here the nested estimate read
+#: 16.6% (a threshold fitted on a sample is optimistic on the next), with 13% it reads 13.8% at
+#: 51.0% caught (docs/model_card.md).
+MAX_FALSE_OTHER = "0.13"
 
 DESCRIPTION = (
     "Two pretrained backbones: musicnn MSD_musicnn (Pons & Serra 2019; weights from the musicnn 0.1.0 wheel, ISC) "
@@ -120,6 +126,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=None, help="model file to write (default: the committed default head)")
     ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and stop (nothing written)")
+    ap.add_argument("--max-false-other", default=None,
+                    help=f"an investigation: another operating point for 'other' than {MAX_FALSE_OTHER} (implies --cv-only)")
     ap.add_argument("--without-gtzan", action="store_true",
                     help="an investigation: the manifest without GTZAN's clips (real songs alone; implies --cv-only)")
     a = ap.parse_args(argv)
@@ -133,8 +141,9 @@ def main(argv=None) -> int:
         counts = write_manifest(a.data, manifest, gtzan=not a.without_gtzan)
         print(f"manifest: {counts}")
         options = [o for o in OPTIONS if o not in ("--always-fit", "gtzan")] if a.without_gtzan else OPTIONS
+        options = [*options, "--max-false-other", a.max_false_other or MAX_FALSE_OTHER]
         rc = genrekit(["train", "--model", "head", "--manifest", str(manifest), *options, "--out", tmp])
-        if rc or a.cv_only or a.without_gtzan:
+        if rc or a.cv_only or a.without_gtzan or a.max_false_other is not None:
             return rc
         built = Path(tmp) / "model.safetensors"
         tensors, meta = read_model_file(built)
