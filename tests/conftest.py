@@ -29,6 +29,17 @@ def gtzan_clips(shared_data: Path) -> Path:
     return shared_data / "gtzan-clips"
 
 
+@pytest.fixture(scope="module")
+def musicnn_source():
+    """musicnn's weights by genrekit's lookup order (the installed wheel); skips when none is reachable."""
+    from genrekit.backbones.musicnn import WeightsNotFoundError, find_weights
+
+    try:
+        return find_weights("MSD_musicnn")
+    except WeightsNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Feature caches go to a temp dir, never into the user's cache or shared/. Converted musicnn

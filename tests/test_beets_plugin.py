@@ -42,18 +42,25 @@ def items(beetsdir: Path) -> dict[str, object]:
         lib._close()
 
 
+def beets_dir(tmp_path: Path, write: str, genrekit_config: str) -> Path:
+    """A beets config folder in ``tmp_path``: library beside it, copy on import, ``import.write``
+    as given, the genrekit plugin with ``genrekit_config`` (YAML lines under ``genrekit:``)."""
+    beetsdir = tmp_path / "beets"
+    beetsdir.mkdir()
+    (beetsdir / "config.yaml").write_text(
+        f"directory: {tmp_path / 'library'}\nlibrary: {beetsdir / 'library.db'}\nplugins: genrekit\n"
+        f"import:\n  copy: yes\n  write: {write}\n  quiet: yes\n"
+        f"genrekit:\n{genrekit_config}")
+    return beetsdir
+
+
 def genres_of(item) -> list[str]:
     return list(item.get("genres") or []) if "genres" in type(item)._fields else [item.get("genre")]
 
 
 def test_import_pretend_run_write(gtzan_clips: Path, tmp_path: Path) -> None:
     music = make_library(clip_by_stem(gtzan_clips, "jazz/jazz.00003"), tmp_path / "music", ["mp3-v24", "flac", "m4a"])
-    beetsdir = tmp_path / "beets"
-    beetsdir.mkdir()
-    (beetsdir / "config.yaml").write_text(
-        f"directory: {tmp_path / 'library'}\nlibrary: {beetsdir / 'library.db'}\nplugins: genrekit\n"
-        "import:\n  copy: yes\n  write: no\n  quiet: yes\n"
-        "genrekit:\n  mode: add\n")
+    beetsdir = beets_dir(tmp_path, "no", "  mode: add\n")
     beet(beetsdir, "import", "-A", str(tmp_path / "music"))
     before = items(beetsdir)
     assert len(before) == len(music)
@@ -86,12 +93,7 @@ def test_import_pretend_run_write(gtzan_clips: Path, tmp_path: Path) -> None:
 
 def test_auto_on_import_and_write_setting(gtzan_clips: Path, tmp_path: Path) -> None:
     make_library(clip_by_stem(gtzan_clips, "blues/blues.00001"), tmp_path / "music", ["ogg"])
-    beetsdir = tmp_path / "beets"
-    beetsdir.mkdir()
-    (beetsdir / "config.yaml").write_text(
-        f"directory: {tmp_path / 'library'}\nlibrary: {beetsdir / 'library.db'}\nplugins: genrekit\n"
-        "import:\n  copy: yes\n  write: yes\n  quiet: yes\n"
-        "genrekit:\n  auto: yes\n  names: plain\n")
+    beetsdir = beets_dir(tmp_path, "yes", "  auto: yes\n  names: plain\n")
     beet(beetsdir, "import", "-A", str(tmp_path / "music"))
     ((p, item),) = items(beetsdir).items()
     label = item.get("genrekit_genre")
@@ -108,12 +110,7 @@ def test_streaming_wav_is_never_written_by_beets(gtzan_clips: Path, tmp_path: Pa
     make_library(clip_by_stem(gtzan_clips, "blues/blues.00001"), music, ["ogg"])
     streaming_wav(music / "pipe.wav")
     original = (music / "pipe.wav").read_bytes()
-    beetsdir = tmp_path / "beets"
-    beetsdir.mkdir()
-    (beetsdir / "config.yaml").write_text(
-        f"directory: {tmp_path / 'library'}\nlibrary: {beetsdir / 'library.db'}\nplugins: genrekit\n"
-        "import:\n  copy: yes\n  write: yes\n  quiet: yes\n"
-        "genrekit:\n  auto: yes\n  names: plain\n")
+    beetsdir = beets_dir(tmp_path, "yes", "  auto: yes\n  names: plain\n")
     beet(beetsdir, "import", "-A", str(music))
     got = items(beetsdir)
     assert len(got) == 2

@@ -18,14 +18,6 @@ from genrekit.datasets import clip_by_stem
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def musicnn_source():
-    try:
-        return M.find_weights("MSD_musicnn")
-    except M.WeightsNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
 def _fake_wheel(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:

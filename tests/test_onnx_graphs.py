@@ -17,16 +17,6 @@ from genrekit.backbones.onnx_graphs import OnnxGraphError, fill_graph, structure
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def musicnn_source():
-    from genrekit.backbones import musicnn as M
-
-    try:
-        return M.find_weights("MSD_musicnn")
-    except M.WeightsNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
 def _tiny_structure(path: Path) -> Path:
     """y = relu(x @ w + b), built with onnx.helper and stripped like an exported graph."""
     pytest.importorskip("onnx")

@@ -142,14 +142,3 @@ def test_musicnn_checkpoint_shapes(musicnn_source, model):
         a = ck.read(name, verify=True)  # checksums match the stored CRC32C
         assert a.dtype == np.float32 and np.isfinite(a).all()
     assert (ck.read("batch_normalization_9/moving_variance") > 0).all()
-
-
-@pytest.fixture(scope="module")
-def musicnn_source():
-    """musicnn's weights by genrekit's lookup order; skips when none is reachable."""
-    from genrekit.backbones.musicnn import WeightsNotFoundError, find_weights
-
-    try:
-        return find_weights("MSD_musicnn")
-    except WeightsNotFoundError as exc:
-        pytest.skip(str(exc))
