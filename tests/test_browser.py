@@ -98,7 +98,7 @@ def test_page_upload_shows_genre_and_timeline(browser, server, gtzan_clips: Path
     assert page.text_content("#genre").strip() == expected["genre"]
     assert page.text_content("#input-name") == clip.name
     n_marks = page.locator("#timeline .seg-mark").count()
-    assert n_marks == len(expected["segments"]) >= 9
+    assert n_marks == len(expected["segments"]) >= 3  # one per 10 s window of the default
     genres = page.eval_on_selector_all("#timeline .seg-mark", "els => els.map(e => e.dataset.genre)")
     assert genres == [s["genre"] for s in expected["segments"]]
     assert page.locator("#bars .bar-row").count() == min(5, len(expected["probabilities"]))

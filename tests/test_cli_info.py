@@ -8,13 +8,29 @@ from pathlib import Path
 import torch
 
 from genrekit.cli.main import main
+from genrekit.models.base import BUILTIN_MODELS
 from genrekit.models.default import GENRES, HEAD_PATH
 from genrekit.models.modelfile import read_model_meta, save_model_file
 
 
 def test_info_on_the_default_model(capsys) -> None:
+    """The default (mn04 alone): its spec, the licence, the CV of it and its parts, the GTZAN clips."""
+    meta = read_model_meta(BUILTIN_MODELS["default"])
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"labels (10): {', '.join(GENRES)}" in out
+    assert "audioset_windows: 22050 Hz, mono; window_seconds 10.0, hop_seconds 10.0" in out
+    assert "backbone:    audioset: efficientat_mn04 (MIT" in out and "musicnn" not in out.split("grouped CV")[0]
+    head = next(line for line in out.splitlines() if line.startswith("head:"))
+    assert "alpha" not in head and "zero-shot weight 1.0" in head and "backbone mn04" in head
+    m = meta["metrics"]
+    assert f"accuracy {m['cv']['accuracy']:.3f}" in out and f"{m['other_caught']:.1%}" in out
+    assert f"the {m['test_audio_clips']['n']} test clips with audio" in out
+
+
+def test_info_on_the_musicnn_model(capsys) -> None:
     meta = read_model_meta(HEAD_PATH)
-    assert main(["info", "--confusion"]) == 0
+    assert main(["info", "musicnn", "--confusion"]) == 0
     out = capsys.readouterr().out
     assert f"labels (10): {', '.join(GENRES)}" in out
     assert "musicnn_mfcc: 22050 Hz, mono" in out  # what predict applies to every input
@@ -81,10 +97,10 @@ def test_info_errors_name_the_input(tmp_path: Path, capsys) -> None:
 
 
 def test_info_shows_head_training_and_real_song_cv_beside_gtzan(capsys) -> None:
-    """The default head: its head in words (not "head ?"), its training data as counts with names
+    """The musicnn built-in: its head in words (not "head ?"), its training data as counts with names
     (not a Python dict), and the stored real-song CV figures next to GTZAN's test split."""
     meta = read_model_meta(HEAD_PATH)
-    assert main(["info"]) == 0
+    assert main(["info", "musicnn"]) == 0
     out = capsys.readouterr().out
     head = next(line for line in out.splitlines() if line.startswith("head:"))
     assert meta["training"]["config"]["model"] in head and "?" not in head

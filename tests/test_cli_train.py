@@ -139,7 +139,7 @@ def test_compare_and_sweep_tables(shared_data: Path, tmp_path: Path) -> None:
     assert "| optimizer |" in (tmp_path / "s" / "sweep.md").read_text()
 
 
-def test_evaluate_default_model_on_taggrams(shared_data: Path, tmp_path: Path) -> None:
+def test_evaluate_default_model_on_taggrams(shared_data: Path, tmp_path: Path, capsys) -> None:
     from genrekit.models.base import load_model
 
     try:
@@ -147,10 +147,14 @@ def test_evaluate_default_model_on_taggrams(shared_data: Path, tmp_path: Path) -
     except Exception as exc:  # the default model is another module's; skip until it is there
         pytest.skip(f"default model unavailable: {exc}")
     out = tmp_path / "d"
-    assert main(["evaluate", "--model", "default", "--data",
-                 str(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz"), "--out", str(out), "--quiet"]) == 0
+    npz = str(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz")
+    assert main(["evaluate", "--model", "musicnn", "--data", npz, "--out", str(out), "--quiet"]) == 0
     m = _metrics(out)
     assert m["test_track"]["n"] == 290 and m["test_track"]["accuracy"] > 0.5
+    # the default reads mn04's outputs from audio: stored MSD taggrams are refused in one line
+    assert main(["evaluate", "--model", "default", "--data", npz, "--out", str(tmp_path / "e"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model musicnn" in err[0] and "msd_taggram_test.npz" in err[0]
 
 
 def test_user_errors_are_one_line(tmp_path: Path, capsys) -> None:

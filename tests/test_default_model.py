@@ -1,5 +1,6 @@
-"""The default model: committed head file, taggram-level accuracy on the fault-filtered test
-split, per-segment outputs, zero-shot tags, and a short end-to-end audio check."""
+"""The two-backbone built-in (``--model musicnn``, ``models.default``): committed head file,
+taggram-level accuracy on the fault-filtered test split, per-segment outputs, zero-shot tags, and a
+short end-to-end audio check. The default model (mn04 alone) is tested in test_audioset_head.py."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def test_head_file_is_small_and_described():
     assert data["songs_outside_labels"] == 98 and data["songs"] == 145 + 124 and data["groups"] == 56 + 1
     assert len(t["fit_files"]) == 367
     assert t["config"]["zero_shot_weight"] == aset["zero_shot_weight"] == 0.5 and t["config"]["class_weight"] == "none"
+    assert meta["name"] == "musicnn" and t["config"]["backbone"] == "musicnn+mn04"
     m = meta["metrics"]
     assert m["cv"]["n"] == 145 and "leave one group out (56 folds)" in m["cv_protocol"]  # leave one source out
     parts = m["cv_components"]
@@ -77,8 +79,8 @@ def test_head_file_is_small_and_described():
 
 
 def test_load_default_model():
-    m = load_model(None)
-    assert isinstance(m, MusicnnGenreModel) and load_model("default") is m
+    m = load_model("musicnn")
+    assert isinstance(m, MusicnnGenreModel) and load_model("musicnn") is m
     assert m.labels == GENRES and isinstance(m.spec, MusicnnMfccSpec)
     assert m.card()["format"] == FORMAT
     assert m.head.kind == "ms_lm" and m.segment_head.kind == "ms_lm"  # feature kind per head
@@ -90,7 +92,7 @@ def test_load_default_model():
 
 def test_test_split_accuracy_matches_card(shared_data):
     """The 290 fault-filtered test tracks from the stored taggrams reproduce the card's numbers."""
-    m = load_model(None)
+    m = load_model("musicnn")
     tracks, y = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_test.npz")
     assert len(tracks) == 290
     pred = np.array([np.argmax(m.track_probs_from_taggram(t)) for t in tracks])
@@ -104,7 +106,7 @@ def test_open_set_head_is_the_formula(shared_data):
     the closed-set answer renormalises the ten, and in_set = 1 - p(other)."""
     from genrekit.models.default import recalibrate
 
-    m = load_model(None)
+    m = load_model("musicnn")
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
     mem = m.head.members[0]
     for t in tracks[:5]:
@@ -143,7 +145,7 @@ def test_fused_heads_are_the_formula(shared_data):
     from genrekit.models import audioset as AS
     from genrekit.models.default import recalibrate
 
-    m = load_model(None)
+    m = load_model("musicnn")
     assert m.audioset is not None and m.inset_head is None
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
     t = tracks[3][:, :50]
@@ -161,7 +163,7 @@ def test_fused_heads_are_the_formula(shared_data):
     assert np.isfinite(m.segment_in_set_from_taggram(rows)).all()
     assert m.style_from_taggram(rows) == AS.style(mean)  # AudioSet's genre words when it ran
     tags = m.audioset_tags(rows)
-    assert len(tags) == len(AS.MUSIC_CLASSES) and all(0 < v < 1 for v in tags.values())
+    assert len(tags) == len(AS.TAG_CLASSES) and all(0 < v < 1 for v in tags.values())
     assert m.audioset_tags(t) is None
 
 
@@ -169,7 +171,7 @@ def test_style_words_come_from_style_tags():
     from genrekit.backbones.musicnn import MSD_LABELS
     from genrekit.models.default import STYLE_TAGS
 
-    m = load_model(None)
+    m = load_model("musicnn")
     rows = np.full((4, 50), 0.01, np.float32)
     rows[:, MSD_LABELS.index("80s")] = 0.9  # a decade, not a style
     rows[:, MSD_LABELS.index("electronic")] = 0.8
@@ -263,7 +265,7 @@ def test_ensemble_members_with_their_own_standardisation():
 
 
 def test_segment_probs_from_taggram(shared_data):
-    m = load_model(None)
+    m = load_model("musicnn")
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
     t = tracks[0]
     seg = m.segment_probs_from_taggram(t)
@@ -299,7 +301,7 @@ def test_from_audio_end_to_end(shared_data):
         find_weights("MSD_musicnn")
     except WeightsNotFoundError as exc:
         pytest.skip(str(exc))
-    m = load_model(None)
+    m = load_model("musicnn")
     right = 0
     clips = ["classical/classical.00097", "metal/metal.00097", "hiphop/hiphop.00002"]
     for rel in clips:
@@ -328,7 +330,7 @@ def test_long_inputs_are_scored_window_by_window(shared_data):
     """Inputs up to the longest training track (29 patches) go to the track head whole, as the
     test split's tracks do; longer ones get the mean of its probabilities over 29-patch windows
     (scripts/cv_long_inputs.py measured why)."""
-    m = load_model(None)
+    m = load_model("musicnn")
     tracks, _ = _tracks(shared_data / "gtzan-musicnn" / "msd_taggram_train.npz")
     t = tracks[0]
     np.testing.assert_array_equal(m._head_probs(t), m.head.probs(t))
@@ -374,18 +376,18 @@ def test_ms_mfcc_window_features_give_the_clip_statistics():
 
 
 def test_evaluate_cli_on_stored_taggrams(shared_data, tmp_path):
-    """`genrekit evaluate --model default --data <taggram npz>` reproduces the card's closed-set
+    """`genrekit evaluate --model musicnn --data <taggram npz>` reproduces the card's closed-set
     test accuracy (``test_track``) and reports the open-set one, where "other" counts as wrong."""
     import json
 
     from genrekit.cli.main import main
 
     npz = shared_data / "gtzan-musicnn" / "msd_taggram_test.npz"
-    assert main(["evaluate", "--model", "default", "--data", str(npz), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["evaluate", "--model", "musicnn", "--data", str(npz), "--out", str(tmp_path / "a"), "--quiet"]) == 0
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    assert metrics["test_track"]["accuracy"] == pytest.approx(load_model(None).metrics["test_track"]["accuracy"])
+    assert metrics["test_track"]["accuracy"] == pytest.approx(load_model("musicnn").metrics["test_track"]["accuracy"])
     assert metrics["test_track_open_set"]["accuracy"] <= metrics["test_track"]["accuracy"]
-    m = load_model(None)  # the open set on stored taggrams: the musicnn head's own in-set score decides
+    m = load_model("musicnn")  # the open set on stored taggrams: the musicnn head's own in-set score decides
     tracks, y = _tracks(npz)
     answer = [10 if m.in_set_from_taggram(t) < 0.5 else int(np.argmax(m.track_probs_from_taggram(t))) for t in tracks]
     assert metrics["test_track_open_set"]["accuracy"] == pytest.approx(float(np.mean(np.array(answer) == y)))

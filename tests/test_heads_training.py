@@ -105,9 +105,12 @@ def _library(root: Path, labels=("salsa", "bachata", "kizomba"), per=6, albums=3
 def fake_extractor(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
 
-    def fake(path: Path, audioset_weights: str | None = None) -> dict:
+    def fake(path: Path, audioset_weights: str | None = None, backbone: str = "musicnn+mn04") -> dict:
         calls.append(Path(path))
-        return _fake_rows(Path(path))
+        e = _fake_rows(Path(path))
+        if backbone == "mn04":  # an mn04-only head reads one row per 10 s window: the rows that ran
+            e["rows"] = e["rows"][[0, 10, 20], 91:]
+        return e
 
     monkeypatch.setattr(T, "extract_rows", fake)
     return calls
@@ -121,10 +124,10 @@ def test_resume_after_interrupt_extracts_only_the_rest(tmp_path: Path, monkeypat
     k = 7
     real = T.extract_rows
 
-    def interrupted(path: Path, audioset_weights: str | None = None) -> dict:
+    def interrupted(path: Path, audioset_weights: str | None = None, backbone: str = "musicnn+mn04") -> dict:
         if len(fake_extractor) == k:
             raise KeyboardInterrupt  # Ctrl-C during the (k+1)-th file
-        return real(path, audioset_weights)
+        return real(path, audioset_weights, backbone)
 
     monkeypatch.setattr(T, "extract_rows", interrupted)
     rc = main(["train", "--model", "head", "--data", str(root), "--out", str(tmp_path / "m"), "--quiet"])
@@ -316,6 +319,47 @@ def test_reference_group_zero_shot_and_cv_parts(tmp_path: Path, fake_extractor: 
     np.testing.assert_allclose(model.track_probs_from_taggram(rows), expected[:3] / expected[:3].sum(), atol=1e-5)
     assert main(["info", str(out)]) == 0
     assert "mn04 zero-shot (no training)" in capsys.readouterr().out
+
+
+def test_mn04_backbone_writes_an_audioset_head(tmp_path: Path, fake_extractor: list[Path], capsys) -> None:
+    """``--backbone mn04`` (how the default is built): one head on mn04's window rows, no musicnn.
+    The CV scores the model, its head and its zero-shot vote on the same folds; the CV's
+    probabilities are the model file's; the timeline's threshold comes from held-out windows."""
+    root = tmp_path / "lib"
+    labels = ("salsa", "flamenco", "afrobeat")
+    _library(root, labels=labels, per=6, albums=3)
+    other = tmp_path / "outside"
+    for i in range(6):
+        _song(other / f"album{i % 3}", f"o{i}.wav", f"other{i % 2}")
+    out = tmp_path / "m"
+    assert main(["train", "--model", "head", "--data", str(root), "--other-folder", str(other), "--backbone", "mn04",
+                 "--cv-folds", "0", "--c-grid", "0.03", "--zero-shot-weight", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "musicnn" not in text  # neither extracted nor scored
+    meta = T_meta(out)
+    assert meta["format"] == "genrekit-audioset-head" and meta["feature_spec"]["kind"] == "audioset_windows"
+    assert meta["training"]["config"]["backbone"] == "mn04" and "alpha" not in meta["training"]["config"]
+    parts = meta["metrics"]["cv_components"]
+    assert set(parts) == {"AudioSet (mn04) head alone", "the model", "mn04 zero-shot (no training)"}
+    assert parts["the model"]["accuracy"] == meta["metrics"]["cv"]["accuracy"]
+    assert all(0 < meta["open_set"][f"{k}_threshold"] < 1 for k in ("fused", "segment"))
+    from genrekit.models.audioset_head import AudioSetGenreModel
+    from genrekit.models.base import load_model
+    from genrekit.models.modelfile import read_model_file
+
+    model = load_model(out)
+    assert isinstance(model, AudioSetGenreModel) and model.has_other and model.zero_shot_weight == 1.0
+    tensors, _ = read_model_file(out / "model.safetensors", numpy=True)
+    head = {k.split(".", 2)[2]: np.asarray(v) for k, v in tensors.items() if k.startswith("audioset.m0.")}
+    song = root / "flamenco" / "album1" / "flamenco-1.wav"
+    entry = fake_extractor and T.extract_rows(song, None, "mn04")  # the fake: mn04 rows [3, 911]
+    F = T.song_features([entry], "mn04")
+    expected = T.component_probs((None, head), F, np.array([0]), 0.0, list(meta["labels"]), 1.0)["model"][0]
+    rows = entry["rows"]
+    np.testing.assert_allclose(model.track_probs_from_taggram(rows), expected[:3] / expected[:3].sum(), atol=1e-5)
+    assert model.segment_probs_from_taggram(rows).shape == (3, 3)
+    assert model.labels[int(np.argmax(model.track_probs_from_taggram(rows)))] == "flamenco"
+    assert len(model.segment_in_set_from_taggram(rows)) == 3 and model.style_from_taggram(rows)
 
 
 def test_zero_shot_needs_audioset_names_and_reference_group_must_exist(tmp_path: Path, fake_extractor: list[Path],

@@ -330,7 +330,7 @@ def test_no_tensorflow_anywhere():
         text = path.read_text()
         assert "import tensorflow" not in text and "from tensorflow" not in text, path
     code = ("import sys, genrekit.backbones.musicnn, genrekit.models.default, genrekit.backbones.tf_checkpoint;"
-            "from genrekit.models.base import load_model; load_model(None);"
+            "from genrekit.models.base import load_model; load_model(None); load_model('musicnn');"
             "assert 'tensorflow' not in sys.modules and 'librosa' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -364,7 +364,7 @@ def test_musicnn_weights_flag_feeds_the_lookup(tmp_path, monkeypatch, capsys) ->
     # a private cache and no memoised backbone: the lookup must run
     monkeypatch.setenv("GENREKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr("genrekit.backbones.musicnn._BACKBONES", {})
-    rc = main(["predict", "--musicnn-weights", str(missing), str(audio)])
+    rc = main(["predict", "--model", "musicnn", "--musicnn-weights", str(missing), str(audio)])
     err = capsys.readouterr().err
     assert rc == 1
     assert "nowhere" in err and "Traceback" not in err

@@ -150,7 +150,7 @@ def test_parity_with_torch_fp32(musicnn_source, gtzan_clips, monkeypatch):
     from genrekit.models.base import load_model
 
     monkeypatch.setenv("GENREKIT_MUSICNN_PRECISION", "fp32")
-    model = load_model(None)
+    model = load_model("musicnn")
     for clip, values in _clip_values(model, gtzan_clips):
         patches = model.split_values(values)[0]
         for name in ("MSD_musicnn", "MTT_musicnn"):

@@ -190,7 +190,7 @@ def test_default_model_prediction(default_clf, clip):
     p = default_clf.predict(clip)
     assert p.genre in default_clf.labels and len(default_clf.labels) == 10
     assert p.tags and len(p.tags) == default_clf.top_tags
-    assert len(p.segments) >= 8  # ~3 s patches over 30 s
+    assert len(p.segments) == 3 and p.segments[-1].end_s == pytest.approx(p.duration_s)  # 10 s windows over 30 s
     assert p.model
 
 
@@ -244,11 +244,12 @@ def _threshold() -> float:
 
 
 class _RowsModel:
-    """The default model's spec and routes with a cheap stand-in backbone (the mean log-mel of
+    """The musicnn built-in's spec and routes with a cheap stand-in backbone (the mean log-mel of
     each patch as its 'taggram'), recording the per-patch rows the heads receive."""
 
     def __new__(cls):
-        from genrekit.models.default import MusicnnGenreModel, load_default_model
+        from genrekit.models.base import load_model
+        from genrekit.models.default import MusicnnGenreModel
 
         class Rows(MusicnnGenreModel):
             def taggram(self, values):
@@ -263,13 +264,13 @@ class _RowsModel:
 
         import dataclasses
 
-        d = load_default_model()
+        d = load_model("musicnn")
         # the musicnn + MFCC part of the default spec (the AudioSet windows' context has its own test)
         return Rows(d.head, d.labels, dataclasses.replace(d.spec, context_seconds=0.0, context_stride=1))
 
 
 def test_default_spec_rows_blockwise_match_whole(shared_data):
-    """Block-wise prediction with the default spec (read at 22.05 kHz, musicnn patches at 16 kHz,
+    """Block-wise prediction with the musicnn built-in's spec (read at 22.05 kHz, musicnn patches at 16 kHz,
     MFCC slot statistics) hands the heads the per-patch rows of one whole-signal pass: the same
     patches (blocks are cut on whole samples of both rates), and MFCC statistics that differ only
     by where each block's 23 ms frames fall (at most one frame per slot; a patch whose slot would
@@ -299,14 +300,14 @@ def test_default_spec_rows_blockwise_match_whole(shared_data):
 
 
 def test_audioset_rows_blockwise_match_whole(shared_data):
-    """With the default model's AudioSet part, blocks are cut on the 10-patch window grid and keep
+    """With the musicnn built-in's AudioSet part, blocks are cut on the 10-patch window grid and keep
     each window's 10 s: block-wise prediction gives every patch the mn04 outputs that one
     whole-signal pass gives (same windows, same rows up to soxr's block edges)."""
     from genrekit.audio import load_audio
     from genrekit.models import audioset as AS
-    from genrekit.models.default import load_default_model
+    from genrekit.models.base import load_model
 
-    d = load_default_model()
+    d = load_model("musicnn")
     assert d.audioset is not None
     seen = {}
 

@@ -14,6 +14,7 @@ land on every cold ``genrekit predict``. Each track gets one STFT, which is then
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
@@ -303,6 +304,8 @@ class Features:
 
 
 _SPECS: dict[str, type[FeatureSpec]] = {}
+#: Spec kinds defined beside the model that uses them (imported when a file names them).
+SPEC_MODULES = {"audioset_windows": "genrekit.models.audioset_head"}
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,8 @@ def spec_from_dict(d: dict[str, Any]) -> FeatureSpec:
     """Rebuild a spec saved with :meth:`FeatureSpec.to_dict`."""
     d = dict(d)
     kind = d.pop("kind", None)
+    if kind not in _SPECS and kind in SPEC_MODULES:
+        importlib.import_module(SPEC_MODULES[kind])
     if kind not in _SPECS:
         raise ValueError(f"unknown feature spec kind {kind!r}; known: {sorted(_SPECS)}")
     cls = _SPECS[kind]

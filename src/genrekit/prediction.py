@@ -255,6 +255,22 @@ def _refuse_non_finite(name: str, track: np.ndarray, probs: np.ndarray,
 TAG_VOCABULARIES = ("msd", "audioset")
 
 
+def tag_vocabulary(model: GenreModel, tags: str | None, name: str) -> str:
+    """The zero-shot vocabulary to report: ``tags`` when the model has it, else the model's own
+    (``msd`` for musicnn's models, ``audioset`` for mn04's); a vocabulary the model lacks is one
+    clear error rather than silently no tags."""
+    has_msd = getattr(model, "backbone_name", None) in ("MSD_musicnn", "MTT_musicnn")
+    own = "msd" if has_msd else "audioset"
+    if tags is None:
+        return own
+    if tags not in TAG_VOCABULARIES:
+        raise GenrekitError(f"unknown tags vocabulary {tags!r}; choose one of {', '.join(TAG_VOCABULARIES)}")
+    if tags == "msd" and not has_msd and hasattr(model, "audioset_tags"):
+        raise GenrekitError(f"model {name!r} has no MSD tags (musicnn's); use --tags audioset, or --model musicnn "
+                            "for the two-backbone model with MSD tags")
+    return tags
+
+
 class Classifier:
     """A loaded genre model plus the options of how inputs are read and reported.
 
@@ -282,7 +298,7 @@ class Classifier:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         download_timeout_s: float | None = DEFAULT_TOTAL_TIMEOUT_S,
         open_set: bool = True,
-        tags: str = "msd",
+        tags: str | None = None,
     ) -> None:
         self.name = name or str(model.info.get("name") or model.format or type(model).__name__)
         reads_audio_or_raise(model, self.name)
@@ -291,9 +307,7 @@ class Classifier:
         self.min_seconds = float(min_seconds)
         self.top_tags = int(top_tags)
         self.open_set = bool(open_set)
-        if tags not in TAG_VOCABULARIES:
-            raise GenrekitError(f"unknown tags vocabulary {tags!r}; choose one of {', '.join(TAG_VOCABULARIES)}")
-        self.tags = tags
+        self.tags = tag_vocabulary(model, tags, self.name)
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s

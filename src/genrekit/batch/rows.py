@@ -127,7 +127,7 @@ class WorkerSpec:
     model_name: str
     model_hash: str
     top_tags: int = 3
-    tags: str = "msd"
+    tags: str | None = None  # the model's own vocabulary
     block_seconds: float = 300.0
     max_bytes: int | None = None
     max_duration_s: float | None = None

@@ -94,6 +94,7 @@ def hidden_sizes(text: str) -> list[int]:
 def add_tags_option(p) -> None:
     """``--tags msd|audioset``: the zero-shot tag vocabulary (``prediction.TAG_VOCABULARIES``),
     the same option for ``predict`` and ``batch``."""
-    p.add_argument("--tags", choices=("msd", "audioset"), default="msd",
-                   help="tag vocabulary: msd (musicnn's 50 Million Song Dataset tags, the default) or audioset "
-                   "(mn04's music classes: instruments, genres such as salsa or afrobeat, moods)")
+    p.add_argument("--tags", choices=("msd", "audioset"), default=None,
+                   help="tag vocabulary: audioset (mn04's music classes: instruments, genres such as salsa or "
+                   "afrobeat, moods) or msd (musicnn's 50 Million Song Dataset tags, --model musicnn); default: "
+                   "the model's own")

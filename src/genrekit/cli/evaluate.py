@@ -1,7 +1,7 @@
 """`genrekit evaluate`: score a trained (or the default) model on a labelled dataset.
 
     genrekit evaluate --model runs/fnn --data ../shared/data/seed-mfcc --out runs/fnn-eval
-    genrekit evaluate --model default --data ../shared/data/gtzan-musicnn/msd_taggram_test.npz --out OUT
+    genrekit evaluate --model musicnn --data ../shared/data/gtzan-musicnn/msd_taggram_test.npz --out OUT
     genrekit evaluate --model M --manifest songs.csv --out OUT
 
 Without split lists, a single table / taggram file / audio folder is scored as a whole; with
@@ -153,6 +153,10 @@ def run(args) -> int:
     from genrekit.cli.train import report_bundle
 
     bundle = load_for_model(model, args.data, args.splits, args.workers, not args.no_cache, not args.quiet)
+    if bundle.kind == "taggram" and not hasattr(model, "backbone_name"):
+        raise GenrekitError(f"{args.data}: stored taggrams hold musicnn's MSD tags; model {str(args.model)!r} reads "
+                            "mn04's outputs from audio (evaluate it on an audio folder or --manifest, or use "
+                            "--model musicnn for the taggrams)")
     report_bundle(bundle)
     if args.split == "all":
         from genrekit.datasets import Split

@@ -23,7 +23,7 @@ from typing import Any
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("info", help="show what a model file holds: labels, features, metrics",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", nargs="?", default="default", help="model file / training folder, or 'default'")
+    p.add_argument("model", nargs="?", default="default", help="model file / training folder, or a built-in: 'default' (mn04), 'musicnn' (two backbones)")
     p.add_argument("--json", action="store_true", help="print the whole metadata as JSON")
     p.add_argument("--confusion", action="store_true", help="also print stored confusion matrices")
     p.set_defaults(func=run)
@@ -147,7 +147,9 @@ def _user_head_lines(meta: dict[str, Any]) -> list[str]:
     out = [f"trained on:  {t.get('source', '?')}: {per} songs; {d.get('groups', '?')} groups ({by})"
            + (f"; always in the fit: {fixed}" if fixed else ""),
            f"head:        {cfg.get('model', '?')}; C {cfg.get('C')}"
-           + (" (chosen by grouped CV)" if len(m.get("cv_by_C") or {}) > 1 else "") + f", alpha {cfg.get('alpha')}{zs}"]
+           + (" (chosen by grouped CV)" if len(m.get("cv_by_C") or {}) > 1 else "")
+           + (f", alpha {cfg['alpha']}" if cfg.get("alpha") is not None else "") + zs
+           + (f"; backbone {cfg['backbone']}" if cfg.get("backbone") else "")]
     cv = m.get("cv")
     if not isinstance(cv, dict):
         out.append(f"grouped CV:  none ({t.get('cv_protocol') or 'not run'})")

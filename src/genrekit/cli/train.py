@@ -122,6 +122,9 @@ def add_parser(subparsers) -> None:
                         "beside your own songs; GROUP as the manifest's group column, the album tag ('Artist - Album'), "
                         "the artist tag or the sub-folder below the label names it (repeatable)")
     h.add_argument("--name", help="the model's name (default: 'head on <folder>')")
+    h.add_argument("--backbone", choices=("musicnn+mn04", "mn04"), default="musicnn+mn04",
+                   help="musicnn+mn04: both backbones, 3 s timeline segments and MSD tags (default); mn04: "
+                        "EfficientAT alone, as the built-in default: several times faster, 10 s segments")
     h.add_argument("--efficientat-weights", help="EfficientAT mn04 weights file (default: the usual lookup)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -259,7 +262,8 @@ def run_head(args) -> int:
                       Cs=args.c_grid or C_GRID, folds=args.cv_folds and max(2, args.cv_folds),
                       max_false_other=args.max_false_other, use_cache=not args.no_cache, progress=not args.quiet,
                       audioset_weights=args.efficientat_weights, class_weight=args.class_weight,
-                      zero_shot_weight=args.zero_shot_weight, always_fit=tuple(args.always_fit), name=args.name)
+                      zero_shot_weight=args.zero_shot_weight, always_fit=tuple(args.always_fit), name=args.name,
+                      backbone=args.backbone)
     train_head(opt, log=(lambda *_: None) if args.quiet else print)
     return 0
 

@@ -46,6 +46,10 @@ WINDOW, WINDOW_HOP = 29, 14
 #: mn04 on 10 s windows starting at every 10th patch (the default model's AudioSet settings).
 AUDIOSET = {"backbone": "efficientat_mn04", "window_seconds": 10.0, "patch_stride": 10, "feature": "all", "alpha": 0.5}
 C_GRID = (0.01, 0.03, 0.1)
+#: The backbones a head can read: both (musicnn per 3 s patch + mn04 per 10 s window, a
+#: ``genrekit-musicnn-head`` file, the ``musicnn`` built-in) or mn04 alone (a
+#: ``genrekit-audioset-head`` file, the default: several times faster, no musicnn pass).
+BACKBONES = ("musicnn+mn04", "mn04")
 #: At least this many files per label to train at all, and this many groups (albums, artists,
 #: folders) per label for grouped cross-validation to be able to hold one out.
 MIN_FILES, MIN_GROUPS = 3, 2
@@ -192,18 +196,27 @@ def tag_group(path: Path) -> tuple[str, str] | None:
 
 # -- extraction --------------------------------------------------------------------------------------
 
-def head_spec_dict() -> dict[str, Any]:
-    """The default model's feature spec with the AudioSet window context (a head file's ``feature_spec``)."""
+def head_spec_dict(backbone: str = "musicnn+mn04") -> dict[str, Any]:
+    """A head file's ``feature_spec``: the musicnn built-in's spec with the AudioSet window context,
+    or for ``mn04`` the AudioSet window spec (``models.audioset_head.AudioSetWindowSpec``)."""
+    if backbone == "mn04":
+        from genrekit.models.audioset_head import AudioSetWindowSpec
+
+        return AudioSetWindowSpec().to_dict()
     from genrekit.models.base import load_model
 
-    spec = load_model(None).spec.to_dict()
+    spec = load_model("musicnn").spec.to_dict()
     return dict(spec, context_seconds=AUDIOSET["window_seconds"], context_stride=AUDIOSET["patch_stride"])
 
 
-def extraction_identity() -> dict[str, Any]:
-    """What the cached rows depend on besides the file: the spec and both backbones' versions."""
+def extraction_identity(backbone: str = "musicnn+mn04") -> dict[str, Any]:
+    """What the cached rows depend on besides the file: the spec and the backbones' versions."""
     from genrekit.backbones import efficientat
 
+    if backbone == "mn04":
+        # "windows": the window rule's version (2: the last window runs to the signal's end)
+        return {"v": EXTRACT_VERSION, "windows": 2, "spec": head_spec_dict(backbone),
+                "mn04_sha256": efficientat.WEIGHTS_SHA256}
     return {"v": EXTRACT_VERSION, "spec": head_spec_dict(), "musicnn": "MSD_musicnn (musicnn 0.1.0 wheel)",
             "audioset": {k: AUDIOSET[k] for k in ("backbone", "window_seconds", "patch_stride")},
             "mn04_sha256": efficientat.WEIGHTS_SHA256}
@@ -213,11 +226,11 @@ class EmbeddingCache:
     """Per-file rows in ``<cache>/features/head/``, keyed by file identity + extraction identity
     (part of the feature cache: ``genrekit cache clear`` removes them)."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, backbone: str = "musicnn+mn04") -> None:
         from genrekit.cache import cache_dir
 
         self.root = Path(root) if root is not None else cache_dir() / "features" / "head"
-        self.ident = json.dumps(extraction_identity(), sort_keys=True)
+        self.ident = json.dumps(extraction_identity(backbone), sort_keys=True)
         self.write_error: str | None = None
 
     def key(self, path: Path) -> str:
@@ -251,17 +264,23 @@ class EmbeddingCache:
             self.write_error = f"{self.root}: {exc.strerror or exc}"
 
 
-def extract_rows(path: Path, audioset_weights: str | None = None) -> dict[str, Any]:
-    """Per-patch rows [n, 50 + 41 + 911] of one file (musicnn tags, MFCC slot statistics, mn04
-    outputs on 10 s windows at every 10th patch, NaN between): the rows the default model's heads
-    read at prediction, plus a SHA-256 of the decoded audio (to find one song filed twice)."""
+def extract_rows(path: Path, audioset_weights: str | None = None, backbone: str = "musicnn+mn04") -> dict[str, Any]:
+    """Rows of one file, the ones the model's heads read at prediction, plus a SHA-256 of the
+    decoded audio (to find one song filed twice). ``musicnn+mn04``: per patch [n, 50 + 41 + 911]
+    (musicnn tags, MFCC slot statistics, mn04 outputs on 10 s windows at every 10th patch, NaN
+    between); ``mn04``: per 10 s window [n, 911] (``AudioSetWindowSpec``)."""
     from genrekit.audio import check_signal, load_audio, quiet_native_stderr
     from genrekit.errors import AudioError
     from genrekit.models import audioset as AS
     from genrekit.models.base import load_model
 
-    model = load_model(None)
-    spec = model.spec
+    if backbone == "mn04":
+        from genrekit.models.audioset_head import AudioSetWindowSpec
+
+        model, spec = None, AudioSetWindowSpec()
+    else:
+        model = load_model("musicnn")
+        spec = model.spec
     failed: AudioError | None = None
     with quiet_native_stderr() as noise:  # a decoder's own chatter: into the file's one line, if it fails
         try:
@@ -275,6 +294,10 @@ def extract_rows(path: Path, audioset_weights: str | None = None) -> dict[str, A
     if seconds > MAX_SECONDS:
         raise GenrekitError(f"{printable(str(path))}: {seconds / 60:.0f} min long; a head learns from songs "
                             f"(at most {MAX_SECONDS // 60} min)")
+    if model is None:
+        rows = spec.extract(y, weights=audioset_weights).values
+        return {"rows": rows, "audio_sha256": hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest(),
+                "seconds": seconds}
     f = spec.extract(y)
     tags = model.taggram(f.values)
     stats = model.split_values(f.values)[1]
@@ -306,7 +329,8 @@ class _Progress:
 
 
 def extract_all(songs: list[Song], cache: EmbeddingCache | None, log: Log, progress: bool = True,
-                audioset_weights: str | None = None) -> tuple[list[Song], list[dict[str, Any]]]:
+                audioset_weights: str | None = None, backbone: str = "musicnn+mn04",
+                ) -> tuple[list[Song], list[dict[str, Any]]]:
     """(songs kept, their cache entries): cached files are read, the others extracted and written
     to the cache one by one. A file that cannot be read is one line on stderr; the rest go on."""
     entries: list[dict[str, Any] | None] = [None] * len(songs)
@@ -330,7 +354,7 @@ def extract_all(songs: list[Song], cache: EmbeddingCache | None, log: Log, progr
         s = songs[i]
         failed = False
         try:
-            e = extract_rows(s.path, audioset_weights)
+            e = extract_rows(s.path, audioset_weights, backbone)
         except (KeyboardInterrupt, MemoryError):
             bar.close()
             raise
@@ -438,18 +462,29 @@ SEGMENTS_PER_SONG = 8
 class Features:
     """Per song: musicnn window features [windows, 150], the raw musicnn tags [patches, 50] (for
     the timeline's segment head), the AudioSet head features [911] and the mean mn04 row [911]
-    (for the zero-shot vote)."""
+    (for the zero-shot vote); for an mn04-only head (``msd`` and ``tags`` empty) also each
+    window's row [windows, 911] (the timeline's segments)."""
 
     msd: list[np.ndarray]
     aset: np.ndarray
     tags: list[np.ndarray]
     mean: np.ndarray
+    windows: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def mn04_only(self) -> bool:
+        return not self.msd
 
 
-def song_features(entries: list[dict[str, Any]]) -> Features:
+def song_features(entries: list[dict[str, Any]], backbone: str = "musicnn+mn04") -> Features:
     from genrekit.models import audioset as AS
     from genrekit.models.default import N_TAGS, long_input_windows, window_features
 
+    if backbone == "mn04":
+        wins = [np.asarray(e["rows"], np.float64) for e in entries]
+        means = np.stack([AS.track_features(w) for w in wins])
+        return Features([], AS.head_features(means, AUDIOSET["feature"]), [], means,
+                        [w[~np.isnan(w).any(axis=1)] for w in wins])
     msd, aset, tags_all, means = [], [], [], []
     for e in entries:
         rows = e["rows"]
@@ -482,8 +517,11 @@ def _fit_lr(X: np.ndarray, y: np.ndarray, C: float, n: int, w: np.ndarray | None
 
 
 def fit_heads(F: Features, y: np.ndarray, idx: np.ndarray, C: float, n: int,
-              balanced: bool = True) -> tuple[dict, dict]:
-    """(musicnn LR on window rows weighted 1/windows, AudioSet LR) fitted on songs ``idx``."""
+              balanced: bool = True) -> tuple[dict | None, dict]:
+    """(musicnn LR on window rows weighted 1/windows, AudioSet LR) fitted on songs ``idx``
+    (no musicnn LR, None, for an mn04-only head)."""
+    if F.mn04_only:
+        return None, _fit_lr(F.aset[idx], y[idx], C, n, balanced=balanced)
     X = np.concatenate([F.msd[i] for i in idx])
     Y = np.concatenate([[y[i]] * len(F.msd[i]) for i in idx])
     W = np.concatenate([[1.0 / len(F.msd[i])] * len(F.msd[i]) for i in idx])
@@ -534,6 +572,28 @@ def segment_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int
     return np.concatenate(scores), np.concatenate(owner)
 
 
+def window_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int, labels: list[str],
+                      gamma: float, balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """An mn04-only head's timeline: (in-set score of every window of every held-out song, the
+    song each belongs to), each from the head fitted on the other folds and applied to the
+    window's row on its own, as the model file does for a segment."""
+    from genrekit.heads import logistic as LR
+    from genrekit.heads.fusion import mix
+    from genrekit.models import audioset as AS
+
+    scores, owner = [], []
+    for _, fit_idx, held in folds:
+        head = fit_heads(F, y, fit_idx, C, n, balanced)[1]
+        for i in held:
+            w = F.windows[i]
+            p = LR.probs(head, AS.head_features(w, AUDIOSET["feature"]))
+            if gamma:
+                p = mix(p, p, 0.0, len(labels), AS.zero_shot_logp(w, labels), gamma)
+            scores.append(1.0 - p[:, -1])
+            owner.append(np.full(len(p), i))
+    return np.concatenate(scores), np.concatenate(owner)
+
+
 def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float, labels: list[str],
                     gamma: float = 0.0) -> dict[str, np.ndarray]:
     """Probabilities [len(idx), classes] of the model (``model``, what the model file computes)
@@ -544,8 +604,15 @@ def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alph
     from genrekit.heads.fusion import mix
     from genrekit.models import audioset as AS
 
-    pa = np.stack([LR.probs(heads[0], F.msd[i]).mean(0) for i in idx])
     pb = LR.probs(heads[1], F.aset[idx])
+    if heads[0] is None:  # mn04 alone: its head, its zero-shot vote, and the two (what the file computes)
+        out = {"audioset": pb, "model": pb}
+        if gamma:
+            zs = AS.zero_shot_logp(F.mean[idx], labels)
+            out["model"] = mix(pb, pb, 0.0, len(labels), zs, gamma)
+            out["zero_shot"] = np.exp(zs)
+        return out
+    pa = np.stack([LR.probs(heads[0], F.msd[i]).mean(0) for i in idx])
     out = {"musicnn": pa, "audioset": pb, "both": mix(pa, pb, alpha, len(labels))}
     out["model"] = out["both"]
     if gamma:
@@ -663,6 +730,7 @@ class HeadOptions:
     zero_shot_weight: float = 0.0
     always_fit: tuple[str, ...] = ()  # groups in every fit, never scored (a reference collection)
     name: str | None = None
+    backbone: str = "musicnn+mn04"  # or "mn04" (BACKBONES)
 
 
 def _check_zero_shot(labels: list[str], gamma: float) -> None:
@@ -683,11 +751,14 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
         log(printable(f"note: {note}"))
     if opt.class_weight not in ("balanced", "none"):
         raise GenrekitError(f"--class-weight is balanced or none (got {opt.class_weight!r})")
+    if opt.backbone not in BACKBONES:
+        raise GenrekitError(f"--backbone is {' or '.join(BACKBONES)} (got {opt.backbone!r})")
+    mn04_only = opt.backbone == "mn04"
     _check_zero_shot(ds.labels, opt.zero_shot_weight)
     log(f"songs: {len(ds.songs)} audio files, labels: {', '.join(ds.labels)}"
         + (f" + {sum(s.label == OTHER for s in ds.songs)} outside them ('other')" if opt.open_set else ""))
-    cache = EmbeddingCache() if opt.use_cache else None
-    songs, entries = extract_all(ds.songs, cache, log, opt.progress, opt.audioset_weights)
+    cache = EmbeddingCache(backbone=opt.backbone) if opt.use_cache else None
+    songs, entries = extract_all(ds.songs, cache, log, opt.progress, opt.audioset_weights, opt.backbone)
     songs, entries = drop_duplicates(songs, entries, log)
     used = assign_groups(songs)
     log("groups: " + ", ".join(f"{n} songs by {k}" for k, n in used.most_common())
@@ -718,7 +789,7 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
     if max(counts.values()) > 2 * min(counts.values()):
         log("note: unbalanced labels: macro-F1 is reported beside accuracy"
             + ("; classes are weighted by 1/count (balanced)" if balanced else "; every song counts once (--class-weight none)"))
-    F = song_features(entries)
+    F = song_features(entries, opt.backbone)
     metrics: dict[str, Any] = {}
     C = 0.03 if 0.03 in opt.Cs else opt.Cs[len(opt.Cs) // 2]
     cv_note = None
@@ -776,21 +847,25 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
 
             scored = ~fixed
             inside, outside = scored & (y < len(ds.labels)), scored & (y >= len(ds.labels))
-            P, Pa = oof[C]["model"], oof[C]["musicnn"]
-            seg_scores, seg_song = segment_oof_scores(F, y, folds, C, n, balanced)
+            P, Pa = oof[C]["model"], oof[C].get("musicnn")
+            if mn04_only:
+                seg_scores, seg_song = window_oof_scores(F, y, folds, C, n, ds.labels, opt.zero_shot_weight, balanced)
+            else:
+                seg_scores, seg_song = segment_oof_scores(F, y, folds, C, n, balanced)
             seg_in = inside[seg_song]
             thresholds = {"fused": pick_threshold(1 - P[inside, -1], 1 - P[outside, -1], opt.max_false_other),
-                          "musicnn": pick_threshold(1 - Pa[inside, -1], 1 - Pa[outside, -1], opt.max_false_other),
                           "segment": pick_threshold(seg_scores[seg_in], seg_scores[outside[seg_song]],
                                                     opt.max_false_other)}
+            if Pa is not None:
+                thresholds["musicnn"] = pick_threshold(1 - Pa[inside, -1], 1 - Pa[outside, -1], opt.max_false_other)
             log(f"open set (thresholds chosen on the other folds): {metrics['other_caught']:.1%} of outside songs "
                 f"answered 'other', {metrics['in_set_called_other']:.1%} of your labels' songs wrongly so; "
                 f"accuracy with 'other' {metrics['cv_open_set']['accuracy']:.3f}; AUROC {metrics['auroc_other']:.3f}")
     everything = np.arange(len(y))
     heads = fit_heads(F, y, everything, C, n, balanced)
     inside_songs = everything[y < len(ds.labels)]
-    segment = fit_segment_head(F, y, inside_songs, C, len(ds.labels), balanced)
-    open_segment = fit_segment_head(F, y, everything, C, n, balanced) if opt.open_set else None
+    segment = None if mn04_only else fit_segment_head(F, y, inside_songs, C, len(ds.labels), balanced)
+    open_segment = fit_segment_head(F, y, everything, C, n, balanced) if opt.open_set and not mn04_only else None
     source = Path(opt.data).resolve() if opt.data else Path(opt.manifest).resolve()
     training = {
         "data": {"songs": int(sum(lab != OTHER for lab in counts.elements())),
@@ -800,18 +875,27 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
                                                                            if f and s.group.split(":", 1)[-1] == g))
                                                                for g in opt.always_fit}} if opt.always_fit else {})},
         "source": str(source),
-        "config": {"model": "two StandardScaler + multinomial logistic regressions"
-                            + (" (balanced class weights)" if balanced else "") + ", mixed on the log scale"
-                            + (", mn04's zero-shot genre vote" if opt.zero_shot_weight else ""),
-                   "musicnn_features": "ms_lm of 29-patch windows", "audioset_features": AUDIOSET["feature"],
-                   "C": C, "alpha": opt.alpha, "zero_shot_weight": opt.zero_shot_weight, "class_weight": opt.class_weight},
+        "config": ({"model": "a StandardScaler + multinomial logistic regression on mn04's mean window row"
+                             + (" (balanced class weights)" if balanced else "")
+                             + (", mn04's zero-shot genre vote" if opt.zero_shot_weight else ""),
+                    "backbone": opt.backbone, "audioset_features": AUDIOSET["feature"], "C": C,
+                    "zero_shot_weight": opt.zero_shot_weight, "class_weight": opt.class_weight} if mn04_only else
+                   {"model": "two StandardScaler + multinomial logistic regressions"
+                             + (" (balanced class weights)" if balanced else "") + ", mixed on the log scale"
+                             + (", mn04's zero-shot genre vote" if opt.zero_shot_weight else ""),
+                    "backbone": opt.backbone, "musicnn_features": "ms_lm of 29-patch windows",
+                    "audioset_features": AUDIOSET["feature"], "C": C, "alpha": opt.alpha,
+                    "zero_shot_weight": opt.zero_shot_weight, "class_weight": opt.class_weight}),
         "cv_protocol": metrics.get("cv_protocol") or cv_note,
         "script": "genrekit train --model head",
         # `genrekit evaluate` flags these songs (by content hash) as in-sample, whatever they are called then
         "fit_files": fit_files(songs, source if source.is_dir() else source.parent),
     }
-    path = write_head(Path(opt.out), ds.labels, head_labels, (heads[0], heads[1], segment, open_segment),
-                      thresholds, opt, training, metrics)
+    if mn04_only:
+        path = write_audioset_head(Path(opt.out), ds.labels, head_labels, heads[1], thresholds, opt, training, metrics)
+    else:
+        path = write_head(Path(opt.out), ds.labels, head_labels, (heads[0], heads[1], segment, open_segment),
+                          thresholds, opt, training, metrics)
     log(f"wrote {path}")
     return {"path": str(path), "C": C, "metrics": metrics, "training": training}
 
@@ -879,4 +963,38 @@ def write_head(out: Path, labels: list[str], head_labels: list[str], heads: tupl
 
     path = out / "model.safetensors"
     save_model_file(path, {k: torch.from_numpy(np.array(v, np.float32, copy=True)) for k, v in tensors.items()}, meta)
+    return path
+
+
+def write_audioset_head(out: Path, labels: list[str], head_labels: list[str], head: dict,
+                        thresholds: dict[str, float], opt: HeadOptions, training: dict, metrics: dict) -> Path:
+    """A ``genrekit-audioset-head`` model file (``models.audioset_head``): the AudioSet LR, the
+    zero-shot weight, the thresholds of the track and of single windows (the timeline)."""
+    from genrekit.backbones.efficientat import LICENCE
+    from genrekit.models.audioset_head import FORMAT
+    from genrekit.models.modelfile import save_model_file
+
+    per = ", ".join(f"{lab} {n}" for lab, n in training["data"]["per_label"].items())
+    meta = {
+        "format": FORMAT, "name": opt.name or f"head on {Path(training['source']).name}",
+        "description": (
+            f"Your own genres: a head trained by `genrekit train --model head --backbone mn04` on "
+            f"{training['source']} ({per}) over EfficientAT mn04_as ({LICENCE}) per 10 s window."),
+        "backbone": AUDIOSET["backbone"], "labels": labels, "track_head_labels": head_labels,
+        "feature_spec": head_spec_dict("mn04"),
+        "audioset": {"backbone": AUDIOSET["backbone"], "feature": AUDIOSET["feature"],
+                     "zero_shot_weight": opt.zero_shot_weight},
+        "backbones": {"audioset": f"efficientat_mn04 ({LICENCE})"},
+        "open_set": ({"other_label": OTHER, "fused_threshold": thresholds["fused"],
+                      "segment_threshold": thresholds["segment"], "max_false_other": opt.max_false_other,
+                      "score": "in_set = 1 - p(other) of the head on the track's mean row (of each window's own row "
+                               "for the timeline), recalibrated so that 0.5 is the threshold chosen on out-of-fold "
+                               "scores"} if opt.open_set else {}),
+        "training": training, "metrics": metrics,
+    }
+    import torch
+
+    path = out / "model.safetensors"
+    save_model_file(path, {f"audioset.m0.{k}": torch.from_numpy(np.array(v, np.float32, copy=True))
+                           for k, v in head.items()}, meta)
     return path

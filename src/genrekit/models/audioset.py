@@ -34,6 +34,9 @@ ZERO_SHOT_TEN: dict[str, int] = {"blues": 251, "classical": 237, "country": 229,
                                  "jazz": 235, "metal": 220, "pop": 216, "reggae": 228, "rock": 219}
 #: The music part of the ontology (Music, instruments, genres, moods): the ``audioset`` tags vocabulary.
 MUSIC_CLASSES: tuple[int, ...] = tuple(range(137, 283))
+#: The tags a user sees: the music branch without its two roots ("Music", "Musical instrument"),
+#: which every song gets and which would crowd out the instruments, genres and moods that tell songs apart.
+TAG_CLASSES: tuple[int, ...] = tuple(i for i in MUSIC_CLASSES if i not in (137, 138))
 #: Below this many seconds a window's outputs are not used unless it is the track's only one.
 MIN_WINDOW_SECONDS = 2.0
 

@@ -24,7 +24,16 @@ from genrekit.features import Features, FeatureSpec
 FORMAT_MODULES: dict[str, str] = {
     "genrekit-torch": "genrekit.models.notebook",
     "genrekit-musicnn-head": "genrekit.models.default",
+    "genrekit-audioset-head": "genrekit.models.audioset_head",
 }
+
+_ASSETS = Path(__file__).parent / "assets"
+#: The built-in models, by the name ``--model`` takes. ``default``: EfficientAT mn04 (AudioSet) on
+#: 10 s windows + one head (``models.audioset_head``), the fast one; ``musicnn``: the two-backbone
+#: model (musicnn's MSD tags per 3 s patch + mn04), for MSD tags and a timeline of 3 s segments.
+BUILTIN_MODELS: dict[str, Path] = {"default": _ASSETS / "default_head.safetensors",
+                                   "musicnn": _ASSETS / "musicnn_head.safetensors"}
+_BUILTIN_LOADED: dict[str, GenreModel] = {}
 
 _LOADERS: dict[str, Callable[[dict[str, Any], dict[str, Any], Path], GenreModel]] = {}
 
@@ -74,28 +83,31 @@ class GenreModel(ABC):
 
 
 def model_path(ref: str | os.PathLike[str] | None = None) -> Path:
-    """The file a model reference names: ``None`` / ``"default"`` -> the committed default head,
-    a folder -> its ``model.safetensors`` (as ``genrekit train --out`` writes), else the path."""
-    if ref is None or str(ref) == "default":
-        from genrekit.models.default import HEAD_PATH
-
-        return HEAD_PATH
+    """The file a model reference names: ``None`` / a built-in name (``BUILTIN_MODELS``) -> that
+    committed head, a folder -> its ``model.safetensors`` (as ``genrekit train --out`` writes),
+    else the path."""
+    if ref is None or str(ref) in BUILTIN_MODELS:
+        return BUILTIN_MODELS[str(ref or "default")]
     path = Path(ref)
     return path / "model.safetensors" if path.is_dir() else path
 
 
 def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
-    """Load a model: ``None`` or ``"default"`` gives the pretrained default, else a model file path
-    (or a folder holding ``model.safetensors``, as ``genrekit train --out`` writes)."""
-    if ref is None or str(ref) == "default":
-        from genrekit.models.default import load_default_model
-
-        return load_default_model()
+    """Load a model: ``None`` or ``"default"`` gives the pretrained default, ``"musicnn"`` the
+    two-backbone built-in, else a model file path (or a folder holding ``model.safetensors``, as
+    ``genrekit train --out`` writes). Built-ins are loaded once per process (their backbones load
+    lazily at first prediction)."""
     from genrekit.models.modelfile import read_model_file
 
+    name = str(ref or "default")
+    if name in BUILTIN_MODELS and name in _BUILTIN_LOADED:
+        return _BUILTIN_LOADED[name]
     path = model_path(ref)
     tensors, meta = read_model_file(path, numpy=True)  # torch only for a model that needs it
-    return model_from_data(tensors, meta, path)
+    model = model_from_data(tensors, meta, path)
+    if name in BUILTIN_MODELS:
+        _BUILTIN_LOADED[name] = model
+    return model
 
 
 def model_from_data(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> GenreModel:

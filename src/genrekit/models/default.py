@@ -37,7 +37,8 @@ from genrekit.heads.openset import recalibrate as recalibrate  # the in-set scor
 from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-musicnn-head"
-HEAD_PATH = Path(__file__).parent / "assets" / "default_head.safetensors"
+#: The two-backbone built-in (``--model musicnn``), a file of this format.
+HEAD_PATH = Path(__file__).parent / "assets" / "musicnn_head.safetensors"
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 _EPS = 1e-4
 
@@ -484,7 +485,7 @@ class MusicnnGenreModel(GenreModel):
         from genrekit.models import audioset as AS
 
         names = AS.labels()
-        return {names[i]: float(1 / (1 + np.exp(-mean[i]))) for i in AS.MUSIC_CLASSES}
+        return {names[i]: float(1 / (1 + np.exp(-mean[i]))) for i in AS.TAG_CLASSES}
 
     # -- from stored taggrams (training data, evaluation) ----------------------------------------
     def segment_probs_from_taggram(self, taggram: np.ndarray) -> np.ndarray:
@@ -608,16 +609,8 @@ def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -
 
 register_loader(FORMAT, model_from_file)
 
-_DEFAULT: MusicnnGenreModel | None = None
+def load_default_model() -> GenreModel:
+    """The committed default model (``models.base.BUILTIN_MODELS``; kept for callers of old)."""
+    from genrekit.models.base import load_model
 
-
-def load_default_model() -> MusicnnGenreModel:
-    """The committed default head (the backbone loads lazily at first prediction)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        from genrekit.models.base import model_from_data
-        from genrekit.models.modelfile import read_model_file
-
-        tensors, meta = read_model_file(HEAD_PATH, numpy=True)
-        _DEFAULT = model_from_data(tensors, meta, HEAD_PATH)  # same checks as any model file
-    return _DEFAULT
+    return load_model(None)

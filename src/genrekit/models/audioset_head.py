@@ -1,0 +1,260 @@
+"""A genre model on the AudioSet backbone alone: EfficientAT mn04 on 10 s windows -> one small head.
+
+Why it exists (and is the default): the two-backbone model (:mod:`genrekit.models.default`)
+spends three quarters of its time in musicnn's network, and the grouped cross-validation over
+real-song sources finds that musicnn does not earn it: mn04's head with mn04's zero-shot genre
+vote reads as well on the closed set and catches as much music outside the genres at the same
+false-"other" rate (docs/model_card.md). One pass of a 0.98 M-parameter network per 10 s of
+audio answers several hundred times faster than real time on two CPU cores.
+
+What it computes, per track:
+
+* the signal is read at 22.05 kHz (GTZAN's rate, so GTZAN clips and real songs reach mn04 with
+  the same band), cut into windows of ``window_seconds`` every ``hop_seconds`` (while at least
+  ``min_window_seconds`` is left; the last runs to the end), each window resampled
+  to 32 kHz *on its own* (so block-wise reading of long files gives exactly the windows of a
+  one-block read) and run through mn04: 527 logits + the 384-d embedding per window;
+* track: the mean of the windows' rows -> a standardised multinomial logistic regression over
+  the labels (+ "other"), then mn04's zero-shot vote among the labels (``heads.fusion.mix``,
+  the mix the training CV computes); the in-set score is 1 - p(other), recalibrated so that the
+  threshold chosen inside the CV folds reads 0.5;
+* timeline: the same head on each window's row on its own (one segment per window);
+* tags: AudioSet's music classes (instruments, genres, moods); style words of an "other" answer:
+  the most probable AudioSet genre class.
+
+Model files of format ``genrekit-audioset-head`` are written by ``genrekit train --model head
+--backbone mn04``; the default is one (``scripts/train_default_model.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrekit.features import Features, FeatureSpec
+from genrekit.heads.openset import recalibrate
+from genrekit.models.base import GenreModel, register_loader
+
+FORMAT = "genrekit-audioset-head"
+
+
+@dataclass(frozen=True)
+class AudioSetWindowSpec(FeatureSpec):
+    """mn04's outputs [n, 911] on the windows of a signal at ``sample_rate`` (see the module doc).
+
+    ``extract`` runs the network: for this model the backbone's outputs *are* the features the
+    head and the block-wise reader work with (a few hundred floats per 10 s)."""
+
+    kind = "audioset_windows"
+    sample_rate: int = 22050
+    window_seconds: float = 10.0
+    hop_seconds: float = 10.0
+    min_window_seconds: float = 2.0
+    backbone: str = "efficientat_mn04"
+
+    @property
+    def segment_hop_samples(self) -> int:
+        return int(round(self.hop_seconds * self.sample_rate))
+
+    @property
+    def segment_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def edge_margin_samples(self) -> int:
+        """A block-wise reader keeps a window only when this much signal follows it, so the last
+        window (which runs to the end: :meth:`windows`) is only ever cut from the last block."""
+        return int(round(self.min_window_seconds * self.sample_rate))
+
+    def windows(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) in samples of the windows of a signal of ``n_samples``: one every hop
+        while at least ``min_window_seconds`` is left (always one), the last running to the end
+        so that no tail goes unheard."""
+        hop, short = self.segment_hop_samples, self.edge_margin_samples
+        starts = np.arange(0, max(n_samples, 1), hop, dtype=np.int64)
+        starts = starts[(n_samples - starts >= short) | (starts == 0)]
+        ends = np.minimum(starts + self.segment_samples, n_samples)
+        ends[-1] = n_samples
+        return starts, ends
+
+    def extract(self, y: np.ndarray, weights: str | None = None) -> Features:
+        from genrekit.audio import resample
+        from genrekit.backbones.efficientat import NAME, SR, mel_frontend
+        from genrekit.backbones.runners import backbone_runner
+        from genrekit.models import audioset as AS
+
+        if self.backbone != NAME:
+            raise ValueError(f"unknown AudioSet backbone {self.backbone!r} (known: {NAME})")
+        y = np.asarray(y, np.float32)
+        starts, ends = self.windows(len(y))
+        segs = [resample(y[a:b], self.sample_rate, SR) for a, b in zip(starts, ends, strict=True)]
+        rows = np.full((len(starts), AS.ROW), np.nan, np.float32)
+        net = None
+        by_len: dict[int, list[int]] = {}
+        for i, s in enumerate(segs):
+            if len(s) > 1024:  # mn04's mel needs one FFT frame; a shorter signal is refused before this
+                by_len.setdefault(len(s), []).append(i)
+        for idx in by_len.values():
+            net = net or backbone_runner(NAME, weights)  # ONNX Runtime, or torch with GENREKIT_ENGINE=torch
+            o = net.run_mel(np.stack([mel_frontend(segs[i]) for i in idx]))
+            rows[idx] = np.concatenate([o["logits"], o["embedding"]], axis=1)
+        return Features(rows, starts / self.sample_rate, ends / self.sample_rate)
+
+
+class AudioSetGenreModel(GenreModel):
+    """mn04 window rows -> logistic head + zero-shot vote; see the module docstring.
+
+    It follows the embedding route of ``prediction.Classifier`` (``taggram`` and the
+    ``*_from_taggram`` calls): rows are collected block by block, then the track and timeline
+    are computed once on all of them, as for the musicnn models."""
+
+    format = FORMAT
+
+    def __init__(self, head: dict[str, np.ndarray], labels: list[str], spec: AudioSetWindowSpec,
+                 metrics: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
+                 head_labels: list[str] | None = None, feature: str = "all", zero_shot_weight: float = 0.0,
+                 open_set: dict[str, Any] | None = None) -> None:
+        super().__init__(labels, spec, metrics, info)
+        self.head = head
+        self.head_labels = list(head_labels) if head_labels else list(labels)
+        if self.head_labels[: len(labels)] != list(labels):
+            raise ValueError("the head's labels must start with the model's labels")
+        self.has_other = len(self.head_labels) == len(labels) + 1
+        self.feature = feature
+        self.zero_shot_weight = float(zero_shot_weight)
+        if self.zero_shot_weight:
+            from genrekit.models import audioset as AS
+
+            AS.zero_shot_logp(np.zeros(AS.ROW), self.labels)  # every label must name an AudioSet class
+        cfg = open_set or {}
+        self.open_threshold = 0.5 if self.has_other and "fused_threshold" in cfg else None
+        self._thresholds = {k: float(cfg.get(f"{k}_threshold", 0.5)) for k in ("fused", "segment")}
+        self.audioset_weights: str | None = None  # a user's --efficientat-weights (None: the lookup's order)
+
+    # -- rows --------------------------------------------------------------------------------------
+    def features(self, y: np.ndarray) -> Features:
+        return self.spec.extract(y, weights=self.audioset_weights)
+
+    def taggram(self, values: np.ndarray) -> np.ndarray:
+        """The per-window rows themselves [n, 911] (mn04's logits + embedding)."""
+        return np.asarray(values, np.float32)
+
+    patch_rows = taggram
+
+    def _probs(self, mean_rows: np.ndarray) -> np.ndarray:
+        """[..., head_labels] from mean rows [..., 911]: the head, then the zero-shot vote."""
+        from genrekit.heads import logistic as LR
+        from genrekit.heads.fusion import mix
+        from genrekit.models import audioset as AS
+
+        q = LR.probs(self.head, AS.head_features(mean_rows, self.feature))
+        if not self.zero_shot_weight:
+            return q
+        zs = AS.zero_shot_logp(mean_rows, self.labels)
+        return mix(q, q, 0.0, len(self.labels), zs, self.zero_shot_weight)
+
+    @staticmethod
+    def _mean(rows: np.ndarray) -> np.ndarray | None:
+        from genrekit.models import audioset as AS
+
+        return AS.track_features(rows) if len(rows) else None
+
+    def _closed(self, p: np.ndarray) -> np.ndarray:
+        c = np.asarray(p, np.float64)[..., : len(self.labels)]
+        return (c / np.maximum(c.sum(-1, keepdims=True), 1e-12)).astype(np.float32)
+
+    # -- GenreModel ----------------------------------------------------------------------------------
+    def segment_probs_from_taggram(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, np.float64)
+        if len(rows) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self._closed(self._probs(np.nan_to_num(rows)))
+
+    def track_probs_from_taggram(self, rows: np.ndarray) -> np.ndarray:
+        mean = self._mean(rows)
+        if mean is None:
+            raise ValueError("no window of the input ran through the AudioSet backbone")
+        return self._closed(self._probs(mean))
+
+    def segment_probs(self, values: np.ndarray) -> np.ndarray:
+        return self.segment_probs_from_taggram(self.taggram(values))
+
+    def track_probs(self, values: np.ndarray) -> np.ndarray:
+        return self.track_probs_from_taggram(self.taggram(values))
+
+    def probe_outputs(self) -> int:
+        from genrekit.models import audioset as AS
+
+        rows = np.zeros((2, AS.ROW), np.float32)
+        n_track = int(self.track_probs_from_taggram(rows).shape[-1])
+        if int(self.segment_probs_from_taggram(rows).shape[-1]) != n_track:
+            raise ValueError("the track and segment outputs differ in width")
+        if int(np.asarray(self.head["w1"]).shape[0]) != len(self.head_labels):
+            raise ValueError(f"the head gives {np.asarray(self.head['w1']).shape[0]} classes, "
+                             f"'track_head_labels' names {len(self.head_labels)}")
+        return n_track
+
+    # -- the open set --------------------------------------------------------------------------------
+    def in_set_from_taggram(self, rows: np.ndarray) -> float | None:
+        """1 - p(other) of the track, recalibrated so that the CV's threshold is 0.5 (None
+        without "other")."""
+        mean = self._mean(rows)
+        if not self.has_other or mean is None:
+            return None
+        return float(recalibrate(1.0 - float(self._probs(mean)[-1]), self._thresholds["fused"]))
+
+    def segment_in_set_from_taggram(self, rows: np.ndarray) -> np.ndarray | None:
+        """[n] in-set score of each window (threshold chosen on held-out windows in the CV)."""
+        if not self.has_other or len(rows) == 0:
+            return None
+        p = self._probs(np.nan_to_num(np.asarray(rows, np.float64)))
+        return np.asarray(recalibrate(1.0 - p[:, -1], self._thresholds["segment"]), np.float32).reshape(-1)
+
+    def style_from_taggram(self, rows: np.ndarray) -> str | None:
+        """The most probable AudioSet genre class ("salsa music", "afrobeat")."""
+        from genrekit.models import audioset as AS
+
+        mean = self._mean(rows)
+        return None if mean is None else AS.style(mean)
+
+    # -- tags ------------------------------------------------------------------------------------------
+    def audioset_tags(self, rows: np.ndarray) -> dict[str, float] | None:
+        """{AudioSet music class: sigmoid of its mean logit}: instruments, genres, moods."""
+        from genrekit.models import audioset as AS
+
+        mean = self._mean(rows)
+        if mean is None:
+            return None
+        names = AS.labels()
+        return {names[i]: float(1 / (1 + np.exp(-mean[i]))) for i in AS.TAG_CLASSES}
+
+    def tag_probs(self, values: np.ndarray, top_k: int | None = 10) -> dict[str, float] | None:
+        tags = self.audioset_tags(self.taggram(values))
+        if tags is None:
+            return None
+        return dict(sorted(tags.items(), key=lambda kv: -kv[1])[: top_k or None])
+
+
+def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> AudioSetGenreModel:
+    from genrekit.features import spec_from_dict
+
+    t = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32) for k, v in tensors.items()}
+    head = {k[len("audioset.m0."):]: v for k, v in t.items() if k.startswith("audioset.m0.")}
+    for k in ("w1", "b1", "mu", "sigma"):
+        if k not in head:
+            raise KeyError(f"audioset.m0.{k}")
+    spec = spec_from_dict(meta["feature_spec"])
+    if not isinstance(spec, AudioSetWindowSpec):
+        raise ValueError(f"feature_spec kind {spec.kind!r} is not {AudioSetWindowSpec.kind!r}")
+    cfg = meta.get("audioset") if isinstance(meta.get("audioset"), dict) else {}
+    info = {k: meta[k] for k in ("name", "description", "backbone", "backbones", "training") if k in meta}
+    open_set = meta.get("open_set") if isinstance(meta.get("open_set"), dict) else {}
+    return AudioSetGenreModel(head, meta["labels"], spec, meta.get("metrics"), info,
+                              head_labels=meta.get("track_head_labels"), feature=str(cfg.get("feature", "all")),
+                              zero_shot_weight=float(cfg.get("zero_shot_weight", 0.0)), open_set=open_set)
+
+
+register_loader(FORMAT, model_from_file)
