@@ -15,7 +15,10 @@ For each: start-up seconds (command start to the first finished row), steady tra
 the first / time between first and last row), end-to-end tracks/min (all rows / wall time), and the
 peak RSS of each worker process (VmHWM of the processes doing the work, sampled from /proc).
 
-    python benchmarks/batch.py [--n 300] [--model default] [--cluster] [--json out.json]
+- with ``--baseline MODEL``: ``baseline-local-2``, local-2 with another model (``musicnn``: the
+  two-backbone built-in that was the default before), and the ratio of the two steady rates.
+
+    python benchmarks/batch.py [--n 300] [--model default] [--cluster] [--baseline musicnn] [--json out.json]
 """
 
 from __future__ import annotations
@@ -221,6 +224,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="inputs (clips repeated to reach it; default 300)")
     ap.add_argument("--model", default="default")
     ap.add_argument("--cluster", action="store_true", help="also ray-1 and a two-node cluster-2")
+    ap.add_argument("--baseline", default=None, metavar="MODEL",
+                    help="also local-2 with this model (e.g. musicnn, the two-backbone built-in), same inputs, same run")
     ap.add_argument("--only", default=None, help="comma-separated run names (default: all)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -241,6 +246,8 @@ def main() -> None:
                 ("ray-2", ["--engine", "ray", "--workers", "2"])]
         if args.cluster:
             runs += [("ray-1", ["--engine", "ray", "--workers", "1"]), ("cluster-2", None)]
+        if args.baseline:
+            runs += [("baseline-local-2", ["--engine", "local", "--workers", "2"])]
         for name, extra in runs:
             if only and name not in only:
                 continue
@@ -254,6 +261,10 @@ def main() -> None:
                                                              "--ray-address", address], env=env)
                 finally:
                     stop_cluster(procs)
+            elif name == "baseline-local-2":
+                subprocess.run(GK + ["predict", "--format", "jsonl", "--no-progress", "--model", args.baseline,
+                                     str(inputs[0])], capture_output=True, check=True)  # its converted weights cached
+                r = run_batch(name, inputs, args.baseline, extra) | {"model": args.baseline}
             else:
                 r = run_batch(name, inputs, args.model, extra)
             results.append(r)
@@ -267,6 +278,9 @@ def main() -> None:
                 summary[f"{k}_vs_predict_steady"] = round(by[k]["steady_tracks_per_min"] / base, 2)
                 summary[f"{k}_vs_predict_end_to_end"] = round(by[k]["end_to_end_tracks_per_min"]
                                                                / by["predict"]["end_to_end_tracks_per_min"], 2)
+    if "baseline-local-2" in by and "local-2" in by and by["baseline-local-2"]["steady_tracks_per_min"]:
+        summary["local-2_vs_baseline_local-2_steady"] = round(by["local-2"]["steady_tracks_per_min"]
+                                                              / by["baseline-local-2"]["steady_tracks_per_min"], 2)
     if "cluster-2" in by and "ray-1" in by and by["ray-1"]["steady_tracks_per_min"]:
         summary["two_node_efficiency"] = round(by["cluster-2"]["steady_tracks_per_min"]
                                                / (2 * by["ray-1"]["steady_tracks_per_min"]), 2)

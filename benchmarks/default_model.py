@@ -61,6 +61,19 @@ def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
     t0 = time.perf_counter()
     y = load_audio(clip, model.spec.sample_rate)
     t["decode"] = time.perf_counter() - t0
+    if not hasattr(model, "backbone_name"):  # mn04 alone (the default): windows -> network -> head
+        t0 = time.perf_counter()
+        rows = model.features(y).values  # per window: resample to 32 kHz, mn04's mel, the network
+        t["mn04"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        probs = model.track_probs_from_taggram(rows)
+        model.segment_probs_from_taggram(rows)
+        model.in_set_from_taggram(rows)
+        model.segment_in_set_from_taggram(rows)
+        model.style_from_taggram(rows)
+        model.tag_probs(rows, top_k=5)
+        t["heads"] = time.perf_counter() - t0
+        return len(y) / model.spec.sample_rate, t, probs
     timed = AS.window_rows = _Timed(getattr(AS.window_rows, "fn", AS.window_rows))
     t0 = time.perf_counter()
     values = model.features(y).values  # resample to 16 kHz + log-mel patches + MFCC statistics (+ mn04)
@@ -98,7 +111,7 @@ def warm(model, clip: str, repeats: int, engine: str) -> dict:
     duration, _, probs = _stages(model, clip)  # warm-up: sessions / modules built, allocators warm
     runs = []
     for _ in range(repeats):
-        model._last = None
+        model._last = None  # the musicnn model's memo: every run computes its backbone
         runs.append(_stages(model, clip)[1])
     totals = [sum(r.values()) for r in runs]
     med = float(np.median(totals))
@@ -134,7 +147,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cold-runs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="inference threads of both engines")
     ap.add_argument("--engines", default="onnx,torch", help="comma-separated: onnx, torch")
-    ap.add_argument("--model", default=None, help="a model file (default: the committed default model)")
+    ap.add_argument("--model", default="default,musicnn",
+                    help="comma-separated built-in names or model files (default: the default model, then the "
+                         "two-backbone 'musicnn' built-in beside it)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
@@ -148,25 +163,27 @@ def main(argv=None) -> int:
         args.clip = str(clip_by_stem(shared, args.clip + ".wav" if "." in Path(args.clip).name else args.clip))
     set_threads(args.threads)
     os.environ["GENREKIT_THREADS"] = str(args.threads)  # the cold processes too
-    model = load_model(args.model)
-    report = {"clip": args.clip, "threads": args.threads, "audioset_part": bool(getattr(model, "audioset", None)),
-              "cpu_count": os.cpu_count(), "engines": {}}
-    for engine in args.engines.split(","):
-        if engine == "torch" and not has_module("torch"):
-            print("torch: not installed, skipped")
-            continue
-        r = warm(model, args.clip, args.repeats, engine)
-        stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in r["stages_median_s"].items())
-        print(f"{engine:>5} warm: {r['duration_s']:.1f} s clip in {r['warm_seconds_median'] * 1000:.0f} ms (median of "
-              f"{args.repeats}) = {r['warm_realtime_factor']:.0f}x real time [{args.threads} threads]; ms: {stages}; "
-              f"{r['prediction']}", flush=True)
-        r.update(cold(args.clip, args.cold_runs, engine, args.model))
-        if "cold_error" in r:
-            print(f"{engine:>5} cold: failed: {r['cold_error'].strip().splitlines()[-1:]}", file=sys.stderr)
-        else:
-            print(f"{engine:>5} cold: genrekit predict answered in {', '.join(f'{c:.2f}' for c in r['cold_predict_seconds'])}"
-                  f" s from process start: {r['cold_answer'][:110]}", flush=True)
-        report["engines"][engine] = r
+    report = {"clip": args.clip, "threads": args.threads, "cpu_count": os.cpu_count(), "models": {}}
+    for ref in args.model.split(","):
+        model = load_model(ref)
+        engines = report["models"][ref] = {}
+        for engine in args.engines.split(","):
+            if engine == "torch" and not has_module("torch"):
+                print("torch: not installed, skipped")
+                continue
+            r = warm(model, args.clip, args.repeats, engine)
+            stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in r["stages_median_s"].items())
+            print(f"{ref} {engine:>5} warm: {r['duration_s']:.1f} s clip in {r['warm_seconds_median'] * 1000:.0f} ms "
+                  f"(median of {args.repeats}) = {r['warm_realtime_factor']:.0f}x real time [{args.threads} threads]; "
+                  f"ms: {stages}; {r['prediction']}", flush=True)
+            r.update(cold(args.clip, args.cold_runs, engine, ref))
+            if "cold_error" in r:
+                print(f"{ref} {engine:>5} cold: failed: {r['cold_error'].strip().splitlines()[-1:]}", file=sys.stderr)
+            else:
+                print(f"{ref} {engine:>5} cold: genrekit predict answered in "
+                      f"{', '.join(f'{c:.2f}' for c in r['cold_predict_seconds'])} s from process start: "
+                      f"{r['cold_answer'][:110]}", flush=True)
+            engines[engine] = r
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -88,11 +88,12 @@ def _reason(exc: BaseException, name: str) -> str:
 
 
 def model_files(ref: str | None) -> list[Path]:
-    """The files a model reference loads: for the default model its head and the musicnn weights."""
+    """The files a model reference loads: a built-in's head file, plus for the ``musicnn`` built-in
+    the musicnn weights (EfficientAT's are pinned by their SHA-256 whatever file holds them)."""
     from genrekit.models.base import model_path
 
     files = [model_path(ref)]
-    if ref in (None, "default"):
+    if ref == "musicnn":
         try:
             from genrekit.backbones.musicnn import find_weights
 

@@ -54,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="print the genre counts of a batch folder and write a bar chart PNG, then exit")
     p.add_argument("--png", type=Path, metavar="PATH", help="where --report writes its chart (default DIR/_genres.png)")
     p.add_argument("--model", default=None, metavar="PATH|default",
-                   help="model file or folder from `genrekit train`, or 'default' (the default)")
+                   help="model file or folder from `genrekit train`, or a built-in: 'default' (mn04, the default) or 'musicnn'")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: worker processes on this machine (default); ray: Ray Data actors "
                    "(pip install 'genrekit[ray]')")
@@ -125,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or _cpus()
     engine = make_engine(args.engine, workers, args.ray_address, args.device)  # Ray missing: one line, now
     threads = args.threads or (max(1, _cpus() // workers) if args.engine == "local" else 1)
-    model_ref = None if args.model in (None, "default") else str(Path(args.model).expanduser().resolve())
+    from genrekit.models.base import BUILTIN_MODELS
+
+    model_ref = (None if args.model in (None, "default") else args.model if args.model in BUILTIN_MODELS
+                 else str(Path(args.model).expanduser().resolve()))
     spec = WorkerSpec(
         model=model_ref, model_name=model_ref or "default", model_hash=model_hash(model_ref),
         top_tags=args.top_tags, tags=args.tags, block_seconds=args.block_seconds,

@@ -30,7 +30,7 @@ from genrekit.cli.argtypes import non_negative_int
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="score a model on a labelled dataset",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="default", help="model file / training folder, or 'default'")
+    p.add_argument("--model", default="default", help="model file / training folder, or a built-in: 'default' or 'musicnn'")
     p.add_argument("--data", help="audio folder, features .csv, notebook arrays folder or taggram .npz")
     p.add_argument("--splits", help="folder with {train,valid,test}_filtered.txt split lists")
     p.add_argument("--split", choices=("train", "val", "test", "all"), default="test",

@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="audio file, folder or http(s) URL; '-' reads more of them from stdin, one per line")
     p.add_argument("--model", default=None, metavar="PATH|default",
-                   help="model file or folder from `genrekit train`, or 'default' (the default)")
+                   help="model file or folder from `genrekit train`, or a built-in: 'default' (mn04, the default) or 'musicnn' "
+                        "(two backbones: MSD tags, 3 s segments)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="output format: table (default), json (one array), jsonl (one object per line) or csv")
     p.add_argument("--segments", action="store_true",

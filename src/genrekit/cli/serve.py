@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
     p.add_argument("--port", type=int_at_least(0, 65535), default=8000, help="TCP port (0: any free port)")
-    p.add_argument("--model", default="default", help="'default' or a model file/folder from genrekit train")
+    p.add_argument("--model", default="default", help="a built-in ('default', 'musicnn') or a model file/folder from genrekit train")
     g = p.add_argument_group("limits")
     g.add_argument("--max-upload-mb", type=positive_float, default=50.0, help="largest upload or download (413)")
     g.add_argument("--max-duration", type=duration(), default="20m", metavar="DURATION",
