@@ -129,3 +129,20 @@ def test_default_on_a_clip_both_engines(shared_data, monkeypatch):
     assert a.tags and all(t["tag"] not in ("Music", "Musical instrument") for t in a.tags)
     for g in GENRES:
         assert abs(a.probabilities[g] - b.probabilities[g]) < 1e-3
+
+
+def test_tag_vocabulary_follows_the_model(shared_data, capsys):
+    """No --tags: the model's own vocabulary; --tags msd on the default: one line naming the way out."""
+    from genrekit.cli.main import main
+    from genrekit.errors import GenrekitError
+    from genrekit.prediction import tag_vocabulary
+
+    d, m = load_model(None), load_model("musicnn")
+    assert tag_vocabulary(d, None, "default") == "audioset" and tag_vocabulary(m, None, "musicnn") == "msd"
+    assert tag_vocabulary(m, "audioset", "musicnn") == "audioset"
+    with pytest.raises(GenrekitError, match="--model musicnn"):
+        tag_vocabulary(d, "msd", "default")
+    clip = clips_in(shared_data / "gtzan-clips", "jazz")[0]
+    assert main(["predict", "--tags", "msd", str(clip)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no MSD tags" in err[0]
