@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shared = Path(os.environ.get("GENREKIT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "gtzan-clips"
     clip = args.clip if Path(args.clip).is_file() else clip_by_stem(shared, args.clip + ".wav")
-    model = load_model(None)
+    model = load_model("musicnn")
     patches = model.split_values(model.features(load_audio(clip, model.spec.sample_rate)).values)[0]
     runners = {name: OrtMusicnnRunner(name, threads=args.threads) for name in ("MSD_musicnn", "MTT_musicnn")}
     blobs = {name: onnx_graphs.converted_models(name) for name in runners}

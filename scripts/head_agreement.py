@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from genrekit.datasets import SIBLING_MFCC_TABLE
     from genrekit.models.base import load_model
 
-    model = load_model(None)
+    model = load_model("musicnn")
     data = Path(args.data)
     tracks, _, _ = load_tracks(data, (data.parent / SIBLING_MFCC_TABLE).resolve())
     same_mean, same_vote, seg_share = [], [], []

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from genrekit.models.base import load_model
 
     set_threads(2)
-    model = load_model(None)
+    model = load_model("musicnn")
     hop = getattr(model.spec, "patch_hop_frames", None)
     genres = sorted(d.name for d in args.root.iterdir() if d.is_dir())
     clips = [c for g in genres for c in (clips_in(args.root, g)[: args.limit] if args.limit else clips_in(args.root, g))]

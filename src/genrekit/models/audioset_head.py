@@ -39,6 +39,8 @@ from genrekit.heads.openset import recalibrate
 from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-audioset-head"
+#: Windows per network run (a 30 s clip's three in one; a 300 s block's thirty in four).
+WINDOWS_PER_RUN = 8
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,13 @@ class AudioSetWindowSpec(FeatureSpec):
         for i, s in enumerate(segs):
             if len(s) > 1024:  # mn04's mel needs one FFT frame; a shorter signal is refused before this
                 by_len.setdefault(len(s), []).append(i)
-        for idx in by_len.values():
+        for same_length in by_len.values():
             net = net or backbone_runner(NAME, weights)  # ONNX Runtime, or torch with GENREKIT_ENGINE=torch
-            o = net.run_mel(np.stack([mel_frontend(segs[i]) for i in idx]))
-            rows[idx] = np.concatenate([o["logits"], o["embedding"]], axis=1)
+            # a few windows per run: the network's activations, not the block's length, set peak memory
+            for k in range(0, len(same_length), WINDOWS_PER_RUN):
+                idx = same_length[k : k + WINDOWS_PER_RUN]
+                o = net.run_mel(np.stack([mel_frontend(segs[i]) for i in idx]))
+                rows[idx] = np.concatenate([o["logits"], o["embedding"]], axis=1)
         return Features(rows, starts / self.sample_rate, ends / self.sample_rate)
 
 
