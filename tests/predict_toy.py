@@ -43,19 +43,14 @@ class ToyModel(GenreModel):
 
 
 def default_model_available() -> bool:
-    """True when the pretrained default (musicnn backbone + committed head) can be loaded."""
-    import importlib.util
-
-    if importlib.util.find_spec("genrekit.models.default") is None:
-        return False
+    """True when the pretrained default (EfficientAT mn04 + the committed head) can be loaded."""
     try:
-        from genrekit.models.default import HEAD_PATH
+        from genrekit.backbones.efficientat import find_weights
+        from genrekit.models.base import BUILTIN_MODELS
 
-        if not HEAD_PATH.is_file():
+        if not BUILTIN_MODELS["default"].is_file():
             return False
-        from genrekit.backbones.musicnn import find_weights
-
-        find_weights("MSD_musicnn", None, False)
+        find_weights(None, False)
     except Exception:
         return False
     return True

@@ -103,7 +103,8 @@ def test_blockwise_rows_equal_one_pass(shared_data):
             seen["rows"] = np.asarray(rows)
             return super().track_probs_from_taggram(rows)
 
-    m = Rows(d.head, d.labels, d.spec, head_labels=d.head_labels, zero_shot_weight=d.zero_shot_weight)
+    m = Rows(d.head, d.labels, d.spec, head_labels=d.head_labels, zero_shot_weight=d.zero_shot_weight,
+             open_set={"fused_threshold": 0.4, "segment_threshold": 0.45})
     y = load_audio(clips_in(shared_data / "gtzan-clips", "disco")[0], 22050)
     y = np.concatenate([y, y[: len(y) // 2 + 22050]])  # ~46 s
     whole = Classifier(m, block_seconds=1000, top_tags=0).predict_signal(y, 22050, "x")
@@ -111,7 +112,9 @@ def test_blockwise_rows_equal_one_pass(shared_data):
     parts = Classifier(m, block_seconds=6, top_tags=0).predict_signal(y, 22050, "x")  # one 10 s window per block
     assert rows_whole.shape == seen["rows"].shape == (5, AS.ROW)
     np.testing.assert_array_equal(seen["rows"], rows_whole)
-    assert [(s.start_s, s.end_s) for s in parts.segments] == [(s.start_s, s.end_s) for s in whole.segments]
+    assert [(s.start_s, s.end_s, s.genre, s.in_set) for s in parts.segments] == \
+        [(s.start_s, s.end_s, s.genre, s.in_set) for s in whole.segments]
+    assert parts.in_set == whole.in_set and parts.genre == whole.genre
     assert whole.segments[-1].end_s == pytest.approx(len(y) / 22050, abs=1e-3)
 
 
@@ -146,3 +149,31 @@ def test_tag_vocabulary_follows_the_model(shared_data, capsys):
     assert main(["predict", "--tags", "msd", str(clip)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no MSD tags" in err[0]
+
+
+@pytest.mark.parametrize("damage", [
+    ("feature_spec", "hop_seconds", 0), ("feature_spec", "hop_seconds", -5), ("feature_spec", "backbone", "mn10"),
+    ("audioset", None, "x"), ("open_set", None, [1]), ("audioset", "zero_shot_weight", float("nan")),
+    ("open_set", "fused_threshold", 1.5), ("labels", None, GENRES[:9]), ("sigma", None, 0.0), ("w1", None, float("nan")),
+])
+def test_a_damaged_default_file_is_refused_in_one_line(tmp_path, damage):
+    """A hand-edited or damaged file is refused when it loads, naming the file, instead of loading
+    as healthy and then blaming every input (or silently dropping "other" or the vote)."""
+    import torch
+
+    from genrekit.errors import ModelFileError
+    from genrekit.models.modelfile import read_model_file, save_model_file
+
+    tensors, meta = read_model_file(BUILTIN_MODELS["default"], numpy=True)
+    key, sub, value = damage
+    if key in ("sigma", "w1"):
+        tensors[f"audioset.m0.{key}"] = np.full_like(tensors[f"audioset.m0.{key}"], value)
+    elif sub is None:
+        meta[key] = value
+    else:
+        meta[key] = dict(meta[key], **{sub: value})
+    bad = tmp_path / "bad.safetensors"
+    save_model_file(bad, {k: torch.from_numpy(np.array(v, np.float32)) for k, v in tensors.items()}, meta)
+    with pytest.raises(ModelFileError, match="bad.safetensors: damaged model file") as err:
+        load_model(bad)
+    assert "\n" not in str(err.value)

@@ -294,7 +294,7 @@ def test_heads_note_names_the_disagreement(browser, server):
         s["probabilities"] = {g: (0.9 if g == other else 0.1 / (len(labels) - 1)) for g in labels}
     _show(page, rec)
     note = page.text_content("#heads-note")
-    assert "whole-track head" in note and "per-segment head" in note and f"lean to {other} (90%" in note, note
+    assert "whole track at once" in note and "one window at a time" in note and f"lean to {other} (90%" in note, note
     page.close()
 
 

@@ -211,7 +211,7 @@ class GenrekitPlugin(BeetsPlugin):
             self._set_genres(item, list(genres))
             item["genrekit_genre"] = result.genre
             item["genrekit_confidence"] = float(result.confidence)
-            item["genrekit_tags"] = ", ".join(result.tag_names())
+            item["genrekit_tags"] = "; ".join(result.tag_names())  # AudioSet names hold commas ("Violin, fiddle")
             if write:
                 self._write(item)
             item.store()

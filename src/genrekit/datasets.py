@@ -452,6 +452,8 @@ def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: 
             return path, None, "no segments (file too short)", cache_error
         return path, feats.values, None, cache_error
     except Exception as exc:  # noqa: BLE001 - any bad file is reported and skipped
+        if type(exc).__name__ == "WeightsNotFoundError":  # a backbone's weights, not this file: stop, say so once
+            raise
         msg = detail(exc) or "cannot read this file"
         return path, None, msg, cache_error
 

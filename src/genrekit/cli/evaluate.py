@@ -12,8 +12,9 @@ Without split lists, a single table / taggram file / audio folder is scored as a
 With --manifest the exit code is 1 when any song failed (the metrics of the others are still
 written), as for `genrekit predict`.
 
-Stored taggrams hold musicnn's tags only; the default model's track head also reads each clip's
-MFCC mean and variance, which are joined from a features table (--mfcc-table; in the shared data
+Stored taggrams hold musicnn's tags only, so they feed models over musicnn (``--model musicnn``),
+not the default (mn04 from audio: evaluate it on audio or --manifest). A head that also reads each
+clip's MFCC mean and variance gets them from a features table (--mfcc-table; in the shared data
 layout it is found beside the taggram folder).
 """
 
@@ -153,7 +154,7 @@ def run(args) -> int:
     from genrekit.cli.train import report_bundle
 
     bundle = load_for_model(model, args.data, args.splits, args.workers, not args.no_cache, not args.quiet)
-    if bundle.kind == "taggram" and not hasattr(model, "backbone_name"):
+    if bundle.kind == "taggram" and getattr(model.spec, "kind", "") == "audioset_windows":
         raise GenrekitError(f"{args.data}: stored taggrams hold musicnn's MSD tags; model {str(args.model)!r} reads "
                             "mn04's outputs from audio (evaluate it on an audio folder or --manifest, or use "
                             "--model musicnn for the taggrams)")

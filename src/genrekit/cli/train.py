@@ -5,8 +5,9 @@
     genrekit train --model fnn --data ../shared/data/seed-mfcc --out runs/fnn
     genrekit train --model cnn --data MUSIC/ --splits SPLITS/ --out runs/cnn
 
---model head (``genrekit.heads.training``) fits the default model's head family over its frozen
-musicnn + EfficientAT backbones, regularisation chosen by grouped cross-validation, and writes
+--model head (``genrekit.heads.training``) fits a head over frozen pretrained backbones (musicnn +
+EfficientAT mn04, the ``musicnn`` built-in's family; ``--backbone mn04``: EfficientAT alone, the
+default's), regularisation chosen by grouped cross-validation, and writes
 OUT/model.safetensors (every command reads it); embeddings are cached per file, so a rerun after
 adding songs extracts only the new ones.
 

@@ -577,21 +577,24 @@ def window_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int,
     """An mn04-only head's timeline: (in-set score of every window of every held-out song, the
     song each belongs to), each from the head fitted on the other folds and applied to the
     window's row on its own, as the model file does for a segment."""
-    from genrekit.heads import logistic as LR
-    from genrekit.heads.fusion import mix
-    from genrekit.models import audioset as AS
-
     scores, owner = [], []
     for _, fit_idx, held in folds:
         head = fit_heads(F, y, fit_idx, C, n, balanced)[1]
         for i in held:
-            w = F.windows[i]
-            p = LR.probs(head, AS.head_features(w, AUDIOSET["feature"]))
-            if gamma:
-                p = mix(p, p, 0.0, len(labels), AS.zero_shot_logp(w, labels), gamma)
+            p = window_probs(head, F.windows[i], labels, gamma)
             scores.append(1.0 - p[:, -1])
             owner.append(np.full(len(p), i))
     return np.concatenate(scores), np.concatenate(owner)
+
+
+def window_probs(head: dict, rows: np.ndarray, labels: list[str], gamma: float) -> np.ndarray:
+    """[windows, classes] an mn04-only head with its zero-shot vote on each window's row alone."""
+    from genrekit.heads import logistic as LR
+    from genrekit.heads.fusion import mix
+    from genrekit.models import audioset as AS
+
+    p = LR.probs(head, AS.head_features(rows, AUDIOSET["feature"]))
+    return mix(p, p, 0.0, len(labels), AS.zero_shot_logp(rows, labels), gamma) if gamma else p
 
 
 def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float, labels: list[str],

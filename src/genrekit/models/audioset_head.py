@@ -57,6 +57,21 @@ class AudioSetWindowSpec(FeatureSpec):
     min_window_seconds: float = 2.0
     backbone: str = "efficientat_mn04"
 
+    def check(self) -> None:
+        """Raise ValueError for settings no signal can be cut by (a hand-edited file's)."""
+        from genrekit.backbones.efficientat import NAME
+
+        values = (self.sample_rate, self.window_seconds, self.hop_seconds, self.min_window_seconds)
+        if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in values):
+            raise ValueError("feature_spec: sample_rate and window settings must be numbers")
+        if self.sample_rate < 8000 or not 0 < self.hop_seconds <= self.window_seconds:
+            raise ValueError(f"feature_spec: sample_rate {self.sample_rate} (>= 8000) and 0 < hop_seconds "
+                             f"{self.hop_seconds} <= window_seconds {self.window_seconds} are needed")
+        if not 0 < self.min_window_seconds <= self.window_seconds:
+            raise ValueError(f"feature_spec: 0 < min_window_seconds {self.min_window_seconds} <= window_seconds needed")
+        if self.backbone != NAME:
+            raise ValueError(f"feature_spec: unknown AudioSet backbone {self.backbone!r} (known: {NAME})")
+
     @property
     def segment_hop_samples(self) -> int:
         return int(round(self.hop_seconds * self.sample_rate))
@@ -162,6 +177,20 @@ class AudioSetGenreModel(GenreModel):
         return mix(q, q, 0.0, len(self.labels), zs, self.zero_shot_weight)
 
     @staticmethod
+    def _ran(rows: np.ndarray) -> np.ndarray:
+        """Rows [n, 911] with a window that did not run (NaN: under 0.03 s of signal, the first
+        window of a tiny input only) given the mean of those that did, so its segment says what
+        the track says rather than what a row of zeros would; ValueError when none ran."""
+        r = np.asarray(rows, np.float64)
+        bad = np.isnan(r).any(axis=1)
+        if bad.all():
+            raise ValueError("the input is too short for the AudioSet backbone (no window ran)")
+        if bad.any():
+            r = r.copy()
+            r[bad] = r[~bad].mean(0)
+        return r
+
+    @staticmethod
     def _mean(rows: np.ndarray) -> np.ndarray | None:
         from genrekit.models import audioset as AS
 
@@ -173,10 +202,9 @@ class AudioSetGenreModel(GenreModel):
 
     # -- GenreModel ----------------------------------------------------------------------------------
     def segment_probs_from_taggram(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, np.float64)
         if len(rows) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self._closed(self._probs(np.nan_to_num(rows)))
+        return self._closed(self._probs(self._ran(rows)))
 
     def track_probs_from_taggram(self, rows: np.ndarray) -> np.ndarray:
         mean = self._mean(rows)
@@ -194,7 +222,10 @@ class AudioSetGenreModel(GenreModel):
         from genrekit.models import audioset as AS
 
         rows = np.zeros((2, AS.ROW), np.float32)
-        n_track = int(self.track_probs_from_taggram(rows).shape[-1])
+        track = self.track_probs_from_taggram(rows)
+        if not np.all(np.isfinite(track)) or not np.all(np.isfinite(self._probs(rows.mean(0)))):
+            raise ValueError("the head gives no finite probabilities (NaN or infinite weights)")
+        n_track = int(track.shape[-1])
         if int(self.segment_probs_from_taggram(rows).shape[-1]) != n_track:
             raise ValueError("the track and segment outputs differ in width")
         if int(np.asarray(self.head["w1"]).shape[0]) != len(self.head_labels):
@@ -215,7 +246,7 @@ class AudioSetGenreModel(GenreModel):
         """[n] in-set score of each window (threshold chosen on held-out windows in the CV)."""
         if not self.has_other or len(rows) == 0:
             return None
-        p = self._probs(np.nan_to_num(np.asarray(rows, np.float64)))
+        p = self._probs(self._ran(rows))
         return np.asarray(recalibrate(1.0 - p[:, -1], self._thresholds["segment"]), np.float32).reshape(-1)
 
     def style_from_taggram(self, rows: np.ndarray) -> str | None:
@@ -245,21 +276,47 @@ class AudioSetGenreModel(GenreModel):
 
 def model_from_file(tensors: dict[str, Any], meta: dict[str, Any], path: Path) -> AudioSetGenreModel:
     from genrekit.features import spec_from_dict
+    from genrekit.models import audioset as AS
 
     t = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float32) for k, v in tensors.items()}
     head = {k[len("audioset.m0."):]: v for k, v in t.items() if k.startswith("audioset.m0.")}
     for k in ("w1", "b1", "mu", "sigma"):
         if k not in head:
             raise KeyError(f"audioset.m0.{k}")
+        if not np.all(np.isfinite(head[k])):
+            raise ValueError(f"tensor audioset.m0.{k} holds NaN or infinite values")
+    if not np.all(head["sigma"] > 0):
+        raise ValueError("tensor audioset.m0.sigma must be positive (a feature's spread)")
     spec = spec_from_dict(meta["feature_spec"])
     if not isinstance(spec, AudioSetWindowSpec):
         raise ValueError(f"feature_spec kind {spec.kind!r} is not {AudioSetWindowSpec.kind!r}")
-    cfg = meta.get("audioset") if isinstance(meta.get("audioset"), dict) else {}
+    spec.check()
+    tables = {}
+    for key in ("audioset", "open_set"):
+        v = meta.get(key, {})
+        if not isinstance(v, dict):
+            raise ValueError(f"{key!r} must be a table of settings, not {type(v).__name__}")
+        tables[key] = v
+    cfg, open_set = tables["audioset"], tables["open_set"]
+    labels = list(meta["labels"])
+    head_labels = meta.get("track_head_labels") or labels
+    if head_labels not in (labels, [*labels, "other"]):
+        raise ValueError("'track_head_labels' must be 'labels', or 'labels' plus 'other'")
+    gamma = cfg.get("zero_shot_weight", 0.0)
+    if not isinstance(gamma, (int, float)) or not np.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"audioset.zero_shot_weight must be a number >= 0, not {gamma!r}")
+    for k in ("fused_threshold", "segment_threshold"):
+        v = open_set.get(k, 0.5)
+        if not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise ValueError(f"open_set.{k} must lie between 0 and 1, not {v!r}")
+    feature = str(cfg.get("feature", "all"))
+    width = AS.head_features(np.zeros(AS.ROW), feature).shape[-1]
+    if head["w1"].shape != (len(head_labels), width) or head["mu"].shape != (width,):
+        raise ValueError(f"tensor audioset.m0.w1 is {list(head['w1'].shape)}; the labels and the "
+                         f"{feature!r} features need {[len(head_labels), width]}")
     info = {k: meta[k] for k in ("name", "description", "backbone", "backbones", "training") if k in meta}
-    open_set = meta.get("open_set") if isinstance(meta.get("open_set"), dict) else {}
-    return AudioSetGenreModel(head, meta["labels"], spec, meta.get("metrics"), info,
-                              head_labels=meta.get("track_head_labels"), feature=str(cfg.get("feature", "all")),
-                              zero_shot_weight=float(cfg.get("zero_shot_weight", 0.0)), open_set=open_set)
+    return AudioSetGenreModel(head, labels, spec, meta.get("metrics"), info, head_labels=head_labels,
+                              feature=feature, zero_shot_weight=float(gamma), open_set=open_set)
 
 
 register_loader(FORMAT, model_from_file)

@@ -99,7 +99,7 @@ def load_model(ref: str | os.PathLike[str] | None = None) -> GenreModel:
     lazily at first prediction)."""
     from genrekit.models.modelfile import read_model_file
 
-    name = str(ref or "default")
+    name = "default" if ref is None else str(ref)
     if name in BUILTIN_MODELS and name in _BUILTIN_LOADED:
         return _BUILTIN_LOADED[name]
     path = model_path(ref)

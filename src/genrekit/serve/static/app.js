@@ -197,8 +197,8 @@
     $("confidence-label").textContent = "sure it is none of them";
   }
 
-  // The track's genre and the timeline can come from two different heads (the default model has a
-  // whole-track head and a per-segment head). When the segments do not average to the track's
+  // The track's genre is judged on the whole track at once (for the default, on the mean of its
+  // windows' outputs), the timeline one window at a time. When the segments do not average to the track's
   // probabilities, say so, and name the genre the segments lean to when it differs.
   function headsNote(res) {
     const segs = (res.segments || []).filter((s) => s && s.probabilities);
@@ -210,8 +210,8 @@
     const gapOf = (k) => Math.abs((mean[k] || 0) - track[k]);
     const widest = keys.sort((a, b) => gapOf(b) - gapOf(a))[0];
     if (!widest || gapOf(widest) < 0.02) return "The track's genre above is the average of these segments.";
-    let note = "The genre above comes from the model's whole-track head; this chart comes from its " +
-      "per-segment head, one short window at a time, so the two can disagree.";
+    let note = "The genre above judges the whole track at once; this chart judges one window at a time, " +
+      "so the two can disagree.";
     const lean = Object.keys(mean).sort((a, b) => mean[b] - mean[a])[0];
     if (lean && lean !== res.genre && res.genre !== "other") {
       note += " Here the segments lean to " + lean + " (" + pct(mean[lean]) + " on average), the whole track to " + res.genre + ".";
