@@ -271,21 +271,22 @@ def test_a_new_backbone_is_one_registration_per_engine(tmp_path, monkeypatch):
 LEAN = r"""
 import sys
 from genrekit.cli.main import main
-rc = main(["predict", sys.argv[1], "--format", "jsonl"])
+rc = main(["predict", *sys.argv[1:], "--format", "jsonl"])
 heavy = sorted({"torch", "scipy", "sklearn", "matplotlib"} & {m.split(".")[0] for m in sys.modules})
 print("rc", rc, "heavy", heavy)
 """
 
 
-def test_prediction_imports_nothing_heavy_even_when_installed(musicnn_source, gtzan_clips, tmp_path):
-    """With torch, scipy and scikit-learn installed (this environment), prediction still imports
-    none of them: importing scipy.fft and scipy.sparse cost 0.2-0.4 s of every cold start, and the
-    light install, which has none, computes the very same features."""
+@pytest.mark.parametrize("model", [[], ["--model", "musicnn"]], ids=["default", "musicnn"])
+def test_prediction_imports_nothing_heavy_even_when_installed(musicnn_source, gtzan_clips, tmp_path, model):
+    """With torch, scipy and scikit-learn installed (this environment), prediction with either
+    built-in still imports none of them: importing scipy.fft and scipy.sparse cost 0.2-0.4 s of
+    every cold start, and the light install, which has none, computes the very same features."""
     pytest.importorskip("scipy")
     from genrekit.datasets import clips_in
 
     clip = clips_in(gtzan_clips, "jazz")[0]
-    proc = subprocess.run([sys.executable, "-c", LEAN, str(clip)], capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([sys.executable, "-c", LEAN, *model, str(clip)], capture_output=True, text=True, timeout=300,
                           cwd=tmp_path, env={**__import__("os").environ, "GENREKIT_ENGINE": "auto",
                                              "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 0, proc.stderr[-2000:]
