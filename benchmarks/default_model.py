@@ -66,12 +66,7 @@ def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
         rows = model.features(y).values  # per window: resample to 32 kHz, mn04's mel, the network
         t["mn04"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        probs = model.track_probs_from_taggram(rows)
-        model.segment_probs_from_taggram(rows)
-        model.in_set_from_taggram(rows)
-        model.segment_in_set_from_taggram(rows)
-        model.style_from_taggram(rows)
-        model.tag_probs(rows, top_k=5)
+        probs = _heads(model, rows, rows)
         t["heads"] = time.perf_counter() - t0
         return len(y) / model.spec.sample_rate, t, probs
     timed = AS.window_rows = _Timed(getattr(AS.window_rows, "fn", AS.window_rows))
@@ -95,13 +90,21 @@ def _stages(model, clip: str) -> tuple[float, dict[str, float], np.ndarray]:
     rows = rows if inset is None else np.concatenate([rows, inset], axis=1)
     extra = model.audioset_rows(values) if hasattr(model, "audioset_rows") else None  # mn04's, computed in features
     rows = rows if extra is None else np.concatenate([rows, extra], axis=1)
+    probs = _heads(model, rows, values)
+    t["heads"] = time.perf_counter() - t0
+    return len(y) / model.spec.sample_rate, t, probs
+
+
+def _heads(model, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """What prediction asks of a model once its rows are in hand: track and segment genres, the
+    open set's scores, the style words and the tags; returns the track probabilities."""
     probs = model.track_probs_from_taggram(rows)
     model.segment_probs_from_taggram(rows)
     model.in_set_from_taggram(rows)
     model.segment_in_set_from_taggram(rows)
+    model.style_from_taggram(rows)
     model.tag_probs(values, top_k=5)
-    t["heads"] = time.perf_counter() - t0
-    return len(y) / model.spec.sample_rate, t, probs
+    return probs
 
 
 def warm(model, clip: str, repeats: int, engine: str) -> dict:
