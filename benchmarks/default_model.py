@@ -1,24 +1,22 @@
-"""Speed of the default model: warm real-time factor and cold `genrekit predict`, ONNX Runtime and torch.
+"""Speed of the built-in models: warm real-time factor and cold `genrekit predict`, ONNX Runtime and torch.
 
     python benchmarks/default_model.py [--clip rock/rock.00000] [--repeats 5] [--threads 2] [--engines onnx,torch]
-                                       [--model PATH]
+                                       [--model default,musicnn]
 
-Each engine (``GENREKIT_ENGINE``: onnx, the light install's path; torch, the training extra's)
-is measured in the same run, on the same clip and thread count, with the time of each stage
-(decode, features = resample + log-mel + MFCC statistics, mn04 = the AudioSet part when the model
-has one: resample to 32 kHz + mn04's mel + the network on 10 s windows, the MSD network, the MTT
-network on every 4th patch, the heads). ``--model`` measures another model file (e.g. one with an
-AudioSet part before the default has it); ``benchmarks/mn04_threads.py`` times mn04 alone per
-thread count.
+Each model of ``--model`` (built-in names or files; by default the default model, mn04 alone, and
+the two-backbone ``musicnn`` built-in beside it) on each engine (``GENREKIT_ENGINE``: onnx, the
+light install's path; torch, the training extra's), in the same run, on the same clip and thread
+count, with the time of each stage. The default: decode at 22.05 kHz, mn04 (each 10 s window
+resampled to 32 kHz, its mel, the network), heads. The musicnn model: decode, features (resample
+to 16 kHz + log-mel + MFCC statistics), mn04 (its 10 s windows), the MSD network, the MTT network
+when a file has one, heads. ``benchmarks/mn04_threads.py`` times mn04 alone per thread count.
 
-* warm: the default model already loaded in this process (backbone converted and cached); one
-  prediction = decode at 22.05 kHz + MFCC statistics + resample to 16 kHz + log-mel + musicnn
-  on the 3 s patches + heads; the
-  real-time factor is the clip's duration over the median wall time;
-* cold: ``python -m genrekit.cli.main predict CLIP`` in a fresh process, wall time from process
-  start to exit (the converted networks must already be cached; the warm step ensures that).
+* warm: the model already loaded in this process (backbones converted and cached); the real-time
+  factor is the clip's duration over the median wall time of ``--repeats`` predictions;
+* cold: ``python -m genrekit.cli.main predict CLIP [--model M]`` in a fresh process, wall time from
+  process start to exit (the converted networks must already be cached; the warm step ensures that).
 Both are printed and written as JSON with ``--json``. Timings on a shared machine are noisy:
-compare engines within one run, never across runs.
+compare models and engines within one run, never across runs.
 """
 
 from __future__ import annotations
