@@ -214,7 +214,7 @@ def _timeline_figure(prediction: Prediction):
         what = (f"each column averages {dur / MAX_COLUMNS:.3g} s of segments ({len(segs)} in all)"
                 if binned else "each column is one analysed window")
         ax1.set_title(f"per segment: {what}, its colours stack to 100%"
-                      + (" (the model's segment head)" if two_heads else ""), fontsize=9, loc="left", color=INK)
+                      + (" (each window judged alone)" if two_heads else ""), fontsize=9, loc="left", color=INK)
         # drawable title: undecodable file-name bytes -> U+FFFD, '$' is not math markup here
         name = printable(prediction.input)
         name = name if len(name) <= 90 else "..." + name[-87:]
@@ -238,7 +238,7 @@ def _timeline_figure(prediction: Prediction):
         ax2.set_yticks([0, 0.5, 1.0])
         ax2.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax2.set_ylabel("track probability")
-        ax2.set_title("whole track" + (": the model's track head, which can disagree with the segments above"
+        ax2.set_title("whole track" + (": judged at once, which can disagree with the segments above"
                                        if two_heads else ": the mean of the segments"),
                       fontsize=9, loc="left", color=INK)
 
