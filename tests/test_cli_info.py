@@ -25,7 +25,7 @@ def test_info_on_the_default_model(capsys) -> None:
     assert "alpha" not in head and "zero-shot weight 1.0" in head and "backbone mn04" in head
     m = meta["metrics"]
     assert f"accuracy {m['cv']['accuracy']:.3f}" in out and f"{m['other_caught']:.1%}" in out
-    assert f"the {m['test_audio_clips']['n']} test clips with audio" in out
+    assert f"GTZAN test:  the {m['test_audio_clips']['n']} test clips with audio" in out
 
 
 def test_info_on_the_musicnn_model(capsys) -> None:

@@ -177,7 +177,8 @@ def _user_head_lines(meta: dict[str, Any]) -> list[str]:
                    f"macro-F1 {g.get('macro_f1', float('nan')):.3f}" + (f" ({m['test_track_note']})" if m.get("test_track_note") else ""))
     if isinstance(m.get("test_audio_clips"), dict):
         a = m["test_audio_clips"]
-        out.append(f"             the {a.get('n', '?')} test clips with audio in shared data (the whole model): "
+        lead = "             " if isinstance(m.get("test_track"), dict) else "GTZAN test:  "
+        out.append(f"{lead}the {a.get('n', '?')} test clips with audio in shared data (the whole model): "
                    f"accuracy {a['accuracy']:.3f}")
     return out
 
