@@ -111,7 +111,9 @@ def test_info_shows_head_training_and_real_song_cv_beside_gtzan(capsys) -> None:
     line = next(x for x in out.splitlines() if x.startswith("grouped CV:"))
     assert f"accuracy {cv['accuracy']:.3f}" in line and f"macro-F1 {cv['macro_f1']:.3f}" in line
     assert f"{gtzan['n']} tracks of the fault-filtered test split, accuracy {gtzan['accuracy']:.3f}" in out
-    assert f"{m['other_caught']:.1%} of songs outside the labels answered 'other'" in out
+    lo, hi = m["other_caught_ci95_over_groups"]
+    assert f"{m['other_caught']:.1%} [{lo:.0%}-{hi:.0%}] of songs outside the labels answered 'other'" in out
+    assert "_ci95_over_groups" not in out  # said in words above, not dumped raw
     for name, r in m["cv_components"].items():  # each part beside the model, on the same folds
         assert any(x.strip().startswith(name) and f"{r['accuracy']:.3f}" in x for x in out.splitlines())
     assert "checksum verified" in out

@@ -158,8 +158,11 @@ def _user_head_lines(meta: dict[str, Any]) -> list[str]:
     out.append(f"grouped CV:  accuracy {cv['accuracy']:.3f} (95% interval over groups {lo:.2f}-{hi:.2f}), "
                f"macro-F1 {cv['macro_f1']:.3f}, {cv['n']} songs; {t.get('cv_protocol', '')}")
     if "other_caught" in m:
-        out.append(f"open set:    {m['other_caught']:.1%} of songs outside the labels answered 'other', "
-                   f"{m['in_set_called_other']:.1%} of the labels' songs wrongly so (thresholds chosen on the other folds)"
+        ci = {k: m.get(f"{k}_ci95_over_groups") for k in ("other_caught", "in_set_called_other")}
+        iv = {k: f" [{v[0]:.0%}-{v[1]:.0%}]" if isinstance(v, list) and len(v) == 2 else "" for k, v in ci.items()}
+        out.append(f"open set:    {m['other_caught']:.1%}{iv['other_caught']} of songs outside the labels answered "
+                   f"'other', {m['in_set_called_other']:.1%}{iv['in_set_called_other']} of the labels' songs wrongly so "
+                   "(thresholds chosen on the other folds; 95% over groups)"
                    + (f"; AUROC {m['auroc_other']:.3f}" if isinstance(m.get("auroc_other"), float) else ""))
     parts = m.get("cv_components")
     if isinstance(parts, dict) and parts:
@@ -256,7 +259,8 @@ def render(info: dict[str, Any], confusion: bool = False) -> str:
     if user_head:  # shown above; the table per C and the confusion matrices stay below
         metrics = {k: v for k, v in metrics.items()
                    if k not in ("cv_protocol", "other_caught", "in_set_called_other", "auroc_other", "cv_components",
-                                "test_track_note")}
+                                "test_track_note", "other_caught_ci95_over_groups",
+                                "in_set_called_other_ci95_over_groups")}
     if isinstance(metrics.get("test_track"), dict) and real is not None:
         lines += _default_metric_lines(metrics, real, meta.get("training") or {})
         variants = metrics.get("real_songs_cv_variants")

@@ -695,6 +695,11 @@ def evaluate_oof(P: np.ndarray, y: np.ndarray, groups: np.ndarray, n_labels: int
                               "confusion": so["confusion"]}
         out["other_caught"] = float((answer[outside] == n_labels).mean())
         out["in_set_called_other"] = float((answer[inside] == n_labels).mean())
+        # the spread a new set of sources would show (groups resampled), as for the accuracy
+        out["other_caught_ci95_over_groups"] = list(bootstrap_interval(
+            (answer[outside] == n_labels).astype(float), groups[outside]))
+        out["in_set_called_other_ci95_over_groups"] = list(bootstrap_interval(
+            (answer[inside] == n_labels).astype(float), groups[inside]))
         out["auroc_other"] = auroc(-score[outside], -score[inside])
     return out
 
@@ -861,8 +866,11 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
                                                     opt.max_false_other)}
             if Pa is not None:
                 thresholds["musicnn"] = pick_threshold(1 - Pa[inside, -1], 1 - Pa[outside, -1], opt.max_false_other)
+            (c_lo, c_hi), (f_lo, f_hi) = (metrics["other_caught_ci95_over_groups"],
+                                          metrics["in_set_called_other_ci95_over_groups"])
             log(f"open set (thresholds chosen on the other folds): {metrics['other_caught']:.1%} of outside songs "
-                f"answered 'other', {metrics['in_set_called_other']:.1%} of your labels' songs wrongly so; "
+                f"answered 'other' [95% over groups {c_lo:.0%}-{c_hi:.0%}], {metrics['in_set_called_other']:.1%} "
+                f"of your labels' songs wrongly so [{f_lo:.0%}-{f_hi:.0%}]; "
                 f"accuracy with 'other' {metrics['cv_open_set']['accuracy']:.3f}; AUROC {metrics['auroc_other']:.3f}")
     everything = np.arange(len(y))
     heads = fit_heads(F, y, everything, C, n, balanced)
