@@ -271,3 +271,20 @@ def test_clip_by_stem_takes_keys_with_and_without_extension(tmp_path: Path) -> N
     assert clip_by_stem(tmp_path, "rock/rock.00001").suffix == ".wav"
     with pytest.raises(DatasetError, match="rock.00002: no audio file"):
         clip_by_stem(tmp_path, "rock/rock.00002")
+
+
+def test_missing_backbone_weights_stop_extraction_in_one_error(tmp_path: Path, monkeypatch) -> None:
+    """Weights the machine lacks are not a bad file: extraction stops with that error instead of
+    listing every file as skipped ("none of 20 audio files could be read")."""
+    from genrekit.backbones.efficientat import WeightsNotFoundError
+    from genrekit.datasets import extract_files
+
+    for i in range(3):
+        sf.write(tmp_path / f"{i}.wav", tone(2.0), 22050)
+
+    def no_weights(self, path):
+        raise WeightsNotFoundError("EfficientAT weights not found (offline)")
+
+    monkeypatch.setattr(MfccSegmentSpec, "extract_file", no_weights)
+    with pytest.raises(WeightsNotFoundError, match="offline"):
+        extract_files(sorted(tmp_path.glob("*.wav")), MfccSegmentSpec(), workers=1, use_cache=False, progress=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from genrekit.audio import is_audio_path
-from genrekit.errors import GenrekitError, detail
+from genrekit.errors import BackboneWeightsError, GenrekitError, detail
 
 SPLITS = ("train", "val", "test")
 _LIST_NAMES = {
@@ -428,7 +428,8 @@ def scan_audio_folder(root: str | os.PathLike[str]) -> list[tuple[Path, str]]:
 
 
 def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: bool):
-    """Worker: features of one file through the cache, or the error message (never raises).
+    """Worker: features of one file through the cache, or the error message (raises only when a
+    backbone's weights are missing, which no other file would escape either).
 
     Decoding runs with file descriptor 2 silenced: libmpg123 prints "Illegal Audio-MPEG-Header"
     notes straight to it for a non-audio .mp3, and the file is already listed in ``skipped``.
@@ -451,9 +452,9 @@ def _extract_one(path: str, spec_dict: dict, cache_root: str | None, use_cache: 
         if len(feats.values) == 0:
             return path, None, "no segments (file too short)", cache_error
         return path, feats.values, None, cache_error
+    except BackboneWeightsError:  # the machine's weights, not this file: stop, said once
+        raise
     except Exception as exc:  # noqa: BLE001 - any bad file is reported and skipped
-        if type(exc).__name__ == "WeightsNotFoundError":  # a backbone's weights, not this file: stop, say so once
-            raise
         msg = detail(exc) or "cannot read this file"
         return path, None, msg, cache_error
 

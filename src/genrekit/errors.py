@@ -78,6 +78,12 @@ class ModelFileError(GenrekitError):
     """A model file that is missing, unreadable or not a genrekit model."""
 
 
+class BackboneWeightsError(GenrekitError):
+    """A pretrained backbone's weights cannot be found, or a file given as them is not them: the
+    machine's problem, not one input's, so a batch stops with this one line instead of blaming
+    every file in turn."""
+
+
 def detail(exc: BaseException, limit: int = 120) -> str:
     """What went wrong, for a user, in a few words and without Python's class name: an OS error's
     own text ("Permission denied"), the first line of anything else, or "" when the exception says

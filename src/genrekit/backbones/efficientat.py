@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import GenrekitError
+from genrekit.errors import BackboneWeightsError, GenrekitError
 
 NAME = "efficientat_mn04"
 SR = 32000
@@ -62,7 +62,7 @@ CACHE_SUBDIR = "efficientat"
 N_KEYS = 312  # tensors in the state dict (266 float32 + 46 num_batches_tracked)
 
 
-class WeightsNotFoundError(GenrekitError):
+class WeightsNotFoundError(BackboneWeightsError):
     """The EfficientAT weights are not reachable, or a file given as them is not them."""
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import GenrekitError
+from genrekit.errors import BackboneWeightsError, GenrekitError
 
 MUSICNN_VERSION = "0.1.0"
 WHEEL_NAME = f"musicnn-{MUSICNN_VERSION}-py3-none-any.whl"
@@ -74,7 +74,7 @@ MSD_LABELS = (
 LABELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS, "MSD_vgg": MSD_LABELS, "MTT_vgg": MTT_LABELS}
 
 
-class WeightsNotFoundError(GenrekitError):
+class WeightsNotFoundError(BackboneWeightsError):
     """musicnn's weights are not reachable (no wheel, no installed package, no network)."""
 
 
