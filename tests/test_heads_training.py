@@ -362,8 +362,9 @@ def test_mn04_backbone_writes_an_audioset_head(tmp_path: Path, fake_extractor: l
     assert model.style_from_taggram(rows)
     # a timeline window: the model's in-set score is the CV's window score, shifted by the threshold
     from genrekit.heads.openset import recalibrate
+    from genrekit.models.audioset_head import head_probs
 
-    cv_side = 1.0 - T.window_probs(head, rows.astype(np.float64), list(meta["labels"]), 1.0)[:, -1]
+    cv_side = 1.0 - head_probs(head, rows.astype(np.float64), list(meta["labels"]), 1.0)[:, -1]
     np.testing.assert_allclose(model.segment_in_set_from_taggram(rows),
                                recalibrate(cv_side, meta["open_set"]["segment_threshold"]), atol=1e-5)
 

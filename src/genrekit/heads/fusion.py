@@ -22,9 +22,16 @@ def mix(p_musicnn: np.ndarray, p_audioset: np.ndarray, alpha: float, n_labels: i
     renormalised; then, with ``gamma``, the first ``n_labels`` classes re-weighted by ``gamma``
     times the zero-shot log-probabilities [..., n_labels], their total mass unchanged."""
     z = alpha * np.log(np.clip(p_musicnn, 1e-9, 1)) + (1 - alpha) * np.log(np.clip(p_audioset, 1e-9, 1))
-    out = softmax(z)
-    if gamma and zero_shot_logp is not None:
-        closed = softmax(np.log(np.clip(out[..., :n_labels], 1e-12, 1)) + gamma * np.asarray(zero_shot_logp))
-        rest = out[..., n_labels:]
-        out = np.concatenate([closed * (1.0 - rest.sum(-1, keepdims=True)), rest], axis=-1)
-    return out
+    return zero_shot_vote(softmax(z), n_labels, zero_shot_logp, gamma)
+
+
+def zero_shot_vote(p: np.ndarray, n_labels: int, zero_shot_logp: np.ndarray | None = None,
+                   gamma: float = 0.0) -> np.ndarray:
+    """[..., classes] ``p`` with its first ``n_labels`` classes re-weighted by ``gamma`` times the
+    zero-shot log-probabilities [..., n_labels], their total mass unchanged (p(other) stays
+    ``p``'s). :func:`mix` ends with it; a head on mn04 alone is ``p`` itself followed by it."""
+    if not gamma or zero_shot_logp is None:
+        return p
+    closed = softmax(np.log(np.clip(p[..., :n_labels], 1e-12, 1)) + gamma * np.asarray(zero_shot_logp))
+    rest = p[..., n_labels:]
+    return np.concatenate([closed * (1.0 - rest.sum(-1, keepdims=True)), rest], axis=-1)

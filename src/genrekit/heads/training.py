@@ -577,24 +577,16 @@ def window_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int,
     """An mn04-only head's timeline: (in-set score of every window of every held-out song, the
     song each belongs to), each from the head fitted on the other folds and applied to the
     window's row on its own, as the model file does for a segment."""
+    from genrekit.models.audioset_head import head_probs
+
     scores, owner = [], []
     for _, fit_idx, held in folds:
         head = fit_heads(F, y, fit_idx, C, n, balanced)[1]
         for i in held:
-            p = window_probs(head, F.windows[i], labels, gamma)
+            p = head_probs(head, F.windows[i], labels, gamma, AUDIOSET["feature"])
             scores.append(1.0 - p[:, -1])
             owner.append(np.full(len(p), i))
     return np.concatenate(scores), np.concatenate(owner)
-
-
-def window_probs(head: dict, rows: np.ndarray, labels: list[str], gamma: float) -> np.ndarray:
-    """[windows, classes] an mn04-only head with its zero-shot vote on each window's row alone."""
-    from genrekit.heads import logistic as LR
-    from genrekit.heads.fusion import mix
-    from genrekit.models import audioset as AS
-
-    p = LR.probs(head, AS.head_features(rows, AUDIOSET["feature"]))
-    return mix(p, p, 0.0, len(labels), AS.zero_shot_logp(rows, labels), gamma) if gamma else p
 
 
 def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alpha: float, labels: list[str],
@@ -604,16 +596,16 @@ def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alph
     ``gamma``) the model without musicnn (mn04's head and its vote: the cheap backbone alone) and
     mn04's zero-shot vote alone over the labels."""
     from genrekit.heads import logistic as LR
-    from genrekit.heads.fusion import mix
+    from genrekit.heads.fusion import mix, zero_shot_vote
     from genrekit.models import audioset as AS
 
     pb = LR.probs(heads[1], F.aset[idx])
     if heads[0] is None:  # mn04 alone: its head, its zero-shot vote, and the two (what the file computes)
-        out = {"audioset": pb, "model": pb}
+        from genrekit.models.audioset_head import head_probs
+
+        out = {"audioset": pb, "model": head_probs(heads[1], F.mean[idx], labels, gamma, AUDIOSET["feature"])}
         if gamma:
-            zs = AS.zero_shot_logp(F.mean[idx], labels)
-            out["model"] = mix(pb, pb, 0.0, len(labels), zs, gamma)
-            out["zero_shot"] = np.exp(zs)
+            out["zero_shot"] = np.exp(AS.zero_shot_logp(F.mean[idx], labels))
         return out
     pa = np.stack([LR.probs(heads[0], F.msd[i]).mean(0) for i in idx])
     out = {"musicnn": pa, "audioset": pb, "both": mix(pa, pb, alpha, len(labels))}
@@ -621,7 +613,7 @@ def component_probs(heads: tuple[dict, dict], F: Features, idx: np.ndarray, alph
     if gamma:
         zs = AS.zero_shot_logp(F.mean[idx], labels)
         out["model"] = mix(pa, pb, alpha, len(labels), zs, gamma)
-        out["audioset_zero_shot"] = mix(pa, pb, 0.0, len(labels), zs, gamma)  # the model without musicnn
+        out["audioset_zero_shot"] = zero_shot_vote(pb, len(labels), zs, gamma)  # the model without musicnn
         out["zero_shot"] = np.exp(zs)
     return out
 

@@ -124,6 +124,21 @@ class AudioSetWindowSpec(FeatureSpec):
         return Features(rows, starts / self.sample_rate, ends / self.sample_rate)
 
 
+def head_probs(head: dict[str, np.ndarray], rows: np.ndarray, labels: list[str], zero_shot_weight: float,
+               feature: str = "all") -> np.ndarray:
+    """[..., labels (+ other)] of mn04 rows [..., 911] (a track's mean row, or one window's): the
+    logistic head, then mn04's zero-shot vote among the labels. The one formula the model file and
+    the training CV (``heads.training``) compute."""
+    from genrekit.heads import logistic as LR
+    from genrekit.heads.fusion import zero_shot_vote
+    from genrekit.models import audioset as AS
+
+    q = LR.probs(head, AS.head_features(rows, feature))
+    if not zero_shot_weight:
+        return q
+    return zero_shot_vote(q, len(labels), AS.zero_shot_logp(rows, labels), zero_shot_weight)
+
+
 class AudioSetGenreModel(GenreModel):
     """mn04 window rows -> logistic head + zero-shot vote; see the module docstring.
 
@@ -165,16 +180,7 @@ class AudioSetGenreModel(GenreModel):
     patch_rows = taggram
 
     def _probs(self, mean_rows: np.ndarray) -> np.ndarray:
-        """[..., head_labels] from mean rows [..., 911]: the head, then the zero-shot vote."""
-        from genrekit.heads import logistic as LR
-        from genrekit.heads.fusion import mix
-        from genrekit.models import audioset as AS
-
-        q = LR.probs(self.head, AS.head_features(mean_rows, self.feature))
-        if not self.zero_shot_weight:
-            return q
-        zs = AS.zero_shot_logp(mean_rows, self.labels)
-        return mix(q, q, 0.0, len(self.labels), zs, self.zero_shot_weight)
+        return head_probs(self.head, mean_rows, self.labels, self.zero_shot_weight, self.feature)
 
     @staticmethod
     def _ran(rows: np.ndarray) -> np.ndarray:
