@@ -52,10 +52,9 @@ def window_rows(y: np.ndarray, sample_rate: int, starts_s: np.ndarray, *, window
     """[n, ROW] float32 mn04 outputs for a signal ``y`` at ``sample_rate`` and its n patch starts
     (seconds, relative to ``y``): row i holds the outputs of the window [start_i, start_i +
     window_s) when i is a multiple of ``stride``, else NaN. All windows go through the network
-    in one batch per length, run by ``runners.backbone_runner("efficientat_mn04", weights)``."""
+    in one batch per length (:func:`run_windows`)."""
     from genrekit.audio import resample
-    from genrekit.backbones.efficientat import NAME, SR, mel_frontend
-    from genrekit.backbones.runners import backbone_runner
+    from genrekit.backbones.efficientat import SR
 
     starts_s = np.asarray(starts_s, np.float64)
     out = np.full((len(starts_s), ROW), np.nan, np.float32)
@@ -69,16 +68,36 @@ def window_rows(y: np.ndarray, sample_rate: int, starts_s: np.ndarray, *, window
         seg = y32[a : a + win]
         if len(seg) >= MIN_WINDOW_SECONDS * SR or (not picked and len(seg) > 1024):
             picked.append((i, seg))
-    if not picked:
-        return out
-    net = backbone_runner(NAME, weights)  # ONNX Runtime (no torch), or torch with GENREKIT_ENGINE=torch
-    by_len: dict[int, list[tuple[int, np.ndarray]]] = {}
-    for i, seg in picked:
-        by_len.setdefault(len(seg), []).append((i, seg))
-    for group in by_len.values():
-        o = net.run_mel(np.stack([mel_frontend(s) for _, s in group]))
-        rows = np.concatenate([o["logits"], o["embedding"]], axis=1)
-        out[[i for i, _ in group]] = rows
+    if picked:
+        out[[i for i, _ in picked]] = run_windows([s for _, s in picked], weights)
+    return out
+
+
+#: Windows per network run: the network's activations, not a block's length, set peak memory
+#: (a 30 s clip's three windows go in one run, a 300 s block's thirty in four).
+WINDOWS_PER_RUN = 8
+
+
+def run_windows(segs_32k: list[np.ndarray], weights: str | None = None) -> np.ndarray:
+    """[len(segs_32k), ROW] float32 mn04 outputs (logits, embedding) of mono 32 kHz windows:
+    windows of one length go through the network together, at most ``WINDOWS_PER_RUN`` at a
+    time, run by ``runners.backbone_runner("efficientat_mn04", weights)`` (ONNX Runtime, or torch
+    with GENREKIT_ENGINE=torch). A window too short for mn04's front end (one FFT frame, 1024
+    samples) stays NaN."""
+    from genrekit.backbones.efficientat import NAME, mel_frontend
+    from genrekit.backbones.runners import backbone_runner
+
+    out = np.full((len(segs_32k), ROW), np.nan, np.float32)
+    by_len: dict[int, list[int]] = {}
+    for i, s in enumerate(segs_32k):
+        if len(s) > 1024:
+            by_len.setdefault(len(s), []).append(i)
+    net = backbone_runner(NAME, weights) if by_len else None
+    for same_length in by_len.values():
+        for k in range(0, len(same_length), WINDOWS_PER_RUN):
+            idx = same_length[k : k + WINDOWS_PER_RUN]
+            o = net.run_mel(np.stack([mel_frontend(segs_32k[i]) for i in idx]))
+            out[idx] = np.concatenate([o["logits"], o["embedding"]], axis=1)
     return out
 
 

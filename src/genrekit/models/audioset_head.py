@@ -39,8 +39,6 @@ from genrekit.heads.openset import recalibrate
 from genrekit.models.base import GenreModel, register_loader
 
 FORMAT = "genrekit-audioset-head"
-#: Windows per network run (a 30 s clip's three in one; a 300 s block's thirty in four).
-WINDOWS_PER_RUN = 8
 
 
 @dataclass(frozen=True)
@@ -99,8 +97,7 @@ class AudioSetWindowSpec(FeatureSpec):
 
     def extract(self, y: np.ndarray, weights: str | None = None) -> Features:
         from genrekit.audio import resample
-        from genrekit.backbones.efficientat import NAME, SR, mel_frontend
-        from genrekit.backbones.runners import backbone_runner
+        from genrekit.backbones.efficientat import NAME, SR
         from genrekit.models import audioset as AS
 
         if self.backbone != NAME:
@@ -108,20 +105,7 @@ class AudioSetWindowSpec(FeatureSpec):
         y = np.asarray(y, np.float32)
         starts, ends = self.windows(len(y))
         segs = [resample(y[a:b], self.sample_rate, SR) for a, b in zip(starts, ends, strict=True)]
-        rows = np.full((len(starts), AS.ROW), np.nan, np.float32)
-        net = None
-        by_len: dict[int, list[int]] = {}
-        for i, s in enumerate(segs):
-            if len(s) > 1024:  # mn04's mel needs one FFT frame; a shorter signal is refused before this
-                by_len.setdefault(len(s), []).append(i)
-        for same_length in by_len.values():
-            net = net or backbone_runner(NAME, weights)  # ONNX Runtime, or torch with GENREKIT_ENGINE=torch
-            # a few windows per run: the network's activations, not the block's length, set peak memory
-            for k in range(0, len(same_length), WINDOWS_PER_RUN):
-                idx = same_length[k : k + WINDOWS_PER_RUN]
-                o = net.run_mel(np.stack([mel_frontend(segs[i]) for i in idx]))
-                rows[idx] = np.concatenate([o["logits"], o["embedding"]], axis=1)
-        return Features(rows, starts / self.sample_rate, ends / self.sample_rate)
+        return Features(AS.run_windows(segs, weights), starts / self.sample_rate, ends / self.sample_rate)
 
 
 def head_probs(head: dict[str, np.ndarray], rows: np.ndarray, labels: list[str], zero_shot_weight: float,
