@@ -294,17 +294,16 @@ def extract_rows(path: Path, audioset_weights: str | None = None, backbone: str 
     if seconds > MAX_SECONDS:
         raise GenrekitError(f"{printable(str(path))}: {seconds / 60:.0f} min long; a head learns from songs "
                             f"(at most {MAX_SECONDS // 60} min)")
-    if model is None:
+    if model is None:  # mn04 alone: the spec's pass is the backbone's
         rows = spec.extract(y, weights=audioset_weights).values
-        return {"rows": rows, "audio_sha256": hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest(),
-                "seconds": seconds}
-    f = spec.extract(y)
-    tags = model.taggram(f.values)
-    stats = model.split_values(f.values)[1]
-    base = tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
-    mn = AS.window_rows(y, spec.sample_rate, f.starts, window_s=AUDIOSET["window_seconds"],
-                        stride=AUDIOSET["patch_stride"], weights=audioset_weights)
-    rows = np.concatenate([base, mn], axis=1).astype(np.float32)
+    else:
+        f = spec.extract(y)
+        tags = model.taggram(f.values)
+        stats = model.split_values(f.values)[1]
+        base = tags if stats is None else np.concatenate([tags, stats.astype(tags.dtype)], axis=1)
+        mn = AS.window_rows(y, spec.sample_rate, f.starts, window_s=AUDIOSET["window_seconds"],
+                            stride=AUDIOSET["patch_stride"], weights=audioset_weights)
+        rows = np.concatenate([base, mn], axis=1).astype(np.float32)
     return {"rows": rows, "audio_sha256": hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest(),
             "seconds": seconds}
 

@@ -142,6 +142,9 @@ class AudioSetGenreModel(GenreModel):
         if self.head_labels[: len(labels)] != list(labels):
             raise ValueError("the head's labels must start with the model's labels")
         self.has_other = len(self.head_labels) == len(labels) + 1
+        if np.asarray(head["w1"]).shape[0] != len(self.head_labels):
+            raise ValueError(f"the head gives {np.asarray(head['w1']).shape[0]} classes, "
+                             f"'track_head_labels' names {len(self.head_labels)}")
         self.feature = feature
         self.zero_shot_weight = float(zero_shot_weight)
         if self.zero_shot_weight:
@@ -209,18 +212,18 @@ class AudioSetGenreModel(GenreModel):
         return self.track_probs_from_taggram(self.taggram(values))
 
     def probe_outputs(self) -> int:
+        """Columns of the track and segment probabilities on rows of zeros (``base.check_outputs``
+        compares them with the labels); a head that gives no finite numbers is refused (its shape
+        against the labels is checked when the model is made)."""
         from genrekit.models import audioset as AS
 
-        rows = np.zeros((2, AS.ROW), np.float32)
-        track = self.track_probs_from_taggram(rows)
-        if not np.all(np.isfinite(track)) or not np.all(np.isfinite(self._probs(rows.mean(0)))):
+        rows = np.zeros((2, AS.ROW), np.float64)
+        p = self._probs(rows.mean(0))  # every class, "other" included
+        if not np.all(np.isfinite(p)):
             raise ValueError("the head gives no finite probabilities (NaN or infinite weights)")
-        n_track = int(track.shape[-1])
+        n_track = int(self._closed(p).shape[-1])
         if int(self.segment_probs_from_taggram(rows).shape[-1]) != n_track:
             raise ValueError("the track and segment outputs differ in width")
-        if int(np.asarray(self.head["w1"]).shape[0]) != len(self.head_labels):
-            raise ValueError(f"the head gives {np.asarray(self.head['w1']).shape[0]} classes, "
-                             f"'track_head_labels' names {len(self.head_labels)}")
         return n_track
 
     # -- the open set --------------------------------------------------------------------------------
