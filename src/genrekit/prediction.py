@@ -259,7 +259,13 @@ def tag_vocabulary(model: GenreModel, tags: str | None, name: str) -> str:
     """The zero-shot vocabulary to report: ``tags`` when the model has it, else the model's own
     (``msd`` for musicnn's models, ``audioset`` for mn04's); a vocabulary the model lacks is one
     clear error rather than silently no tags."""
-    has_msd = getattr(model, "backbone_name", None) in ("MSD_musicnn", "MTT_musicnn")
+    backbone = getattr(model, "backbone_name", None)
+    if backbone is not None:
+        from genrekit.backbones.musicnn import LABELS  # the tag names ``_embedder`` reports
+
+        has_msd = backbone in LABELS
+    else:  # no musicnn backbone: its module need not load (cold start)
+        has_msd = False
     own = "msd" if has_msd else "audioset"
     if tags is None:
         return own
