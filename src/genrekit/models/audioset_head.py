@@ -97,11 +97,10 @@ class AudioSetWindowSpec(FeatureSpec):
 
     def extract(self, y: np.ndarray, weights: str | None = None) -> Features:
         from genrekit.audio import resample
-        from genrekit.backbones.efficientat import NAME, SR
+        from genrekit.backbones.efficientat import SR
         from genrekit.models import audioset as AS
 
-        if self.backbone != NAME:
-            raise ValueError(f"unknown AudioSet backbone {self.backbone!r} (known: {NAME})")
+        self.check()
         y = np.asarray(y, np.float32)
         starts, ends = self.windows(len(y))
         segs = [resample(y[a:b], self.sample_rate, SR) for a, b in zip(starts, ends, strict=True)]
