@@ -430,3 +430,25 @@ def test_always_fit_names_folders_and_refuses_unscored_labels(tmp_path: Path, fa
     assert main(["train", "--model", "head", "--data", str(root), "--always-fit", "ref",
                  "--out", str(tmp_path / "m3")]) == 1
     assert "'zouk': every song is in an --always-fit group" in capsys.readouterr().err
+
+
+def test_window_head_counts_each_song_once_and_reads_only_its_songs() -> None:
+    """``fit_window_head`` (the mn04 head): one row per window, each song weighted 1/windows. A song
+    whose one row is repeated three times fits exactly as that row once; with one window per song
+    it is the track-mean fit; rows of songs outside ``idx`` never reach it (held-out folds)."""
+    from genrekit.models import audioset as AS
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 4)
+    one = [rng.normal(size=(1, AS.ROW)) + y[i] for i in range(len(y))]
+    F1 = T.Features([], AS.head_features(np.concatenate(one), "all"), [], np.concatenate(one), one)
+    idx = np.arange(len(y) - 1)  # the last song held out
+    h1 = T.fit_window_head(F1, y, idx, 0.03, 3, balanced=False)
+    track = T._fit_lr(F1.aset[idx], y[idx], 0.03, 3, balanced=False)
+    np.testing.assert_allclose(h1["w1"], track["w1"], atol=1e-4)
+    tripled = [np.repeat(r, 3, axis=0) for r in one]
+    h3 = T.fit_window_head(T.Features([], F1.aset, [], F1.mean, tripled), y, idx, 0.03, 3, balanced=False)
+    np.testing.assert_allclose(h3["w1"], h1["w1"], atol=1e-4)
+    moved = [*one[:-1], one[-1] + 100.0]  # the held-out song's rows change: the fit does not
+    h4 = T.fit_window_head(T.Features([], F1.aset, [], F1.mean, moved), y, idx, 0.03, 3, balanced=False)
+    np.testing.assert_array_equal(h4["w1"], h1["w1"])

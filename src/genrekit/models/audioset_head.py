@@ -18,7 +18,8 @@ What it computes, per track:
   the labels (+ "other"), then mn04's zero-shot vote among the labels (``heads.fusion.mix``,
   the mix the training CV computes); the in-set score is 1 - p(other), recalibrated so that the
   threshold chosen inside the CV folds reads 0.5;
-* timeline: the same head on each window's row on its own (one segment per window);
+* timeline: the same head on each window's row on its own (one segment per window; the head
+  is fitted on single windows' rows, ``heads.training.fit_window_head``, so a segment is what it saw);
 * tags: AudioSet's music classes (instruments, genres, moods); style words of an "other" answer:
   the most probable AudioSet genre class.
 
