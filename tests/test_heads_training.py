@@ -432,23 +432,36 @@ def test_always_fit_names_folders_and_refuses_unscored_labels(tmp_path: Path, fa
     assert "'zouk': every song is in an --always-fit group" in capsys.readouterr().err
 
 
-def test_window_head_counts_each_song_once_and_reads_only_its_songs() -> None:
-    """``fit_window_head`` (the mn04 head): one row per window, each song weighted 1/windows. A song
-    whose one row is repeated three times fits exactly as that row once; with one window per song
-    it is the track-mean fit; rows of songs outside ``idx`` never reach it (held-out folds)."""
+def test_window_head_counts_each_song_once_and_reads_only_its_songs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fit_window_head`` (the mn04 head): one row per window of the fit's songs only, each song's
+    rows weighing 1 in all however many windows it has; with one window per song it is the
+    track-mean fit."""
     from genrekit.models import audioset as AS
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 4)
-    one = [rng.normal(size=(1, AS.ROW)) + y[i] for i in range(len(y))]
-    F1 = T.Features([], AS.head_features(np.concatenate(one), "all"), [], np.concatenate(one), one)
+    counts = [1 + i % 3 for i in range(len(y))]  # 1, 2 or 3 windows: a clip beside longer songs
+    wins = [rng.normal(size=(k, AS.ROW)) + y[i] for i, k in enumerate(counts)]
+    mean = np.stack([w.mean(0) for w in wins])
+    F = T.Features([], AS.head_features(mean, "all"), [], mean, wins)
     idx = np.arange(len(y) - 1)  # the last song held out
-    h1 = T.fit_window_head(F1, y, idx, 0.03, 3, balanced=False)
-    track = T._fit_lr(F1.aset[idx], y[idx], 0.03, 3, balanced=False)
-    np.testing.assert_allclose(h1["w1"], track["w1"], atol=1e-4)
-    tripled = [np.repeat(r, 3, axis=0) for r in one]
-    h3 = T.fit_window_head(T.Features([], F1.aset, [], F1.mean, tripled), y, idx, 0.03, 3, balanced=False)
-    np.testing.assert_allclose(h3["w1"], h1["w1"], atol=1e-4)
-    moved = [*one[:-1], one[-1] + 100.0]  # the held-out song's rows change: the fit does not
-    h4 = T.fit_window_head(T.Features([], F1.aset, [], F1.mean, moved), y, idx, 0.03, 3, balanced=False)
-    np.testing.assert_array_equal(h4["w1"], h1["w1"])
+    seen = {}
+    real = T._fit_lr
+
+    def spy(X, Y, C, n, w=None, balanced=True):
+        seen.update(X=X, Y=Y, w=w)
+        return real(X, Y, C, n, w, balanced)
+
+    monkeypatch.setattr(T, "_fit_lr", spy)
+    T.fit_window_head(F, y, idx, 0.03, 3, balanced=False)
+    assert len(seen["X"]) == sum(counts[i] for i in idx)  # every window of the fit's songs, no other
+    start = np.cumsum([0] + [counts[i] for i in idx])
+    per_song = [seen["w"][a:b].sum() for a, b in zip(start[:-1], start[1:], strict=True)]
+    np.testing.assert_allclose(per_song, 1.0)  # each song once, whatever its window count
+    np.testing.assert_array_equal(seen["X"], np.concatenate([wins[i] for i in idx]))
+    np.testing.assert_array_equal(seen["Y"], np.repeat(y[idx], [counts[i] for i in idx]))
+    monkeypatch.setattr(T, "_fit_lr", real)
+    one = [w[:1] for w in wins]
+    F1 = T.Features([], AS.head_features(np.concatenate(one), "all"), [], np.concatenate(one), one)
+    np.testing.assert_allclose(T.fit_window_head(F1, y, idx, 0.03, 3, balanced=False)["w1"],
+                               real(F1.aset[idx], y[idx], 0.03, 3, balanced=False)["w1"], atol=1e-4)
