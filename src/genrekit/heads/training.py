@@ -590,16 +590,16 @@ def segment_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int
     return np.concatenate(scores), np.concatenate(owner)
 
 
-def window_oof_scores(F: Features, y: np.ndarray, folds: list, C: float, n: int, labels: list[str],
-                      gamma: float, balanced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def window_oof_scores(F: Features, fold_heads: list[dict[str, np.ndarray]], folds: list, labels: list[str],
+                      gamma: float) -> tuple[np.ndarray, np.ndarray]:
     """An mn04-only head's timeline: (in-set score of every window of every held-out song, the
-    song each belongs to), each from the head fitted on the other folds and applied to the
-    window's row on its own, as the model file does for a segment."""
+    song each belongs to), each from the head fitted on the other folds (``fold_heads``, one per
+    fold: the cross-validation's own fits) and applied to the window's row on its own, as the
+    model file does for a segment."""
     from genrekit.models.audioset_head import head_probs
 
     scores, owner = [], []
-    for _, fit_idx, held in folds:
-        head = fit_heads(F, y, fit_idx, C, n, balanced)[1]
+    for head, (_, _, held) in zip(fold_heads, folds, strict=True):
         for i in held:
             p = head_probs(head, F.windows[i], labels, gamma, AUDIOSET["feature"])
             scores.append(1.0 - p[:, -1])
@@ -658,16 +658,22 @@ def folds_for(groups: np.ndarray, k: int, fixed: np.ndarray | None = None,
 def cross_validate(F: Features, y: np.ndarray, groups: np.ndarray, n: int, Cs: Sequence[float], k: int,
                    alpha: float, labels: list[str], gamma: float = 0.0, balanced: bool = True,
                    fixed: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None,
+                   fold_heads: dict[float, list] | None = None,
                    ) -> tuple[dict[float, dict[str, np.ndarray]], str, list]:
     """Out-of-fold probabilities of the model and its parts (:func:`component_probs`) for every C
-    in ``Cs`` (``labels``: the user's, without "other"); rows never held out (``fixed``) stay NaN."""
+    in ``Cs`` (``labels``: the user's, without "other"); rows never held out (``fixed``) stay NaN.
+    ``fold_heads``, when given, receives each C's fitted heads, one per fold (the timeline's
+    out-of-fold scores reuse them instead of fitting again)."""
     folds, protocol = folds_for(groups, k, fixed)
     out: dict[float, dict[str, np.ndarray]] = {C: {} for C in Cs}
     for k_done, (_, fit_idx, held) in enumerate(folds):
         if progress is not None:
             progress(k_done, len(folds))
         for C in Cs:
-            parts = component_probs(fit_heads(F, y, fit_idx, C, n, balanced), F, held, alpha, labels, gamma)
+            heads = fit_heads(F, y, fit_idx, C, n, balanced)
+            if fold_heads is not None:
+                fold_heads.setdefault(C, []).append(heads)
+            parts = component_probs(heads, F, held, alpha, labels, gamma)
             for name, P in parts.items():
                 dest = out[C].setdefault(name, np.full((len(y), P.shape[1]), np.nan))
                 dest[held] = P
@@ -822,8 +828,10 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
                                 f"{MIN_GROUPS} groups ({', '.join(one_group)} has one)")
     else:
         t0 = time.monotonic()
+        fold_heads: dict[float, list] = {}
         oof, protocol, folds = cross_validate(F, y, groups, n, opt.Cs, opt.folds, opt.alpha, ds.labels,
-                                              opt.zero_shot_weight, balanced, fixed, _fold_line if opt.progress else None)
+                                              opt.zero_shot_weight, balanced, fixed, _fold_line if opt.progress else None,
+                                              fold_heads)
         if opt.progress:
             _fold_line(len(folds), len(folds), end="\n")
         by_C = {c: evaluate_oof(oof[c]["model"], y, groups, len(ds.labels), folds, opt.max_false_other, opt.open_set,
@@ -867,7 +875,8 @@ def train_head(opt: HeadOptions, log: Log = print) -> dict[str, Any]:
             inside, outside = scored & (y < len(ds.labels)), scored & (y >= len(ds.labels))
             P, Pa = oof[C]["model"], oof[C].get("musicnn")
             if mn04_only:
-                seg_scores, seg_song = window_oof_scores(F, y, folds, C, n, ds.labels, opt.zero_shot_weight, balanced)
+                seg_scores, seg_song = window_oof_scores(F, [h[1] for h in fold_heads[C]], folds, ds.labels,
+                                                         opt.zero_shot_weight)
             else:
                 seg_scores, seg_song = segment_oof_scores(F, y, folds, C, n, balanced)
             seg_in = inside[seg_song]
