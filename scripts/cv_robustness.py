@@ -77,13 +77,13 @@ def main(argv=None) -> int:
             for bb in mp3:
                 mp3[bb].append(T.extract_rows(q, None, bb)["rows"])
 
-    def windows(r):
-        r = np.asarray(r, np.float64)
-        return AS.head_features(r[~np.isnan(r).any(axis=1)], "all")
-
-    Wc = [windows(r) for r in rows["mn04"][1]]
-    Wd = [Wc[i] if r is None else windows(r) for i, r in enumerate(mp3["mn04"])]
-    Mc, Md = np.stack([w.mean(0) for w in Wc]), np.stack([w.mean(0) for w in Wd])
+    # the rows as `genrekit train` reads them (windows that ran, their means); the MP3 copies of
+    # the GTZAN clips (always fitted, never scored) are their clean rows
+    F = T.song_features([{"rows": r} for r in rows["mn04"][1]], "mn04")
+    Fd = T.song_features([{"rows": c if r is None else r} for c, r in zip(rows["mn04"][1], mp3["mn04"], strict=True)],
+                         "mn04")
+    Wc = [AS.head_features(w, "all") for w in F.windows]
+    Mc, Md = F.mean, Fd.mean
     zc, zd = AS.zero_shot_logp(Mc, labels), AS.zero_shot_logp(Md, labels)
     tags_c = [r[:, :N_TAGS] for r in rows["musicnn+mn04"][1]]
     tags_d = [tags_c[i] if r is None else r[:, :N_TAGS] for i, r in enumerate(mp3["musicnn+mn04"])]
@@ -118,9 +118,6 @@ def main(argv=None) -> int:
                                                 P[(y < len(labels)) & ~fixed, -1])) < 1e-9
         print(f"{name:44s} accuracy {c['accuracy']:.3f} [{lo:.2f}-{hi:.2f}]  macro-F1 {c['macro_f1']:.3f}{tail}",
               flush=True)
-
-    raw = [np.asarray(r, np.float64) for r in rows["mn04"][1]]
-    F = T.Features([], Mc, [], Mc, [r[~np.isnan(r).any(axis=1)] for r in raw])  # what `genrekit train` builds
 
     def fit(fit_idx, per_window):
         if per_window:  # the shipped fit
