@@ -36,24 +36,25 @@ def main(argv: list[str] | None = None) -> int:
     from genrekit.models.base import load_model
     from genrekit.models.default import GENRES
 
-    tmp = Path(tempfile.mkdtemp(prefix="genrekit-lossy-"))
-    for name in args.models.split(","):
-        model = load_model(name)
-        for rate in (int(r) for r in args.rates.split(",")):
-            shifts, kept = [], 0
-            for g in GENRES:
-                y = load_audio(clips_in(args.data / "gtzan-clips", g)[0], 22050)
-                z = resample(y, 22050, rate) if rate != 22050 else y
-                probs = []
-                for ext in ("wav", "mp3"):
-                    sf.write(tmp / f"clip.{ext}", z, rate)
-                    with quiet_native_stderr():  # libmpg123's notes on LAME's frames
-                        back = load_audio(tmp / f"clip.{ext}", 22050)
-                    probs.append(model.track_probs(model.features(back).values))
-                shifts.append(float(np.abs(probs[0] - probs[1]).max()))
-                kept += int(np.argmax(probs[0]) == np.argmax(probs[1]))
-            print(f"{name:8s} MP3 at {rate} Hz: largest change of a genre probability per clip "
-                  f"{' '.join(f'{s:.3f}' for s in shifts)} (max {max(shifts):.3f}); same genre on {kept}/10")
+    clips = {g: load_audio(clips_in(args.data / "gtzan-clips", g)[0], 22050) for g in GENRES}  # decoded once
+    with tempfile.TemporaryDirectory(prefix="genrekit-lossy-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        for name in args.models.split(","):
+            model = load_model(name)
+            for rate in (int(r) for r in args.rates.split(",")):
+                shifts, kept = [], 0
+                for y in clips.values():
+                    z = resample(y, 22050, rate) if rate != 22050 else y
+                    probs = []
+                    for ext in ("wav", "mp3"):
+                        sf.write(tmp / f"clip.{ext}", z, rate)
+                        with quiet_native_stderr():  # libmpg123's notes on LAME's frames
+                            back = load_audio(tmp / f"clip.{ext}", 22050)
+                        probs.append(model.track_probs(model.features(back).values))
+                    shifts.append(float(np.abs(probs[0] - probs[1]).max()))
+                    kept += int(np.argmax(probs[0]) == np.argmax(probs[1]))
+                print(f"{name:8s} MP3 at {rate} Hz: largest change of a genre probability per clip "
+                      f"{' '.join(f'{s:.3f}' for s in shifts)} (max {max(shifts):.3f}); same genre on {kept}/10")
     return 0
 
 
